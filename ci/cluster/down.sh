@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Stop the test cluster that ci/cluster/up.sh started: slurmd, slurmctld, the
+# test sshd on 127.0.0.1:2222 and munged, in that order. Each is found only by
+# the pid in its pidfile (and only if that pid really runs the expected binary);
+# nothing is ever killed by name. Users, keys, configs, Slurm state and the venv
+# are left in place, so a later up.sh is fast.
+#
+# Usage: ci/cluster/down.sh      (as root)
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$HERE/lib.sh"
+
+if [[ $EUID -ne 0 ]]; then
+    echo "down.sh: must run as root" >&2
+    exit 1
+fi
+
+stop_pidfile slurmd "$SLURMD_PIDFILE" /usr/sbin/slurmd
+stop_pidfile slurmctld "$SLURMCTLD_PIDFILE" /usr/sbin/slurmctld
+stop_pidfile sshd "$BSX_SSHD_PIDFILE" /usr/sbin/sshd
+stop_pidfile munged "$MUNGED_PIDFILE" /usr/sbin/munged
+log "test cluster stopped"

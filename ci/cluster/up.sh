@@ -1,0 +1,555 @@
+#!/usr/bin/env bash
+# Bring up the single-machine test cluster for batchspawner_x:
+#   munged + slurmctld + slurmd (node "localhost", partitions debug/interactive),
+#   a dedicated sshd on 127.0.0.1:2222 (the "login node"),
+#   test users alice and bob with hub-side SSH keys,
+#   the single-user venv /opt/batchspawner-x/venv,
+#   /etc/batchspawner-x-test/cluster.env describing all of it.
+#
+# Usage: ci/cluster/up.sh [--repo DIR]      (as root)
+#   --repo DIR   also `pip install DIR` (non-editable) into the single-user venv,
+#                redone on every run so code changes land.
+# Env:  BSX_SINGLEUSER_JUPYTERHUB  jupyterhub version for the venv (default 6.1.1)
+#
+# Idempotent: a service that is already running and healthy (live pid from its
+# pidfile, or a health command) is left alone. Processes are never looked up by
+# name. See /work/shared/cluster.md for the facts this relies on.
+# -E: the ERR trap below also fires inside functions.
+set -Eeuo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$HERE/lib.sh"
+
+JUPYTERHUB_VERSION=${BSX_SINGLEUSER_JUPYTERHUB:-6.1.1}
+REPO=""
+PROJECT_NOTE="" # for the summary: what happened to --repo
+START_TIME=$SECONDS
+
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+
+while (($#)); do
+    case $1 in
+        --repo)
+            [[ $# -ge 2 ]] || { echo "up.sh: --repo needs a directory" >&2; exit 2; }
+            REPO=$2
+            shift 2
+            ;;
+        --repo=*) REPO=${1#--repo=}; shift ;;
+        -h | --help) usage; exit 0 ;;
+        *) echo "up.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
+    esac
+done
+
+if [[ $EUID -ne 0 ]]; then
+    echo "up.sh: must run as root" >&2
+    exit 1
+fi
+if [[ -n $REPO ]]; then
+    [[ -d $REPO ]] || { echo "up.sh: --repo $REPO is not a directory" >&2; exit 2; }
+    REPO=$(cd "$REPO" && pwd)
+fi
+
+# Everything we create (venv, cluster.env, known_hosts) must be readable by
+# the test users; do not inherit a stricter umask from CI.
+umask 022
+export DEBIAN_FRONTEND=noninteractive
+# Run from a directory every user can enter (runuser keeps the cwd).
+cd /
+
+# --- failure reporting ------------------------------------------------------
+
+# tail_log FILE: show the last lines of FILE (if any) on stderr.
+tail_log() {
+    local f=$1
+    if [[ -s $f ]]; then
+        echo "----- last 30 lines of $f -----" >&2
+        tail -n 30 "$f" >&2
+        echo "-----" >&2
+    else
+        echo "(no log at $f)" >&2
+    fi
+}
+
+# die MESSAGE [LOGFILE...]: print MESSAGE and the tails of LOGFILEs, exit 1.
+die() {
+    local msg=$1
+    shift
+    echo "up.sh: ERROR: $msg" >&2
+    local f
+    for f in "$@"; do tail_log "$f"; done
+    exit 1
+}
+
+# on_err LINE: report an unexpected failure (set -e would otherwise exit silently).
+on_err() {
+    local rc=$?
+    echo "up.sh: ERROR: command failed (exit $rc) at line $1: $BASH_COMMAND" >&2
+    exit "$rc"
+}
+trap 'on_err $LINENO' ERR
+
+# write_if_changed FILE MODE: write stdin to FILE (mode MODE, owner root) only
+# when the content differs. Returns 0 if the file changed, 1 if it did not.
+write_if_changed() {
+    local file=$1 mode=$2 tmp
+    tmp=$(mktemp "$file.XXXXXX")
+    cat >"$tmp"
+    chmod "$mode" "$tmp"
+    if [[ -f $file ]] && cmp -s "$tmp" "$file"; then
+        rm -f "$tmp"
+        chmod "$mode" "$file"
+        return 1
+    fi
+    mv -f "$tmp" "$file"
+    return 0
+}
+
+# --- 1. packages ------------------------------------------------------------
+
+# pkg_installed PKG: true if dpkg has PKG fully installed.
+pkg_installed() {
+    [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == "install ok installed" ]]
+}
+
+install_packages() {
+    local want=(slurm-wlm munge openssh-server openssh-client python3-venv sudo)
+    # Node may come from NodeSource (its nodejs bundles npm and Conflicts: npm),
+    # so ask apt for nodejs/npm only when the commands are missing.
+    command -v node >/dev/null 2>&1 || want+=(nodejs)
+    command -v npm >/dev/null 2>&1 || want+=(npm)
+
+    local missing=() p
+    for p in "${want[@]}"; do
+        pkg_installed "$p" || missing+=("$p")
+    done
+    if ((${#missing[@]})); then
+        log "apt: installing ${missing[*]}"
+        apt-get update
+        apt-get install -y "${want[@]}"
+    else
+        log "apt: all packages already installed"
+    fi
+
+    if command -v configurable-http-proxy >/dev/null 2>&1; then
+        log "npm: configurable-http-proxy already at $(command -v configurable-http-proxy)"
+    else
+        log "npm: installing configurable-http-proxy@5"
+        # Works on Node 20 despite an EBADENGINE warning.
+        npm install -g --no-fund --no-audit configurable-http-proxy@5
+        hash -r
+        command -v configurable-http-proxy >/dev/null 2>&1 ||
+            die "configurable-http-proxy not on PATH after npm install -g (npm prefix: $(npm prefix -g))"
+    fi
+}
+
+# --- 2. test users and their keys ---------------------------------------------
+
+setup_users() {
+    install -d -m 0755 -o root -g root "$BSX_TEST_DIR"
+    install -d -m 0700 -o root -g root "$BSX_KEYS_DIR"
+    local u home key
+    for u in "${BSX_TEST_USERS[@]}"; do
+        if ! id -u "$u" >/dev/null 2>&1; then
+            log "users: creating $u"
+            useradd -m -s /bin/bash "$u"
+        fi
+        # useradd leaves the account locked ('!'); with UsePAM no, sshd then
+        # refuses even key logins. '*' = no password, but not locked.
+        usermod -p '*' "$u"
+        home=$(getent passwd "$u" | cut -d: -f6)
+
+        # Hub-side private key, root-only.
+        key=$BSX_KEYS_DIR/$u
+        if [[ ! -s $key ]]; then
+            log "users: generating ed25519 key for $u"
+            rm -f "$key" "$key.pub"
+            ssh-keygen -q -t ed25519 -N '' -C "$u@batchspawner-x-test" -f "$key"
+        fi
+        [[ -s $key.pub ]] || ssh-keygen -y -f "$key" >"$key.pub"
+        chown root:root "$key" "$key.pub"
+        chmod 0600 "$key"
+        chmod 0644 "$key.pub"
+
+        # User-side authorized_keys: add our key once, keep anything else.
+        install -d -m 0700 -o "$u" -g "$u" "$home/.ssh"
+        touch "$home/.ssh/authorized_keys"
+        if ! grep -qxF -- "$(cat "$key.pub")" "$home/.ssh/authorized_keys"; then
+            cat "$key.pub" >>"$home/.ssh/authorized_keys"
+        fi
+        chown "$u:$u" "$home/.ssh/authorized_keys"
+        chmod 0600 "$home/.ssh/authorized_keys"
+    done
+}
+
+# --- 3. munge -------------------------------------------------------------------
+
+munge_healthy() { munge -n 2>/dev/null | unmunge >/dev/null 2>&1; }
+
+setup_munge() {
+    if [[ ! -s $MUNGE_KEY ]]; then
+        log "munge: creating $MUNGE_KEY"
+        install -d -m 0700 -o munge -g munge "$(dirname "$MUNGE_KEY")"
+        mungekey --create --keyfile="$MUNGE_KEY"
+    fi
+    chown munge:munge "$MUNGE_KEY"
+    chmod 0400 "$MUNGE_KEY"
+
+    if munge_healthy; then
+        log "munge: munged already running and healthy"
+        return
+    fi
+    install -d -m 0755 -o munge -g munge /run/munge
+    install -d -m 0700 -o munge -g munge /var/log/munge
+    install -d -m 0711 -o munge -g munge /var/lib/munge
+    log "munge: starting munged"
+    # --force: take over a stale socket left by a killed munged.
+    runuser -u munge -- /usr/sbin/munged --force ||
+        die "munged failed to start" "$MUNGED_LOG"
+    local i
+    for ((i = 0; i < 100; i++)); do
+        munge_healthy && return
+        sleep 0.1
+    done
+    die "munged started but 'munge -n | unmunge' fails" "$MUNGED_LOG"
+}
+
+# --- 4. Slurm -------------------------------------------------------------------
+
+write_slurm_conf() {
+    install -d -m 0755 /etc/slurm
+    write_if_changed "$SLURM_CONF" 0644 <<EOF
+# Written by batchspawner_x ci/cluster/up.sh; overwritten on every run.
+# Single-node test cluster: everything on 127.0.0.1, no cgroups, no accounting.
+ClusterName=bsx
+SlurmctldHost=localhost(127.0.0.1)
+AuthType=auth/munge
+SlurmUser=slurm
+SlurmctldPidFile=$SLURMCTLD_PIDFILE
+SlurmdPidFile=$SLURMD_PIDFILE
+StateSaveLocation=/var/lib/slurm/slurmctld
+SlurmdSpoolDir=/var/lib/slurm/slurmd
+SlurmctldLogFile=$SLURMCTLD_LOG
+SlurmdLogFile=$SLURMD_LOG
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+MpiDefault=none
+ReturnToService=2
+SchedulerType=sched/backfill
+SelectType=select/cons_tres
+# --mem and --cpus-per-task are scheduled (memory is bookkeeping only here).
+SelectTypeParameters=CR_Core_Memory
+# Daemons bind 127.0.0.1 only.
+CommunicationParameters=NoCtldInAddrAny,NoInAddrAny
+# Impossible requests fail at submit time instead of pending forever.
+EnforcePartLimits=ALL
+# Finished jobs stay visible to squeue --states=all / scontrol for 5 minutes.
+MinJobAge=300
+MailProg=/bin/true
+# Let the node claim more CPUs/memory than the machine has (2 cores here).
+SlurmdParameters=config_overrides
+NodeName=localhost NodeAddr=127.0.0.1 CPUs=64 RealMemory=20000 State=UNKNOWN
+PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
+PartitionName=interactive Nodes=localhost MaxTime=INFINITE State=UP
+EOF
+}
+
+slurmctld_healthy() {
+    local out
+    out=$(scontrol ping 2>/dev/null) || return 1
+    [[ $out == *'is UP'* ]]
+}
+
+# node_state: the compact sinfo state of node localhost (e.g. idle, mix, down*).
+node_state() {
+    local out
+    out=$(sinfo -h -N -n localhost -o %t 2>/dev/null) || true
+    printf '%s\n' "${out%%$'\n'*}"
+}
+
+setup_slurm() {
+    local conf_changed=0
+    if write_slurm_conf; then
+        conf_changed=1
+        log "slurm: wrote $SLURM_CONF"
+    fi
+    install -d -m 0755 -o slurm -g slurm /run/slurm /var/log/slurm /var/lib/slurm
+    install -d -m 0700 -o slurm -g slurm /var/lib/slurm/slurmctld
+    install -d -m 0755 -o root -g root /var/lib/slurm/slurmd
+
+    # A changed config (node or partition lines) needs fresh daemons.
+    if ((conf_changed)) &&
+        { pid_from_file "$SLURMCTLD_PIDFILE" /usr/sbin/slurmctld >/dev/null ||
+            pid_from_file "$SLURMD_PIDFILE" /usr/sbin/slurmd >/dev/null; }; then
+        log "slurm: config changed, restarting daemons"
+        stop_pidfile slurmd "$SLURMD_PIDFILE" /usr/sbin/slurmd
+        stop_pidfile slurmctld "$SLURMCTLD_PIDFILE" /usr/sbin/slurmctld
+    fi
+
+    local i
+    if pid_from_file "$SLURMCTLD_PIDFILE" /usr/sbin/slurmctld >/dev/null || slurmctld_healthy; then
+        log "slurm: slurmctld already running"
+    else
+        log "slurm: starting slurmctld"
+        /usr/sbin/slurmctld || die "slurmctld failed to start" "$SLURMCTLD_LOG"
+    fi
+    for ((i = 0; i < 300; i++)); do
+        slurmctld_healthy && break
+        sleep 0.1
+    done
+    slurmctld_healthy || die "slurmctld not answering 'scontrol ping' after 30 s" "$SLURMCTLD_LOG"
+
+    if pid_from_file "$SLURMD_PIDFILE" /usr/sbin/slurmd >/dev/null; then
+        log "slurm: slurmd already running"
+    else
+        log "slurm: starting slurmd -N localhost"
+        /usr/sbin/slurmd -N localhost || die "slurmd failed to start" "$SLURMD_LOG"
+    fi
+
+    # Wait (bounded) for the node to be usable; resume it if it is down/drained.
+    local state="" resumed=0
+    for ((i = 0; i < 300; i++)); do
+        state=$(node_state)
+        case $state in
+            idle | mix | alloc | comp) break ;;
+            down | drain | drng | fail | failg)
+                if ((!resumed)); then
+                    log "slurm: node is '$state', resuming"
+                    scontrol update nodename=localhost state=resume || true
+                    resumed=1
+                fi
+                ;;
+        esac
+        sleep 0.1
+    done
+    case $state in
+        idle | mix | alloc | comp) log "slurm: node localhost is $state" ;;
+        *) die "node localhost is '${state:-unknown}' after 30 s" "$SLURMCTLD_LOG" "$SLURMD_LOG" ;;
+    esac
+}
+
+# Submit a real job as alice, see it in squeue/scontrol, and wait for it to end.
+check_slurm_job() {
+    local out jobid i info
+    out=$(runuser -u alice -- sbatch --parsable --chdir=/tmp --output=/dev/null \
+        --job-name=bsx-up-check --wrap true 2>&1) ||
+        die "sbatch as alice was rejected: $out" "$SLURMCTLD_LOG"
+    jobid=${out%%;*}
+    [[ $jobid =~ ^[0-9]+$ ]] || die "sbatch printed no job id: $out" "$SLURMCTLD_LOG"
+    out=$(squeue -h --states=all -j "$jobid" -o '%i' 2>&1) || true
+    [[ $out == "$jobid" ]] || die "squeue does not see job $jobid: $out" "$SLURMCTLD_LOG"
+    for ((i = 0; i < 300; i++)); do
+        info=$(scontrol show job "$jobid" 2>&1) || die "scontrol show job $jobid: $info" "$SLURMCTLD_LOG"
+        [[ $info == *JobState=COMPLETED* ]] && break
+        [[ $info == *JobState=FAILED* || $info == *JobState=CANCELLED* ||
+            $info == *JobState=NODE_FAIL* || $info == *JobState=TIMEOUT* ]] &&
+            die "test job $jobid ended badly: $(grep -o 'JobState=[^ ]*\|ExitCode=[^ ]*\|Reason=[^ ]*' <<<"$info" | tr '\n' ' ')" \
+                "$SLURMCTLD_LOG" "$SLURMD_LOG"
+        sleep 0.1
+    done
+    [[ $info == *JobState=COMPLETED* ]] ||
+        die "test job $jobid did not complete in 30 s: $(grep -o 'JobState=[^ ]*\|Reason=[^ ]*' <<<"$info" | tr '\n' ' ')" \
+            "$SLURMCTLD_LOG" "$SLURMD_LOG"
+    log "slurm: test job $jobid (alice) accepted, seen by squeue/scontrol, COMPLETED"
+}
+
+# --- 5. the test sshd (login node) ----------------------------------------------
+
+write_sshd_config() {
+    write_if_changed "$BSX_SSHD_CONFIG" 0644 <<EOF
+# Written by batchspawner_x ci/cluster/up.sh; overwritten on every run.
+# A separate sshd for the test cluster; the system sshd (if any) is untouched.
+Port $BSX_SSH_PORT
+ListenAddress $BSX_SSH_HOST
+HostKey $BSX_SSH_HOST_KEY
+PidFile $BSX_SSHD_PIDFILE
+PubkeyAuthentication yes
+AuthorizedKeysFile .ssh/authorized_keys
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+PermitRootLogin no
+MaxSessions 50
+MaxStartups 50:30:100
+PrintMotd no
+X11Forwarding no
+Subsystem sftp /usr/lib/openssh/sftp-server
+EOF
+}
+
+setup_sshd() {
+    if [[ ! -s $BSX_SSH_HOST_KEY ]]; then
+        log "sshd: generating host key"
+        rm -f "$BSX_SSH_HOST_KEY" "$BSX_SSH_HOST_KEY.pub"
+        ssh-keygen -q -t ed25519 -N '' -C batchspawner-x-test-host -f "$BSX_SSH_HOST_KEY"
+    fi
+    [[ -s $BSX_SSH_HOST_KEY.pub ]] || ssh-keygen -y -f "$BSX_SSH_HOST_KEY" >"$BSX_SSH_HOST_KEY.pub"
+    chmod 0600 "$BSX_SSH_HOST_KEY"
+    chmod 0644 "$BSX_SSH_HOST_KEY.pub"
+
+    # known_hosts straight from the host public key: "[host]:port type key".
+    local type key _
+    read -r type key _ <"$BSX_SSH_HOST_KEY.pub"
+    if write_if_changed "$BSX_KNOWN_HOSTS" 0644 <<<"[$BSX_SSH_HOST]:$BSX_SSH_PORT $type $key"; then
+        log "sshd: wrote $BSX_KNOWN_HOSTS"
+    fi
+
+    local conf_changed=0
+    write_sshd_config && conf_changed=1
+    install -d -m 0755 /run/sshd # privilege-separation directory
+    /usr/sbin/sshd -t -f "$BSX_SSHD_CONFIG" || die "sshd -t rejects $BSX_SSHD_CONFIG"
+
+    if pid_from_file "$BSX_SSHD_PIDFILE" /usr/sbin/sshd >/dev/null; then
+        if ((conf_changed)); then
+            log "sshd: config changed, restarting"
+            stop_pidfile sshd "$BSX_SSHD_PIDFILE" /usr/sbin/sshd
+        else
+            log "sshd: already running on $BSX_SSH_HOST:$BSX_SSH_PORT"
+            return
+        fi
+    fi
+    log "sshd: starting on $BSX_SSH_HOST:$BSX_SSH_PORT"
+    # Daemonises; -E sends its log to a file (there is no syslog daemon).
+    /usr/sbin/sshd -f "$BSX_SSHD_CONFIG" -E "$BSX_SSHD_LOG" ||
+        die "sshd failed to start" "$BSX_SSHD_LOG"
+    local i
+    for ((i = 0; i < 100; i++)); do
+        pid_from_file "$BSX_SSHD_PIDFILE" /usr/sbin/sshd >/dev/null && return
+        sleep 0.1
+    done
+    die "sshd wrote no live pid to $BSX_SSHD_PIDFILE" "$BSX_SSHD_LOG"
+}
+
+# Log in over SSH with each test user's key and strict host-key checking.
+check_ssh() {
+    local u out
+    for u in "${BSX_TEST_USERS[@]}"; do
+        out=$(ssh -p "$BSX_SSH_PORT" -i "$BSX_KEYS_DIR/$u" \
+            -o UserKnownHostsFile="$BSX_KNOWN_HOSTS" -o StrictHostKeyChecking=yes \
+            -o BatchMode=yes -o IdentitiesOnly=yes -o ConnectTimeout=10 \
+            "$u@$BSX_SSH_HOST" squeue --version 2>&1) ||
+            die "ssh as $u to $BSX_SSH_HOST:$BSX_SSH_PORT failed: $out" "$BSX_SSHD_LOG"
+        log "ssh: $u@$BSX_SSH_HOST:$BSX_SSH_PORT runs squeue: $out"
+    done
+}
+
+# --- 6. single-user venv ---------------------------------------------------------
+
+# venv_has DIST [VERSION]: true if DIST (at VERSION, when given) is in the venv.
+venv_has() {
+    "$BSX_VENV/bin/python" - "$@" <<'PY' 2>/dev/null
+import sys
+from importlib.metadata import version, PackageNotFoundError
+try:
+    v = version(sys.argv[1])
+except PackageNotFoundError:
+    sys.exit(1)
+sys.exit(0 if len(sys.argv) < 3 or v == sys.argv[2] else 1)
+PY
+}
+
+# venv_pip ARGS...: pip in the venv, minus the noise this machine's pip.conf
+# makes (a file:// extra index whose missing per-package folders each warn).
+venv_pip() {
+    "$BSX_VENV/bin/python" -m pip --disable-pip-version-check "$@" 2>&1 |
+        { grep -v 'is ignored: it is neither a file nor a directory' || true; }
+}
+
+# install_project: pip install --repo's project into the venv, non-editable.
+install_project() {
+    # Build from a throw-away copy, so pip's in-tree build leaves no build/ or
+    # *.egg-info in the work tree; build the wheel once, then install it twice:
+    # a plain install pulls missing dependencies, and --force-reinstall
+    # --no-deps puts the new code in even when the version did not change.
+    local tmp whl=()
+    tmp=$(mktemp -d /tmp/bsx-src.XXXXXX)
+    mkdir "$tmp/tree" "$tmp/wheels"
+    tar -C "$REPO" --exclude=./.venv --exclude=./venv --exclude=./node_modules \
+        --exclude=./build --exclude=./dist --exclude='*.egg-info' \
+        --exclude=__pycache__ -cf - . | tar -C "$tmp/tree" -xf -
+    log "venv: pip install $REPO (non-editable)"
+    if venv_pip wheel --quiet --no-deps -w "$tmp/wheels" "$tmp/tree"; then
+        whl=("$tmp"/wheels/*.whl)
+    fi
+    if [[ ! -f ${whl[0]:-} ]] ||
+        ! venv_pip install --quiet "${whl[0]}" ||
+        ! venv_pip install --quiet --force-reinstall --no-deps "${whl[0]}"; then
+        rm -rf "$tmp"
+        die "pip install $REPO into $BSX_VENV failed (output above)"
+    fi
+    rm -rf "$tmp"
+}
+
+setup_venv() {
+    # Debian's python, NOT /root's pyenv python: users cannot read /root.
+    if [[ ! -x $BSX_VENV/bin/python ]] || ! "$BSX_VENV/bin/python" -c 'import sys' 2>/dev/null; then
+        log "venv: creating $BSX_VENV from /usr/bin/python3"
+        rm -rf "$BSX_VENV"
+        install -d -m 0755 "$(dirname "$BSX_VENV")"
+        /usr/bin/python3 -m venv "$BSX_VENV"
+    fi
+
+    if venv_has jupyterhub "$JUPYTERHUB_VERSION" && venv_has jupyterlab; then
+        log "venv: jupyterhub $JUPYTERHUB_VERSION and jupyterlab already installed"
+    else
+        log "venv: installing jupyterhub==$JUPYTERHUB_VERSION jupyterlab"
+        venv_pip install --quiet "jupyterhub==$JUPYTERHUB_VERSION" jupyterlab
+    fi
+
+    if [[ -n $REPO ]]; then
+        if [[ -f $REPO/pyproject.toml ]]; then
+            install_project
+            PROJECT_NOTE=", project installed from $REPO"
+        else
+            log "venv: $REPO has no pyproject.toml yet; skipping the project install"
+            PROJECT_NOTE=", project NOT installed ($REPO has no pyproject.toml)"
+        fi
+    fi
+    # World-readable, so the single-user server can run as alice/bob.
+    chmod -R a+rX "$BSX_VENV"
+    runuser -u alice -- "$BSX_VENV/bin/python" -c 'import jupyterhub, jupyterlab' ||
+        die "alice cannot import jupyterhub/jupyterlab from $BSX_VENV"
+}
+
+# --- 7. cluster.env ----------------------------------------------------------------
+
+write_cluster_env() {
+    local chp
+    chp=$(command -v configurable-http-proxy)
+    if write_if_changed "$BSX_CLUSTER_ENV" 0644 <<EOF
+BSX_SSH_HOST=$BSX_SSH_HOST
+BSX_SSH_PORT=$BSX_SSH_PORT
+BSX_KNOWN_HOSTS=$BSX_KNOWN_HOSTS
+BSX_KEYS_DIR=$BSX_KEYS_DIR
+BSX_USERS="${BSX_TEST_USERS[*]}"
+BSX_VENV=$BSX_VENV
+BSX_CHP=$chp
+EOF
+    then
+        log "env: wrote $BSX_CLUSTER_ENV"
+    fi
+}
+
+# --- main --------------------------------------------------------------------------
+
+install_packages
+setup_users
+setup_munge
+setup_slurm
+check_slurm_job
+setup_sshd
+check_ssh
+setup_venv
+write_cluster_env
+
+cat <<EOF
+
+== batchspawner_x test cluster is up ($((SECONDS - START_TIME)) s) ==
+  slurm   : $(sinfo --version), cluster bsx, node localhost $(node_state), partitions debug (default), interactive
+            slurmctld pid $(pid_from_file "$SLURMCTLD_PIDFILE" /usr/sbin/slurmctld || echo '?'), slurmd pid $(pid_from_file "$SLURMD_PIDFILE" /usr/sbin/slurmd || echo '?'), munged pid $(pid_from_file "$MUNGED_PIDFILE" /usr/sbin/munged || echo '?')
+  ssh     : $BSX_SSH_HOST:$BSX_SSH_PORT (sshd pid $(pid_from_file "$BSX_SSHD_PIDFILE" /usr/sbin/sshd || echo '?')), known_hosts $BSX_KNOWN_HOSTS
+  users   : ${BSX_TEST_USERS[*]} (private keys in $BSX_KEYS_DIR)
+  venv    : $BSX_VENV (jupyterhub $JUPYTERHUB_VERSION$PROJECT_NOTE)
+  env     : $BSX_CLUSTER_ENV
+  logs    : $SLURMCTLD_LOG $SLURMD_LOG $MUNGED_LOG $BSX_SSHD_LOG
+EOF
