@@ -1,0 +1,103 @@
+"""What every scheduler backend provides: argv builders and output parsers.
+
+Nothing in this package does I/O. The spawner runs the argv lists a backend
+builds and hands the :class:`CommandResult` back to the backend's parser, so
+each backend is tested by feeding it recorded scheduler output.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ..states import JobStatus
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What one command printed and how it exited."""
+
+    returncode: int
+    stdout: str = ""
+    stderr: str = ""
+
+    def message(self) -> str:
+        """The command's own words for an error: stderr, else stdout, trimmed."""
+        text = self.stderr.strip() or self.stdout.strip()
+        return text or f"exit status {self.returncode} and no output"
+
+
+class Scheduler(abc.ABC):
+    """One batch scheduler's commands and output formats.
+
+    ``commands`` maps a command's role (``submit``, ``status``, ``cancel``) to
+    the executable to run, so that a site can point at wrappers or absolute
+    paths without subclassing.
+    """
+
+    #: Short name used in messages and as the template's stem.
+    name: ClassVar[str]
+    #: Human name of the scheduler, for messages.
+    display_name: ClassVar[str]
+    #: The packaged template rendered by default.
+    template: ClassVar[str]
+    #: Default executables for each role.
+    default_commands: ClassVar[Mapping[str, str]]
+    #: The job's output file name as written in the script, with the
+    #: scheduler's own placeholder for the job id.
+    output_pattern: ClassVar[str]
+    #: The placeholder in :attr:`output_pattern`.
+    job_id_placeholder: ClassVar[str]
+
+    @classmethod
+    def output_name(cls, job_id: str) -> str:
+        """The output file name of one job."""
+        return cls.output_pattern.replace(cls.job_id_placeholder, job_id)
+
+    def __init__(self, commands: Mapping[str, str] | None = None) -> None:
+        merged = dict(self.default_commands)
+        merged.update(commands or {})
+        self.commands = merged
+
+    def command(self, role: str) -> str:
+        return self.commands[role]
+
+    # -- submission --------------------------------------------------------
+    @abc.abstractmethod
+    def submit_argv(self) -> list[str]:
+        """The command that reads a job script on stdin and submits it."""
+
+    @abc.abstractmethod
+    def parse_submit(self, result: CommandResult) -> str:
+        """Return the job id, or raise :class:`~batchspawner_x.errors.SubmitError`
+        carrying the scheduler's own message."""
+
+    # -- status ------------------------------------------------------------
+    @abc.abstractmethod
+    def status_argv(self, job_ids: Sequence[str]) -> list[str]:
+        """One command that reports the status of all of ``job_ids``."""
+
+    @abc.abstractmethod
+    def parse_status(self, job_ids: Sequence[str], result: CommandResult) -> dict[str, JobStatus]:
+        """Parse a status command's result into a status for every job id asked.
+
+        Raises :class:`~batchspawner_x.states.StatusUnavailable` when the result
+        says nothing reliable (controller down, timeout, unknown format): a
+        failed query is never a death.
+        """
+
+    # -- cancellation ------------------------------------------------------
+    @abc.abstractmethod
+    def cancel_argv(self, job_id: str) -> list[str]:
+        """The command that cancels ``job_id``; harmless on a finished job."""
+
+    def cancel_failed(self, result: CommandResult) -> str | None:
+        """Return an error message if a cancel command really failed, else None."""
+        return None if result.returncode == 0 else result.message()
+
+    # -- messages ----------------------------------------------------------
+    def describe_reason(self, reason: str) -> str:
+        """Turn a scheduler's pending reason code into words for a researcher."""
+        return reason

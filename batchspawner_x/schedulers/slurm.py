@@ -1,0 +1,220 @@
+"""Slurm: ``sbatch --parsable``, one batched ``squeue``, ``scancel``.
+
+Formats and states are those in Slurm's squeue(1) and sbatch(1) manuals, as
+seen on Slurm 22.05 (see ``shared/scheduler-formats.md``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from ..errors import SubmitError
+from ..states import JobState, JobStatus, StatusUnavailable
+from .base import CommandResult, Scheduler
+
+#: Every Slurm job state, long name, mapped to what the spawner does with it.
+SLURM_STATES: dict[str, JobState] = {
+    "PENDING": JobState.PENDING,
+    "CONFIGURING": JobState.PENDING,  # nodes are booting for the job
+    "REQUEUED": JobState.PENDING,
+    "REQUEUE_FED": JobState.PENDING,
+    "REQUEUE_HOLD": JobState.HELD,
+    "RESV_DEL_HOLD": JobState.HELD,
+    "SPECIAL_EXIT": JobState.HELD,  # requeued in a held state
+    "RUNNING": JobState.RUNNING,
+    "RESIZING": JobState.RUNNING,
+    "SIGNALING": JobState.RUNNING,
+    "SUSPENDED": JobState.SUSPENDED,
+    "STOPPED": JobState.SUSPENDED,
+    "COMPLETING": JobState.FINISHING,
+    "STAGE_OUT": JobState.FINISHING,
+    "COMPLETED": JobState.FINISHED,
+    "CANCELLED": JobState.FINISHED,
+    "FAILED": JobState.FINISHED,
+    "TIMEOUT": JobState.FINISHED,
+    "NODE_FAIL": JobState.FINISHED,
+    "BOOT_FAIL": JobState.FINISHED,
+    "DEADLINE": JobState.FINISHED,
+    "OUT_OF_MEMORY": JobState.FINISHED,
+    "PREEMPTED": JobState.FINISHED,
+    "REVOKED": JobState.FINISHED,
+}
+
+#: squeue's compact codes, for parsers of ``%t`` output and for documentation.
+SLURM_STATE_CODES: dict[str, str] = {
+    "BF": "BOOT_FAIL",
+    "CA": "CANCELLED",
+    "CD": "COMPLETED",
+    "CF": "CONFIGURING",
+    "CG": "COMPLETING",
+    "DL": "DEADLINE",
+    "F": "FAILED",
+    "NF": "NODE_FAIL",
+    "OOM": "OUT_OF_MEMORY",
+    "PD": "PENDING",
+    "PR": "PREEMPTED",
+    "R": "RUNNING",
+    "RD": "RESV_DEL_HOLD",
+    "RF": "REQUEUE_FED",
+    "RH": "REQUEUE_HOLD",
+    "RQ": "REQUEUED",
+    "RS": "RESIZING",
+    "RV": "REVOKED",
+    "SI": "SIGNALING",
+    "SE": "SPECIAL_EXIT",
+    "SO": "STAGE_OUT",
+    "ST": "STOPPED",
+    "S": "SUSPENDED",
+    "TO": "TIMEOUT",
+}
+
+#: Pending reasons in words a researcher understands. Codes not listed are shown as-is.
+SLURM_REASONS: dict[str, str] = {
+    "None": "",
+    "Priority": "other jobs have higher priority",
+    "Resources": "waiting for the requested resources to become free",
+    "Dependency": "waiting for another job to finish",
+    "DependencyNeverSatisfied": "a job it depends on failed; it will never start",
+    "BeginTime": "waiting for its requested start time",
+    "JobHeldUser": "held by you (release it with scontrol release)",
+    "JobHeldAdmin": "held by an administrator",
+    "ReqNodeNotAvail": "the requested nodes are not available (down, drained or reserved)",
+    "PartitionTimeLimit": "the requested time is above the partition's limit",
+    "PartitionNodeLimit": "the request is above the partition's node limit",
+    "PartitionDown": "the partition is down",
+    "PartitionInactive": "the partition is inactive",
+    "NodeDown": "a node it needs is down",
+    "Reservation": "waiting for its reservation to start",
+    "InvalidAccount": "the account is not valid",
+    "InvalidQOS": "the QOS is not valid",
+    "QOSMaxJobsPerUserLimit": "you are at your QOS's limit of running jobs",
+    "QOSMaxCpuPerUserLimit": "you are at your QOS's limit of CPUs",
+    "QOSMaxMemoryPerUser": "you are at your QOS's memory limit",
+    "QOSMaxGRESPerUser": "you are at your QOS's limit of GPUs",
+    "AssocMaxJobsLimit": "your account is at its job limit",
+    "AssocGrpCpuLimit": "your group is at its CPU limit",
+    "AssocGrpMemLimit": "your group is at its memory limit",
+    "AssocGrpJobsLimit": "your group is at its job limit",
+    "AssocGrpGRES": "your group is at its GPU limit",
+    "launch failed requeued held": "the job failed to launch and is held",
+}
+
+_JOB_ID = re.compile(r"^\d+(?:_\d+)?$")
+_ERROR_PREFIX = re.compile(r"^sbatch: (?:error: )?", re.MULTILINE)
+#: Error lines that mean "I could not ask", never "the job is gone".
+_PURGED = "Invalid job id specified"
+
+#: Field separator for squeue output; no field we ask for can contain it.
+SEP = "|"
+SQUEUE_FORMAT = SEP.join(["%i", "%T", "%B", "%r", "%S"])
+
+
+class SlurmScheduler(Scheduler):
+    """Slurm's sbatch / squeue / scancel / scontrol."""
+
+    name = "slurm"
+    display_name = "Slurm"
+    template = "slurm.sh.j2"
+    output_pattern = "job-%j.out"
+    job_id_placeholder = "%j"
+    default_commands = {
+        "submit": "sbatch",
+        "status": "squeue",
+        "cancel": "scancel",
+        "info": "scontrol",
+    }
+
+    def submit_argv(self) -> list[str]:
+        return [self.command("submit"), "--parsable"]
+
+    def parse_submit(self, result: CommandResult) -> str:
+        if result.returncode != 0:
+            raise SubmitError(_ERROR_PREFIX.sub("", result.message()), returncode=result.returncode)
+        lines = [line.strip() for line in result.stdout.splitlines() if line.strip()]
+        job_id = lines[-1].split(";")[0] if lines else ""
+        if not _JOB_ID.match(job_id):
+            raise SubmitError(f"sbatch printed no job id: {result.message()}", returncode=0)
+        return job_id
+
+    def status_argv(self, job_ids: Sequence[str]) -> list[str]:
+        return [
+            self.command("status"),
+            "--noheader",
+            "--states=all",
+            "--jobs=" + ",".join(job_ids),
+            "--format=" + SQUEUE_FORMAT,
+        ]
+
+    def parse_status(self, job_ids: Sequence[str], result: CommandResult) -> dict[str, JobStatus]:
+        wanted = set(job_ids)
+        if result.returncode != 0:
+            if _PURGED in result.stderr:
+                # Every asked id is unknown to the controller: finished and purged.
+                return {jid: JobStatus(jid, JobState.GONE, raw_state="purged") for jid in wanted}
+            raise StatusUnavailable(f"squeue failed: {result.message()}")
+        found: dict[str, JobStatus] = {}
+        for line in result.stdout.splitlines():
+            if not line.strip():
+                continue
+            status = parse_squeue_line(line)
+            if status.job_id in wanted:
+                found[status.job_id] = status
+        for jid in wanted - found.keys():
+            found[jid] = JobStatus(jid, JobState.GONE, raw_state="not listed")
+        return found
+
+    def cancel_argv(self, job_id: str) -> list[str]:
+        return [self.command("cancel"), job_id]
+
+    def exit_code_argv(self, job_id: str) -> list[str]:
+        """``scontrol show job`` on one line: the only place ExitCode lives without slurmdbd."""
+        return [self.command("info"), "--oneliner", "show", "job", job_id]
+
+    def parse_exit_code(self, text: str) -> int | None:
+        return exit_code_from_scontrol(text)
+
+    def describe_reason(self, reason: str) -> str:
+        return SLURM_REASONS.get(reason, reason)
+
+
+def parse_squeue_line(line: str) -> JobStatus:
+    """Parse one line of :data:`SQUEUE_FORMAT` output.
+
+    >>> parse_squeue_line("25|PENDING|n/a|Priority|2026-11-25T21:00:00").state
+    <JobState.PENDING: 'pending'>
+    """
+    parts = line.strip().split(SEP)
+    if len(parts) != 5:
+        raise StatusUnavailable(f"unexpected squeue line: {line!r}")
+    job_id, raw_state, host, reason, start = (p.strip() for p in parts)
+    # A state may carry a suffix such as "CANCELLED by 1000".
+    raw_state = raw_state.split()[0] if raw_state else ""
+    state = SLURM_STATES.get(raw_state)
+    if state is None:
+        state = SLURM_STATES.get(SLURM_STATE_CODES.get(raw_state, ""), JobState.UNKNOWN)
+    return JobStatus(
+        job_id=job_id,
+        state=state,
+        raw_state=raw_state,
+        host=None if host in ("", "n/a", "(null)") else host,
+        reason=None if reason in ("", "None", "(null)") else reason,
+        start_time=None if start in ("", "N/A", "Unknown", "(null)") else start,
+    )
+
+
+_EXIT_CODE = re.compile(r"(?:^|\s)ExitCode=(\d+):(\d+)(?:\s|$)")
+
+
+def exit_code_from_scontrol(text: str) -> int | None:
+    """Exit code from ``scontrol show job`` output (``ExitCode=rc:signal``).
+
+    A job killed by a signal reports 128 + the signal number, as a shell would.
+    """
+    match = _EXIT_CODE.search(text)
+    if match is None:
+        return None
+    rc, sig = int(match.group(1)), int(match.group(2))
+    if rc == 0 and sig:
+        return 128 + sig
+    return rc
