@@ -1,0 +1,32 @@
+"""batchspawner_x: JupyterHub spawners that run notebook servers as batch jobs.
+
+The spawner classes are imported lazily, so that the node-side command
+(``batchspawner-x-singleuser``) starts without loading JupyterHub.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "BatchSpawnerBase": "batchspawner_x.spawner",
+    "SlurmSpawner": "batchspawner_x.spawners",
+}
+
+if TYPE_CHECKING:
+    from .spawner import BatchSpawnerBase
+    from .spawners import SlurmSpawner
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'batchspawner_x' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
+__all__ = ["BatchSpawnerBase", "SlurmSpawner", "__version__"]

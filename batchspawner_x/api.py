@@ -1,0 +1,81 @@
+"""The hub side of the port handshake: ``POST /hub/api/batchspawner_x/server``.
+
+The node-side command (``batchspawner-x-singleuser``) tells the hub where its
+server listens. The request must carry the API token of that very server (the
+one the hub gave the job), and its body must be exactly ``{"host": str,
+"port": int}``: nothing else on the spawner can be set this way.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any
+
+from jupyterhub.apihandlers import default_handlers
+from jupyterhub.apihandlers.base import APIHandler
+from tornado import web
+
+#: Path below the hub's API prefix.
+REPORT_PATH = "/batchspawner_x/server"
+
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"
+)
+
+
+def validate_report(body: Any) -> tuple[str, int]:
+    """Check a handshake body; return (host, port) or raise ValueError saying why."""
+    if not isinstance(body, dict):
+        raise ValueError("body must be a JSON object")
+    extra = set(body) - {"host", "port"}
+    if extra:
+        raise ValueError(f"unexpected fields: {', '.join(sorted(map(str, extra)))}")
+    host, port = body.get("host"), body.get("port")
+    if not isinstance(host, str) or not valid_host(host):
+        raise ValueError("host must be a hostname or an IP address")
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ValueError("port must be an integer from 1 to 65535")
+    return host, port
+
+
+def valid_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return bool(_HOSTNAME.match(host))
+
+
+class ServerReportHandler(APIHandler):
+    """Accepts a server's host and port from the server's own token only."""
+
+    async def post(self) -> None:
+        token = self.get_auth_token()
+        user = self.current_user
+        if not token or user is None or not hasattr(user, "spawners"):
+            raise web.HTTPError(403, "a server's own API token is required")
+        try:
+            host, port = validate_report(self.get_json_body())
+        except ValueError as e:
+            self.log.warning("Refused a server address report for %s: %s", user.name, e)
+            raise web.HTTPError(400, str(e)) from None
+        for spawner in list(user.spawners.values()):
+            accept = getattr(spawner, "accept_server_report", None)
+            if accept is not None and accept(token, host, port):
+                self.set_status(204)
+                return
+        self.log.warning(
+            "Refused a server address report for %s: the token is not a pending server's", user.name
+        )
+        raise web.HTTPError(403, "this token does not belong to a server that is starting")
+
+
+def register() -> None:
+    """Add the handler to JupyterHub's API handlers (once per process).
+
+    JupyterHub builds its routes from ``jupyterhub.apihandlers.default_handlers``
+    after it has loaded the spawner class, so importing the spawner is enough.
+    """
+    if not any(h[1] is ServerReportHandler for h in default_handlers):
+        default_handlers.append((r"/api" + REPORT_PATH, ServerReportHandler))

@@ -1,0 +1,193 @@
+"""Node-side command: ``batchspawner-x-singleuser --env-file FILE -- CMD ...``.
+
+Runs inside the batch job. It
+
+1. reads the server's environment from FILE (0600, written by the hub over
+   SSH: the API token never appears in the job script or on a command line);
+2. picks a free port, from ``BATCHSPAWNER_X_PORT_RANGE`` when set;
+3. tells the hub ``{"host": ..., "port": ...}`` with the server's own token,
+   and writes the same to ``server.json`` beside FILE (0600) so that a
+   restarted hub can find the server too;
+4. execs CMD with that environment and ``JUPYTERHUB_SERVICE_URL`` pointing at
+   the chosen address.
+
+Standard library only, so it starts fast in any environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import socket
+import ssl
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
+
+REPORT_PATH = "/batchspawner_x/server"
+
+
+class ReportRefused(RuntimeError):
+    """The hub answered the address report with a 4xx: this server is not wanted."""
+
+
+def _log(message: str) -> None:
+    print(f"batchspawner-x-singleuser: {message}", file=sys.stderr, flush=True)
+
+
+def load_env(path: str) -> dict[str, str]:
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    env = data.get("env") if isinstance(data, dict) else None
+    if not isinstance(env, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in env.items()
+    ):
+        raise ValueError(f"{path} does not hold an environment")
+    return env
+
+
+def parse_port_range(text: str) -> tuple[int, int] | None:
+    if not text:
+        return None
+    low, _, high = text.partition("-")
+    lo, hi = int(low), int(high or low)
+    if not 1 <= lo <= hi <= 65535:
+        raise ValueError(f"invalid port range {text!r}")
+    return lo, hi
+
+
+def pick_port(bind_ip: str, port_range: tuple[int, int] | None) -> int:
+    """A port that is free now on ``bind_ip`` (any port, or one in the range)."""
+    family = socket.AF_INET6 if ":" in bind_ip else socket.AF_INET
+    candidates: Sequence[int]
+    if port_range is None:
+        candidates = [0]
+    else:
+        candidates = list(range(port_range[0], port_range[1] + 1))
+        random.shuffle(candidates)
+    for port in candidates:
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((bind_ip or "", port))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise RuntimeError(f"no free port in {port_range} on {bind_ip or 'any address'}")
+
+
+def report_host(bind_ip: str) -> str:
+    if bind_ip and bind_ip not in ("0.0.0.0", "::"):
+        return bind_ip
+    return socket.getfqdn()
+
+
+def _ssl_context(env: dict[str, str]) -> ssl.SSLContext | None:
+    cafile = env.get("JUPYTERHUB_SSL_CLIENT_CA")
+    if not cafile:
+        return None
+    ctx = ssl.create_default_context(cafile=cafile)
+    certfile, keyfile = env.get("JUPYTERHUB_SSL_CERTFILE"), env.get("JUPYTERHUB_SSL_KEYFILE")
+    if certfile and keyfile:
+        ctx.load_cert_chain(certfile, keyfile)
+    return ctx
+
+
+def send_report(env: dict[str, str], host: str, port: int, attempts: int = 6) -> None:
+    url = env["JUPYTERHUB_API_URL"].rstrip("/") + REPORT_PATH
+    body = json.dumps({"host": host, "port": port}).encode()
+    context = _ssl_context(env)
+    delay = 0.5
+    for attempt in range(1, attempts + 1):
+        request = urllib.request.Request(
+            url,
+            data=body,
+            method="POST",
+            headers={
+                "Authorization": "token " + env["JUPYTERHUB_API_TOKEN"],
+                "Content-Type": "application/json",
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=20, context=context):
+                return
+        except urllib.error.HTTPError as e:
+            if 400 <= e.code < 500:
+                raise ReportRefused(f"the hub refused the address report: HTTP {e.code} {e.reason}") from None
+            problem = f"HTTP {e.code}"
+        except (urllib.error.URLError, OSError) as e:
+            problem = str(e)
+        _log(f"cannot reach the hub at {url} ({problem}); attempt {attempt} of {attempts}")
+        time.sleep(delay)
+        delay *= 2
+    raise RuntimeError(f"could not report the server address to {url}")
+
+
+def write_private(path: str, text: str) -> None:
+    fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
+
+
+def service_url(original: str, bind_ip: str, port: int) -> str:
+    parts = urllib.parse.urlsplit(original or "http://127.0.0.1/")
+    host = bind_ip or "0.0.0.0"
+    if ":" in host:
+        host = f"[{host}]"
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{host}:{port}"))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="batchspawner-x-singleuser", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--env-file", required=True, help="JSON file with the server's environment (0600)")
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="the single-user server command, after --")
+    args = parser.parse_args(argv)
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        parser.error("no server command given after --")
+
+    try:
+        server_env = load_env(args.env_file)
+    except (OSError, ValueError) as e:
+        _log(f"cannot read the server environment: {e}")
+        return 2
+    env = dict(os.environ)
+    env.update(server_env)
+    bind_ip = env.get("BATCHSPAWNER_X_BIND_IP", "")
+    try:
+        port = pick_port(bind_ip, parse_port_range(env.get("BATCHSPAWNER_X_PORT_RANGE", "")))
+        host = report_host(bind_ip)
+        report = json.dumps(
+            {"host": host, "port": port, "job_id": env.get("SLURM_JOB_ID") or env.get("JOB_ID", "")}
+        )
+        write_private(os.path.join(os.path.dirname(os.path.abspath(args.env_file)), "server.json"), report)
+    except (RuntimeError, ValueError, OSError) as e:
+        _log(str(e))
+        return 3
+    try:
+        send_report(env, host, port)
+    except ReportRefused as e:
+        _log(str(e))
+        return 4
+    except (RuntimeError, KeyError) as e:
+        # The hub may be restarting: it finds the server through server.json.
+        _log(f"{e}; starting anyway, the hub will read server.json")
+    env["JUPYTERHUB_SERVICE_URL"] = service_url(env.get("JUPYTERHUB_SERVICE_URL", ""), bind_ip, port)
+    _log(f"server will listen on {host}:{port}")
+    try:
+        os.execvpe(command[0], command, env)
+    except OSError as e:
+        _log(f"cannot run {command[0]}: {e}")
+        return 127
+    return 0  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,731 @@
+"""The spawner: a notebook server as a batch job on an HPC cluster.
+
+:class:`BatchSpawnerBase` holds everything that does not depend on the
+scheduler (SSH, templates, the port handshake, state, progress); each
+scheduler's spawner only names its :class:`~batchspawner_x.schedulers.base.Scheduler`
+and its scheduler-specific settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import posixpath
+import time
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
+
+from jupyterhub.spawner import Spawner
+from jupyterhub.utils import maybe_future
+from sqlalchemy import inspect as sa_inspect
+from tornado import web
+from traitlets import Callable, Dict, Enum, Float, Integer, List, Unicode, Union, default
+
+from . import api
+from .errors import BatchSpawnerError, ConfigError, SubmitError, TemplateError, TransportError
+from .poller import CachedStatus, StatusPoller
+from .schedulers.base import Scheduler
+from .script import Trusted, render
+from .states import JobState, JobStatus
+from .transport import LocalTransport, SSHTarget, SSHTransport, Transport
+from .validation import (
+    check_line,
+    check_name,
+    check_path,
+    check_username,
+    check_walltime,
+    cpu_count,
+    memory_mb,
+    slug,
+)
+
+api.register()
+
+ENV_FILE = "env.json"
+SERVER_FILE = "server.json"
+CERT_DIR = "certs"
+
+
+def spawn_error(message: str, *, reason: str, status: int = 400) -> Exception:
+    """An error JupyterHub shows to the user as is (SpawnException on 6.x)."""
+    try:
+        from jupyterhub.spawner import SpawnException
+    except ImportError:  # JupyterHub 5
+        err = web.HTTPError(status, message)
+        err.jupyterhub_message = message  # type: ignore[attr-defined]
+        return err
+    exc: Exception = SpawnException(message, reason=reason, status_code=status)
+    return exc
+
+
+class BatchSpawnerBase(Spawner):
+    """Runs each notebook server as a job of a batch scheduler.
+
+    Scheduler-independent settings live here, so a site may keep them under
+    ``c.BatchSpawnerBase`` whichever scheduler it uses.
+    """
+
+    #: The scheduler backend; set by each concrete spawner.
+    scheduler_class: ClassVar[type[Scheduler]]
+
+    # -- how to reach the cluster -------------------------------------------
+    connection = Enum(
+        ["ssh", "local"],
+        default_value="ssh",
+        config=True,
+        help="""How scheduler commands reach the cluster.
+
+        ``ssh``: over an SSH connection to :attr:`ssh_host` as the user (one pooled
+        connection per host and user). ``local``: the hub runs on a login node and
+        runs the commands itself as the user, behind :attr:`local_prefix`.
+        """,
+    )
+    ssh_host = Unicode(
+        "localhost",
+        config=True,
+        help="The cluster's login node, where the scheduler's commands are run.",
+    )
+    ssh_port = Integer(22, config=True, help="SSH port of :attr:`ssh_host`.")
+    ssh_username = Union(
+        [Unicode(), Callable()],
+        default_value="{username}",
+        config=True,
+        help="""The cluster account the user's jobs run as.
+
+        A string in which ``{username}`` is replaced by the JupyterHub user name, or a
+        callable (sync or async) that takes the spawner and returns the name. The result
+        must match :attr:`cluster_username_pattern`.
+        """,
+    )
+    cluster_username_pattern = Unicode(
+        r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}",
+        config=True,
+        help="Regular expression every cluster user name must match in full.",
+    )
+    ssh_keys = List(
+        Unicode(),
+        config=True,
+        help="""Private key files used to log in; ``{username}`` is replaced as in
+        :attr:`ssh_username`. Example: ``["/etc/jupyterhub/keys/{username}"]``.""",
+    )
+    ssh_known_hosts = Unicode(
+        "/etc/ssh/ssh_known_hosts",
+        config=True,
+        help="""known_hosts file holding the login node's host key.
+
+        The key is always checked: an unknown or changed host key fails the spawn with a
+        message naming the host. For a non-standard port the entry reads
+        ``[host]:port key-type key``.
+        """,
+    )
+    ssh_connect_timeout = Float(30, config=True, help="Seconds to wait for an SSH connection.")
+    ssh_keepalive_interval = Float(
+        30, config=True, help="Seconds between SSH keepalives on idle pooled connections."
+    )
+    ssh_max_sessions = Integer(
+        8,
+        config=True,
+        help="Commands run at once on one pooled connection; keep it below sshd's MaxSessions (10).",
+    )
+    local_prefix = List(
+        Unicode(),
+        default_value=["sudo", "-n", "-u", "{username}", "--"],
+        config=True,
+        help="""With ``connection = "local"``: the argv that runs a command as the user.
+        ``{username}`` is the cluster user name. The environment is not passed on.""",
+    )
+
+    # -- the job --------------------------------------------------------------
+    partition = Unicode("", config=True, help="Partition or queue to submit to; empty for the default.")
+    account = Unicode("", config=True, help="Account (project) to charge; empty for the user's default.")
+    qos = Unicode("", config=True, help="Quality of service; empty for the default.")
+    walltime = Unicode(
+        "08:00:00",
+        config=True,
+        help="Time limit of the job, for example ``08:00:00`` or ``1-00:00:00``; empty for the default.",
+    )
+    gpus = Integer(0, config=True, help="Number of GPUs to request; 0 requests none.")
+    extra_directives = List(
+        Unicode(),
+        config=True,
+        help="""Further scheduler directives, one option each, written after the
+        scheduler's directive prefix. Example: ``["--constraint=skylake"]``.""",
+    )
+    prologue = Unicode(
+        "",
+        config=True,
+        help="""Shell lines run in the job before the server starts (``module load ...``).
+        Written verbatim: site configuration, never user input.""",
+    )
+    epilogue = Unicode("", config=True, help="Shell lines run in the job after the server exits.")
+    template = Unicode(
+        config=True,
+        help="""Name of the job script template. Looked up in :attr:`template_paths`,
+        then among the packaged templates. A site template can extend the packaged one:
+        ``{% extends "batchspawner_x/slurm.sh.j2" %}``.""",
+    )
+    template_paths = List(
+        Unicode(),
+        config=True,
+        help="Directories searched for job script templates before the packaged ones.",
+    )
+    job_dir = Unicode(
+        ".batchspawner_x/{server}",
+        config=True,
+        help="""Directory on the cluster for the job's private files (environment, certificates,
+        address report) and its output, relative to the user's home unless absolute.
+        ``{server}`` is a file-safe name of the user and server. Created with mode 0700.""",
+    )
+    workdir = Unicode(
+        "",
+        config=True,
+        help="Directory the job starts in (absolute path); empty for the user's home.",
+    )
+    node_command = List(
+        Unicode(),
+        default_value=["batchspawner-x-singleuser"],
+        config=True,
+        help="""The node-side command (installed with this package) that reports the server's
+        address to the hub and starts :attr:`cmd`. Use an absolute path if it is not on the
+        job's PATH.""",
+    )
+    scheduler_commands = Dict(
+        key_trait=Unicode(),
+        value_trait=Unicode(),
+        config=True,
+        help="""Executables to use instead of the defaults, by role: ``submit``, ``status``,
+        ``cancel``, ``info``. Example: ``{"status": "/opt/slurm/bin/squeue"}``.""",
+    )
+    port_range = Unicode(
+        "",
+        config=True,
+        help="""Ports the server may listen on, as ``LOW-HIGH``, when the hub can only reach
+        a range of ports on the compute nodes; empty for any free port.""",
+    )
+
+    # -- timing ---------------------------------------------------------------
+    submit_timeout = Float(60, config=True, help="Seconds the submit command may take.")
+    status_timeout = Float(
+        30,
+        config=True,
+        help="""Seconds a status command may take before it counts as failed.
+
+        A failed or timed-out status query is never taken as the end of a job: the last known
+        state is kept (marked stale) and the server stays up until the scheduler itself says
+        the job has finished or no longer exists.""",
+    )
+    status_interval = Float(
+        30,
+        config=True,
+        help="Seconds between the shared background status queries of running jobs.",
+    )
+    startup_poll_interval = Float(
+        1.0,
+        config=True,
+        help="Seconds between status checks while a job is starting (batched with other starts).",
+    )
+    cancel_timeout = Float(
+        60,
+        config=True,
+        help="Seconds :meth:`stop` waits for the scheduler to confirm the job has left the running states.",
+    )
+    output_tail_bytes = Integer(
+        2000, config=True, help="How much of a failed job's output is shown to the user."
+    )
+
+    @default("ip")
+    def _default_ip(self) -> str:
+        return "0.0.0.0"
+
+    @default("env_keep")
+    def _default_env_keep(self) -> list[str]:
+        # The hub's PATH and virtualenv mean nothing on a compute node.
+        return ["JUPYTERHUB_SINGLEUSER_APP"]
+
+    @default("template")
+    def _default_template(self) -> str:
+        return self.scheduler_class.template
+
+    # -- state ------------------------------------------------------------------
+    job_id: str = ""
+    job_dir_path: str = ""
+    token_sha256: str = ""
+    server_host: str = ""
+    server_port: int = 0
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._transport: Transport | None = None
+        self._home: str | None = None
+        self._events: list[dict[str, Any]] = []
+        self._events_changed = asyncio.Event()
+        self._start_done = True
+        self._awaiting_report = False
+        self._reported: tuple[str, int] | None = None
+        self._report_event = asyncio.Event()
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        self.job_id = str(state.get("job_id", ""))
+        self.job_dir_path = str(state.get("job_dir", ""))
+        self.token_sha256 = str(state.get("token_sha256", ""))
+        self.server_host = str(state.get("host", ""))
+        self.server_port = int(state.get("port", 0) or 0)
+
+    def get_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = super().get_state()
+        if self.job_id:
+            state.update(
+                job_id=self.job_id,
+                job_dir=self.job_dir_path,
+                token_sha256=self.token_sha256,
+                scheduler=self.scheduler_class.name,
+            )
+            if self.server_port:
+                state.update(host=self.server_host, port=self.server_port)
+        return state
+
+    def clear_state(self) -> None:
+        super().clear_state()
+        self.job_id = ""
+        self.job_dir_path = ""
+        self.token_sha256 = ""
+        self.server_host = ""
+        self.server_port = 0
+        self._reported = None
+
+    def _save_state(self) -> None:
+        """Persist state now, not only when start() returns: a hub killed while the job
+        waits in the queue must find it again."""
+        orm_spawner = self.orm_spawner
+        if orm_spawner is None:
+            return
+        orm_spawner.state = self.get_state()
+        session = sa_inspect(orm_spawner).session
+        if session is not None:
+            session.commit()
+
+    # -- building blocks ---------------------------------------------------------
+    @property
+    def scheduler(self) -> Scheduler:
+        return self.scheduler_class(self.scheduler_commands)
+
+    def _log_prefix(self) -> str:
+        return f"[{self._log_name}{' job ' + self.job_id if self.job_id else ''}]"
+
+    async def cluster_username(self) -> str:
+        value = self.ssh_username
+        name = await maybe_future(value(self)) if callable(value) else value.format(username=self.user.name)
+        return check_username("ssh_username", str(name), self.cluster_username_pattern)
+
+    async def transport(self) -> Transport:
+        if self._transport is None:
+            username = await self.cluster_username()
+            if self.connection == "local":
+                self._transport = LocalTransport(username, self.local_prefix)
+            else:
+                target = SSHTarget(
+                    host=self.ssh_host,
+                    port=self.ssh_port,
+                    username=username,
+                    keys=tuple(k.format(username=username) for k in self.ssh_keys),
+                    known_hosts=self.ssh_known_hosts,
+                    connect_timeout=self.ssh_connect_timeout,
+                    keepalive_interval=self.ssh_keepalive_interval,
+                    max_sessions=self.ssh_max_sessions,
+                )
+                self._transport = SSHTransport(target)
+        return self._transport
+
+    async def poller(self) -> StatusPoller:
+        return StatusPoller.get(
+            await self.transport(), self.scheduler, interval=self.status_interval, timeout=self.status_timeout
+        )
+
+    def server_key(self) -> str:
+        key = self.user.name + (f"-{self.name}" if self.name else "")
+        return slug(key)
+
+    async def resolve_job_dir(self) -> str:
+        if self.job_dir_path:
+            return self.job_dir_path
+        relative = self.job_dir.format(server=self.server_key())
+        if not relative.startswith("/"):
+            if self._home is None:
+                self._home = await (await self.transport()).home()
+            relative = posixpath.join(self._home, relative)
+        self.job_dir_path = check_path("job_dir", posixpath.normpath(relative))
+        return self.job_dir_path
+
+    def job_context(self, job_dir: str, home: str) -> dict[str, Any]:
+        """Everything the template may use, each value checked. No I/O."""
+        mem = self.mem_limit or self.mem_guarantee
+        cpus = self.cpu_limit or self.cpu_guarantee
+        command = [
+            *self.node_command,
+            "--env-file",
+            posixpath.join(job_dir, ENV_FILE),
+            "--",
+            *self.cmd,
+            *self.get_args(),
+        ]
+        return {
+            "job_name": "jupyter-" + self.server_key(),
+            "job_dir": job_dir,
+            "output": check_path("job_dir", posixpath.join(job_dir, self.scheduler_class.output_pattern)),
+            "workdir": check_path("workdir", self.workdir or home),
+            "partition": check_name("partition", self.partition),
+            "account": check_name("account", self.account),
+            "qos": check_name("qos", self.qos),
+            "walltime": check_walltime("walltime", self.walltime),
+            "gpus": self.gpus,
+            "memory_mb": memory_mb(mem),
+            "cpus": cpu_count(cpus),
+            "extra_directives": [check_line("extra_directives", d) for d in self.extra_directives],
+            "prologue": Trusted(self.prologue),
+            "epilogue": Trusted(self.epilogue),
+            "command": command,
+            "username": self.user.name,
+            "server_name": self.name,
+        }
+
+    def output_file(self, job_dir: str, job_id: str) -> str:
+        return posixpath.join(job_dir, self.scheduler_class.output_name(job_id))
+
+    async def render_script(self) -> str:
+        """The job script this spawner would submit now (also used by the preview command)."""
+        job_dir = await self.resolve_job_dir()
+        home = self._home or await (await self.transport()).home()
+        context = self.job_context(job_dir, home)
+        return await asyncio.to_thread(render, self.template, context, tuple(self.template_paths))
+
+    def job_env(self) -> dict[str, str]:
+        env = {k: str(v) for k, v in self.get_env().items()}
+        env["BATCHSPAWNER_X_BIND_IP"] = self.ip
+        if self.port_range:
+            env["BATCHSPAWNER_X_PORT_RANGE"] = self.port_range
+        return env
+
+    # -- progress -------------------------------------------------------------------
+    def _emit(self, message: str, progress: int | None = None) -> None:
+        if self._events and self._events[-1]["message"] == message:
+            return
+        event: dict[str, Any] = {"message": message}
+        if progress is not None:
+            event["progress"] = progress
+        self._events.append(event)
+        self.log.info("%s %s", self._log_prefix(), message)
+        self._events_changed.set()
+
+    async def progress(self) -> AsyncIterator[dict[str, Any]]:
+        sent = 0
+        while True:
+            while sent < len(self._events):
+                yield self._events[sent]
+                sent += 1
+            if self._start_done:
+                return
+            self._events_changed.clear()
+            await _wait_event(self._events_changed, 1.0)
+
+    def _describe_status(self, status: JobStatus) -> str:
+        sched = self.scheduler
+        if status.state.queued:
+            text = f"Job {status.job_id} is waiting in the queue"
+            if status.reason:
+                words = sched.describe_reason(status.reason)
+                text += (
+                    f": {words} ({status.reason})"
+                    if words and words != status.reason
+                    else f": {status.reason}"
+                )
+            if status.start_time:
+                text += f"; expected start {status.start_time}"
+            return text
+        if status.state is JobState.RUNNING:
+            where = f" on {status.host}" if status.host else ""
+            return f"Job {status.job_id} is running{where}; waiting for the notebook server to start"
+        return f"Job {status.job_id} is {status.raw_state or status.state.value}"
+
+    # -- the port handshake ------------------------------------------------------------
+    def accept_server_report(self, token: str, host: str, port: int) -> bool:
+        """Called by the API handler. True if ``token`` is this server's and it is waiting."""
+        if not (self._awaiting_report and self.job_id and self.token_sha256):
+            return False
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        if not hmac.compare_digest(digest, self.token_sha256):
+            return False
+        self._reported = (host, port)
+        self._report_event.set()
+        return True
+
+    async def _read_server_file(self, job_dir: str) -> tuple[str, int] | None:
+        transport = await self.transport()
+        try:
+            data = await transport.read_tail(posixpath.join(job_dir, SERVER_FILE), 4096)
+        except TransportError as e:
+            self.log.warning("%s cannot read %s: %s", self._log_prefix(), SERVER_FILE, e)
+            return None
+        if not data:
+            return None
+        try:
+            report = json.loads(data)
+            host, port = api.validate_report({"host": report.get("host"), "port": report.get("port")})
+        except (ValueError, AttributeError):
+            self.log.warning("%s ignoring a malformed %s", self._log_prefix(), SERVER_FILE)
+            return None
+        if str(report.get("job_id", "")) not in ("", self.job_id):
+            return None  # left over from an earlier job
+        return host, port
+
+    async def _wait_for_server(self) -> tuple[str, int]:
+        """Wait until the job reports its address; raise if the job ends first."""
+        poller = await self.poller()
+        job_dir = await self.resolve_job_dir()
+        self._awaiting_report = True
+        last_file_check = 0.0
+        try:
+            while True:
+                if self._reported is not None:
+                    return self._reported
+                cached = await poller.status(self.job_id, max_age=self.startup_poll_interval)
+                if cached is not None:
+                    status = cached.status
+                    if not status.alive:
+                        raise await self._job_ended_error(cached, job_dir)
+                    if cached.stale:
+                        self._emit(
+                            f"Cannot read the state of job {self.job_id} from the scheduler "
+                            f"({cached.error}); still waiting"
+                        )
+                    else:
+                        self._emit(self._describe_status(status), 40 if status.state.queued else 70)
+                    if status.state is JobState.RUNNING and time.monotonic() - last_file_check > 5:
+                        last_file_check = time.monotonic()
+                        found = await self._read_server_file(job_dir)
+                        if found is not None:
+                            return found
+                self._report_event.clear()
+                await _wait_event(self._report_event, self.startup_poll_interval)
+        finally:
+            self._awaiting_report = False
+
+    async def _job_ended_error(self, cached: CachedStatus, job_dir: str) -> Exception:
+        status = cached.status
+        tail = ""
+        try:
+            data = await (await self.transport()).read_tail(
+                self.output_file(job_dir, status.job_id), self.output_tail_bytes
+            )
+            tail = data.decode("utf-8", "replace").strip() if data else ""
+        except TransportError:
+            pass
+        how = status.raw_state or status.state.value
+        if status.exit_code is not None:
+            how += f", exit code {status.exit_code}"
+        message = f"Job {status.job_id} ended before its notebook server started ({how})."
+        if tail:
+            message += f" Last lines of its output:\n{tail}"
+        return RuntimeError(message)
+
+    # -- Spawner API ---------------------------------------------------------------------
+    async def start(self) -> tuple[str, int]:
+        self._events = []
+        self._start_done = False
+        self._reported = None
+        try:
+            return await self._start()
+        finally:
+            self._start_done = True
+            self._events_changed.set()
+
+    async def _start(self) -> tuple[str, int]:
+        sched = self.scheduler
+        try:
+            transport = await self.transport()
+            job_dir = await self.resolve_job_dir()
+            script = await self.render_script()
+        except (ConfigError, TemplateError) as e:
+            raise spawn_error(f"Cannot build the job: {e}", reason="config") from None
+        except TransportError as e:
+            raise spawn_error(f"Cannot reach the cluster: {e}", reason="connection", status=503) from None
+
+        self.token_sha256 = hashlib.sha256(self.api_token.encode()).hexdigest()
+        env_data = json.dumps({"env": self.job_env()}).encode()
+        await transport.remove([posixpath.join(job_dir, SERVER_FILE)])
+        await transport.write_file(posixpath.join(job_dir, ENV_FILE), env_data)
+        self.log.debug("%s job script:\n%s", self._log_prefix(), script)
+
+        submission = asyncio.ensure_future(
+            transport.run(sched.submit_argv(), input=script, timeout=self.submit_timeout, idempotent=False)
+        )
+        try:
+            result = await asyncio.shield(submission)
+            job_id = sched.parse_submit(result)
+        except asyncio.CancelledError:
+            # The submission may still create a job: wait for it and cancel that job.
+            await self._cancel_submission(submission)
+            raise
+        except SubmitError as e:
+            await self._remove_private_files()
+            self.job_dir_path = ""
+            raise spawn_error(
+                f"{sched.display_name} rejected the job: {e.scheduler_message}", reason="scheduler"
+            ) from None
+        except TransportError as e:
+            await self._remove_private_files()
+            raise spawn_error(f"Cannot submit the job: {e}", reason="connection", status=503) from None
+
+        self.job_id = job_id
+        self._save_state()
+        (await self.poller()).track(job_id)
+        where = f" to partition {self.partition}" if self.partition else ""
+        self._emit(f"Submitted {sched.display_name} job {job_id}{where}", 20)
+
+        try:
+            host, port = await self._wait_for_server()
+        except asyncio.CancelledError:
+            self.log.info("%s spawn cancelled; cancelling the job", self._log_prefix())
+            await self._cancel_quietly()
+            raise
+        except BatchSpawnerError as e:
+            await self._cancel_quietly()
+            raise spawn_error(str(e), reason="error", status=500) from None
+        except Exception:
+            await self._cancel_quietly()
+            raise
+        self.server_host, self.server_port = host, port
+        self._save_state()
+        self._emit(f"Notebook server of job {job_id} is starting at {host}:{port}", 90)
+        return self.connect_host(host), port
+
+    async def _cancel_submission(self, submission: asyncio.Future[Any]) -> None:
+        try:
+            result = await asyncio.wait_for(submission, self.submit_timeout)
+            self.job_id = self.scheduler.parse_submit(result)
+        except Exception:
+            return
+        await self._cancel_quietly()
+
+    async def _cancel_quietly(self) -> None:
+        try:
+            await self.stop()
+        except Exception:
+            self.log.exception("%s failed to cancel the job", self._log_prefix())
+
+    def connect_host(self, host: str) -> str:
+        """The address the hub uses for the host the job reported."""
+        return host
+
+    async def get_url(self) -> str:
+        proto = "https" if self.internal_ssl else "http"
+        if not (self.server_host and self.server_port) and self.job_id:
+            # The hub restarted while this job was starting: find its server.
+            try:
+                host, port = await asyncio.wait_for(self._wait_for_server(), self.start_timeout)
+            except Exception as e:
+                self.log.warning("%s cannot find the server of the job: %s", self._log_prefix(), e)
+                url: str = await super().get_url()
+                return url
+            self.server_host, self.server_port = host, port
+            self._save_state()
+        if self.server_host and self.server_port:
+            host = self.connect_host(self.server_host)
+            if ":" in host:
+                host = f"[{host}]"
+            return f"{proto}://{host}:{self.server_port}"
+        url = await super().get_url()
+        return url
+
+    async def poll(self) -> int | None:
+        if not self.job_id:
+            return 0
+        poller = await self.poller()
+        poller.track(self.job_id)
+        cached = await poller.status(self.job_id, max_age=self.status_interval)
+        if cached is None or cached.status.alive:
+            return None
+        self.log.info(
+            "%s has ended (%s)", self._log_prefix(), cached.status.raw_state or cached.status.state.value
+        )
+        code = cached.status.exit_code
+        return code if code is not None else 1
+
+    async def stop(self, now: bool = False) -> None:
+        job_id = self.job_id
+        if not job_id:
+            return
+        transport = await self.transport()
+        sched = self.scheduler
+        poller = await self.poller()
+        result = await transport.run(sched.cancel_argv(job_id), timeout=self.status_timeout)
+        failure = sched.cancel_failed(result)
+        if failure:
+            self.log.warning("%s %s", self._log_prefix(), failure)
+        deadline = time.monotonic() + self.cancel_timeout
+        while True:
+            cached = await poller.status(job_id, max_age=0)
+            if cached is not None and not cached.stale and not cached.status.alive:
+                break
+            if cached is not None and cached.status.state is JobState.FINISHING and now:
+                break
+            if time.monotonic() > deadline:
+                self.log.warning(
+                    "%s still listed %.0fs after cancelling it", self._log_prefix(), self.cancel_timeout
+                )
+                break
+            await asyncio.sleep(1.0)
+        poller.untrack(job_id)
+        await self._remove_private_files()
+        self.log.info("%s stopped", self._log_prefix())
+        self.job_id = ""
+        self.server_host, self.server_port = "", 0
+
+    async def _remove_private_files(self) -> None:
+        """Remove the token and certificates from the cluster; keep the job output."""
+        if not self.job_dir_path:
+            return
+        d = self.job_dir_path
+        paths = [posixpath.join(d, ENV_FILE), posixpath.join(d, SERVER_FILE)]
+        paths += [posixpath.join(d, CERT_DIR, name) for name in ("key.pem", "cert.pem", "ca.pem")]
+        try:
+            await (await self.transport()).remove(paths)
+        except TransportError as e:
+            self.log.warning("%s cannot remove private files: %s", self._log_prefix(), e)
+
+    async def move_certs(self, paths: dict[str, str]) -> dict[str, str]:
+        """Copy the hub-made key, certificate and CA into the job directory (0600 files in
+        0700 directories) and return the paths the job will use."""
+        transport = await self.transport()
+        job_dir = await self.resolve_job_dir()
+        names = {"keyfile": "key.pem", "certfile": "cert.pem", "cafile": "ca.pem"}
+        moved = {}
+        for key, name in names.items():
+            local = paths[key]
+            data = await asyncio.to_thread(_read_bytes, local)
+            remote = posixpath.join(job_dir, CERT_DIR, name)
+            await transport.write_file(remote, data)
+            moved[key] = remote
+        self.log.info(
+            "%s copied internal-SSL certificates to %s", self._log_prefix(), posixpath.join(job_dir, CERT_DIR)
+        )
+        return moved
+
+
+async def _wait_event(event: asyncio.Event, timeout: float) -> bool:
+    """Wait for ``event`` at most ``timeout`` seconds; True if it was set."""
+    try:
+        await asyncio.wait_for(event.wait(), timeout)
+    except asyncio.TimeoutError:
+        return False
+    return True
+
+
+def _read_bytes(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+__all__ = ["BatchSpawnerBase", "spawn_error"]

@@ -1,0 +1,407 @@
+"""How commands and files reach the cluster: over SSH, or locally as the user.
+
+Both transports take argv lists. Over SSH the list is joined with
+:func:`shlex.join` (the remote side always runs a shell), locally it is
+executed directly behind a configurable prefix such as ``sudo -u alice``.
+File operations (the job's environment file, internal-SSL certificates, the
+job's output) go through the same object, so the spawner never cares which
+one it has.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+import logging
+import os
+import pwd
+import shlex
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncssh
+
+from .errors import CommandTimeout, HostKeyError, TransportError
+from .schedulers.base import CommandResult
+
+log = logging.getLogger(__name__)
+
+
+class Transport(abc.ABC):
+    """Runs commands and moves files as one cluster user."""
+
+    #: Identifies the cluster account the transport acts as; used to share
+    #: status pollers between spawners.
+    key: tuple[str, ...]
+
+    @abc.abstractmethod
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        input: str | None = None,
+        timeout: float,
+        idempotent: bool = True,
+    ) -> CommandResult:
+        """Run ``argv`` with ``input`` on stdin.
+
+        A command that is not ``idempotent`` (job submission) is never sent
+        twice: if the connection drops while it runs, the error is raised.
+        """
+
+    @abc.abstractmethod
+    async def home(self) -> str:
+        """The user's home directory on the cluster, as an absolute path."""
+
+    @abc.abstractmethod
+    async def write_file(self, path: str, data: bytes) -> None:
+        """Write ``data`` to ``path`` (mode 0600), creating its directory with mode 0700."""
+
+    @abc.abstractmethod
+    async def read_tail(self, path: str, max_bytes: int) -> bytes | None:
+        """The last ``max_bytes`` of ``path``, or None if it does not exist."""
+
+    @abc.abstractmethod
+    async def remove(self, paths: Sequence[str]) -> None:
+        """Remove files; missing files are not an error."""
+
+    def describe(self) -> str:
+        return ":".join(self.key)
+
+
+# ---------------------------------------------------------------------------
+# SSH
+
+
+@dataclass(frozen=True)
+class SSHTarget:
+    """Everything that identifies one SSH login."""
+
+    host: str
+    port: int
+    username: str
+    keys: tuple[str, ...]
+    known_hosts: str
+    connect_timeout: float = 30.0
+    keepalive_interval: float = 30.0
+    max_sessions: int = 8
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        return ("ssh", self.host, str(self.port), self.username)
+
+
+class _PooledConnection:
+    """One asyncssh connection shared by every spawner of one login."""
+
+    def __init__(self, target: SSHTarget) -> None:
+        self.target = target
+        self.conn: asyncssh.SSHClientConnection | None = None
+        self.lock = asyncio.Lock()
+        self.sessions = asyncio.Semaphore(target.max_sessions)
+        self.opened = 0
+        self.last_used = time.monotonic()
+
+    async def get(self) -> asyncssh.SSHClientConnection:
+        async with self.lock:
+            if self.conn is not None and not self.conn.is_closed():
+                return self.conn
+            self.conn = await self._connect()
+            self.opened += 1
+            return self.conn
+
+    def drop(self, conn: asyncssh.SSHClientConnection) -> None:
+        if self.conn is conn:
+            self.conn = None
+        conn.close()
+
+    async def _connect(self) -> asyncssh.SSHClientConnection:
+        t = self.target
+        where = f"{t.host}:{t.port}"
+        if not t.known_hosts:
+            raise HostKeyError(
+                f"No known_hosts file is configured for {where}: set ssh_known_hosts "
+                "to a file holding the login node's host key."
+            )
+        keys = await asyncio.to_thread(_load_keys, t.keys)
+        try:
+            conn = await asyncssh.connect(
+                t.host,
+                t.port,
+                username=t.username,
+                client_keys=keys,
+                known_hosts=t.known_hosts,
+                config=None,
+                agent_path=None,
+                password=None,
+                kbdint_auth=False,
+                connect_timeout=t.connect_timeout,
+                keepalive_interval=t.keepalive_interval,
+            )
+        except asyncssh.HostKeyNotVerifiable as e:
+            raise HostKeyError(
+                f"The host key of {where} is not in {t.known_hosts} or does not match it "
+                f"({e.reason}). Check the login node's fingerprint with its administrators, "
+                f"then add its key, for example: ssh-keyscan -p {t.port} {t.host} >> {t.known_hosts}"
+            ) from None
+        except asyncssh.PermissionDenied:
+            raise TransportError(
+                f"SSH login as {t.username!r} to {where} was refused: check that the public "
+                f"half of {', '.join(t.keys) or 'the key'} is in that user's authorized_keys."
+            ) from None
+        except (OSError, asyncssh.Error) as e:
+            raise TransportError(f"Cannot connect to {where} as {t.username!r}: {e}") from None
+        log.info("Opened SSH connection to %s as %s", where, t.username)
+        return conn
+
+
+def _load_keys(paths: Sequence[str]) -> list[asyncssh.SSHKey]:
+    keys = []
+    for path in paths:
+        try:
+            keys.append(asyncssh.read_private_key(path))
+        except (OSError, asyncssh.KeyImportError) as e:
+            raise TransportError(f"Cannot read SSH key {path}: {e}") from None
+    return keys
+
+
+class SSHPool:
+    """Process-wide pool: one connection per (host, port, user)."""
+
+    _connections: dict[SSHTarget, _PooledConnection] = {}
+
+    @classmethod
+    def connection(cls, target: SSHTarget) -> _PooledConnection:
+        pooled = cls._connections.get(target)
+        if pooled is None:
+            pooled = cls._connections[target] = _PooledConnection(target)
+        return pooled
+
+    @classmethod
+    def connections_opened(cls) -> int:
+        return sum(c.opened for c in cls._connections.values())
+
+    @classmethod
+    async def close_all(cls) -> None:
+        for pooled in list(cls._connections.values()):
+            if pooled.conn is not None:
+                pooled.conn.close()
+                await pooled.conn.wait_closed()
+        cls._connections.clear()
+
+
+_RETRYABLE = (
+    asyncssh.ConnectionLost,
+    asyncssh.DisconnectError,
+    asyncssh.ChannelOpenError,
+    BrokenPipeError,
+    ConnectionError,
+)
+
+
+class SSHTransport(Transport):
+    """Commands over a pooled asyncssh connection, files over SFTP."""
+
+    def __init__(self, target: SSHTarget, *, retry_delays: Sequence[float] = (0.5, 2.0)) -> None:
+        self.target = target
+        self.key = target.key
+        self.retry_delays = tuple(retry_delays)
+
+    def describe(self) -> str:
+        t = self.target
+        return f"{t.username}@{t.host}:{t.port}"
+
+    async def _with_connection(self, op: Any, *, idempotent: bool) -> Any:
+        pooled = SSHPool.connection(self.target)
+        attempt = 0
+        while True:
+            conn = await pooled.get()
+            try:
+                async with pooled.sessions:
+                    pooled.last_used = time.monotonic()
+                    return await op(conn)
+            except _RETRYABLE as e:
+                pooled.drop(conn)
+                if not idempotent or attempt >= len(self.retry_delays):
+                    raise TransportError(f"Connection to {self.describe()} lost: {e}") from None
+                delay = self.retry_delays[attempt]
+                attempt += 1
+                log.warning("Connection to %s lost (%s); retrying in %.1fs", self.describe(), e, delay)
+                await asyncio.sleep(delay)
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        input: str | None = None,
+        timeout: float,
+        idempotent: bool = True,
+    ) -> CommandResult:
+        command = shlex.join(argv)
+
+        async def op(conn: asyncssh.SSHClientConnection) -> CommandResult:
+            try:
+                proc = await conn.run(command, input=input, check=False, timeout=timeout, errors="replace")
+            except asyncssh.TimeoutError:
+                raise CommandTimeout(
+                    f"{argv[0]} did not finish within {timeout:g}s on {self.describe()}"
+                ) from None
+            rc = proc.exit_status if proc.exit_status is not None else 255
+            return CommandResult(rc, _text(proc.stdout), _text(proc.stderr))
+
+        result: CommandResult = await self._with_connection(op, idempotent=idempotent)
+        return result
+
+    async def home(self) -> str:
+        async def op(conn: asyncssh.SSHClientConnection) -> str:
+            async with conn.start_sftp_client() as sftp:
+                return str(await sftp.realpath("."))
+
+        home: str = await self._with_connection(op, idempotent=True)
+        return home
+
+    async def write_file(self, path: str, data: bytes) -> None:
+        directory = os.path.dirname(path)
+
+        async def op(conn: asyncssh.SSHClientConnection) -> None:
+            async with conn.start_sftp_client() as sftp:
+                await _sftp_private_dirs(sftp, directory)
+                if await sftp.exists(path):
+                    await sftp.remove(path)
+                attrs = asyncssh.SFTPAttrs(permissions=0o600)
+                async with sftp.open(path, "wb", attrs=attrs, encoding=None) as f:
+                    await f.write(data)
+                await sftp.chmod(path, 0o600)
+
+        await self._with_connection(op, idempotent=True)
+
+    async def read_tail(self, path: str, max_bytes: int) -> bytes | None:
+        async def op(conn: asyncssh.SSHClientConnection) -> bytes | None:
+            async with conn.start_sftp_client() as sftp:
+                try:
+                    async with sftp.open(path, "rb", encoding=None) as f:
+                        size = (await f.stat()).size or 0
+                        await f.seek(max(0, size - max_bytes))
+                        data = await f.read(max_bytes)
+                        return data if isinstance(data, bytes) else data.encode()
+                except asyncssh.SFTPNoSuchFile:
+                    return None
+
+        tail: bytes | None = await self._with_connection(op, idempotent=True)
+        return tail
+
+    async def remove(self, paths: Sequence[str]) -> None:
+        async def op(conn: asyncssh.SSHClientConnection) -> None:
+            async with conn.start_sftp_client() as sftp:
+                for path in paths:
+                    with contextlib.suppress(asyncssh.SFTPNoSuchFile):
+                        await sftp.remove(path)
+
+        await self._with_connection(op, idempotent=True)
+
+
+async def _sftp_private_dirs(sftp: asyncssh.SFTPClient, directory: str) -> None:
+    """Create ``directory`` and its missing parents with mode 0700."""
+    missing = []
+    current = directory
+    while current and current not in ("/", ".") and not await sftp.exists(current):
+        missing.append(current)
+        current = os.path.dirname(current)
+    for path in reversed(missing):
+        await sftp.mkdir(path, asyncssh.SFTPAttrs(permissions=0o700))
+    await sftp.chmod(directory, 0o700)
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+# ---------------------------------------------------------------------------
+# Local: the hub runs on the login node.
+
+# Fixed shell programs; every value reaches them as a positional argument.
+_WRITE = (
+    'umask 077 && d=$(dirname -- "$1") && mkdir -p -- "$d" && chmod 700 -- "$d"'
+    ' && rm -f -- "$1" && cat > "$1"'
+)
+_TAIL = 'if [ -e "$1" ]; then tail -c "$2" -- "$1"; else exit 3; fi'
+_REMOVE = 'rm -f -- "$@"'
+
+
+class LocalTransport(Transport):
+    """Commands run on this machine as the user, behind ``prefix`` (e.g. sudo)."""
+
+    def __init__(self, username: str, prefix: Sequence[str]) -> None:
+        self.username = username
+        self.prefix = [part.format(username=username) for part in prefix]
+        self.key = ("local", username)
+
+    def describe(self) -> str:
+        return f"{self.username} (local)"
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        input: str | None = None,
+        timeout: float,
+        idempotent: bool = True,
+    ) -> CommandResult:
+        data = await self._exec(list(argv), input.encode() if input is not None else None, timeout)
+        return CommandResult(data[0], data[1].decode("utf-8", "replace"), data[2].decode("utf-8", "replace"))
+
+    async def _exec(self, argv: list[str], stdin: bytes | None, timeout: float) -> tuple[int, bytes, bytes]:
+        full = self.prefix + argv
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *full,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                cwd="/",
+            )
+        except OSError as e:
+            raise TransportError(f"Cannot run {full[0]}: {e}") from None
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(stdin or b""), timeout)
+        except asyncio.TimeoutError:
+            proc.kill()
+            await proc.wait()
+            raise CommandTimeout(f"{argv[0]} did not finish within {timeout:g}s") from None
+        return proc.returncode if proc.returncode is not None else 255, out, err
+
+    async def home(self) -> str:
+        return await asyncio.to_thread(lambda: pwd.getpwnam(self.username).pw_dir)
+
+    async def write_file(self, path: str, data: bytes) -> None:
+        rc, _, err = await self._exec(["/bin/sh", "-c", _WRITE, "sh", path], data, 30)
+        if rc != 0:
+            raise TransportError(
+                f"Cannot write {path} as {self.username}: {err.decode(errors='replace').strip()}"
+            )
+
+    async def read_tail(self, path: str, max_bytes: int) -> bytes | None:
+        rc, out, err = await self._exec(["/bin/sh", "-c", _TAIL, "sh", path, str(max_bytes)], None, 30)
+        if rc == 3:
+            return None
+        if rc != 0:
+            raise TransportError(
+                f"Cannot read {path} as {self.username}: {err.decode(errors='replace').strip()}"
+            )
+        return out
+
+    async def remove(self, paths: Sequence[str]) -> None:
+        if not paths:
+            return
+        rc, _, err = await self._exec(["/bin/sh", "-c", _REMOVE, "sh", *paths], None, 30)
+        if rc != 0:
+            raise TransportError(
+                f"Cannot remove files as {self.username}: {err.decode(errors='replace').strip()}"
+            )

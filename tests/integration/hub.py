@@ -1,0 +1,252 @@
+"""A real JupyterHub (with configurable-http-proxy) driven as a client would.
+
+Each :class:`Hub` runs ``python -m jupyterhub`` in its own directory with a
+generated config, on free loopback ports, and is used only through its REST
+API and the proxy. The cluster facts come from ``ci/cluster/up.sh`` (see
+``/etc/batchspawner-x-test/cluster.env``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import requests
+
+CLUSTER_ENV = Path("/etc/batchspawner-x-test/cluster.env")
+
+
+def cluster_env() -> dict[str, str]:
+    env: dict[str, str] = {}
+    for line in CLUSTER_ENV.read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            env[key.strip()] = value.strip().strip('"')
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class SpawnResult:
+    def __init__(self, events: list[dict[str, Any]]) -> None:
+        self.events = events
+
+    @property
+    def ready(self) -> bool:
+        return any(e.get("ready") for e in self.events)
+
+    @property
+    def failed(self) -> bool:
+        return any(e.get("failed") for e in self.events)
+
+    @property
+    def messages(self) -> list[str]:
+        return [str(e.get("message", "")) for e in self.events]
+
+    def __repr__(self) -> str:
+        return f"SpawnResult(ready={self.ready}, messages={self.messages!r})"
+
+
+class Hub:
+    """One JupyterHub process and its proxy, in ``workdir``."""
+
+    def __init__(
+        self, workdir: Path, extra_config: str = "", *, spawner: str = "batchspawner_x.SlurmSpawner"
+    ) -> None:
+        self.workdir = workdir
+        self.cluster = cluster_env()
+        self.token = secrets.token_hex(16)
+        self.proxy_token = secrets.token_hex(16)
+        self.public_port = free_port()
+        self.hub_port = free_port()
+        self.proxy_api_port = free_port()
+        self.url = f"http://127.0.0.1:{self.public_port}"
+        self.api = f"{self.url}/hub/api"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = workdir / "jupyterhub.log"
+        self.config_path = workdir / "jupyterhub_config.py"
+        c = self.cluster
+        self.config_path.write_text(
+            textwrap.dedent(
+                f"""
+                c.JupyterHub.bind_url = "{self.url}"
+                c.JupyterHub.hub_bind_url = "http://127.0.0.1:{self.hub_port}"
+                c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{self.proxy_api_port}"
+                c.ConfigurableHTTPProxy.auth_token = "{self.proxy_token}"
+                c.ConfigurableHTTPProxy.command = ["{c["BSX_CHP"]}"]
+                c.JupyterHub.db_url = "sqlite:///{workdir}/jupyterhub.sqlite"
+                c.JupyterHub.cookie_secret_file = "{workdir}/cookie_secret"
+                c.JupyterHub.pid_file = "{workdir}/jupyterhub.pid"
+                c.JupyterHub.cleanup_servers = False
+                c.JupyterHub.authenticator_class = "dummy"
+                c.Authenticator.allow_all = True
+                c.JupyterHub.log_level = "DEBUG"
+                # POST /server returns at once, so the progress stream shows every event
+                c.JupyterHub.tornado_settings = {{"slow_spawn_timeout": 0}}
+                c.JupyterHub.services = [{{"name": "tester", "api_token": "{self.token}"}}]
+                c.JupyterHub.load_roles = [
+                    {{"name": "tester", "services": ["tester"],
+                      "scopes": ["admin:users", "admin:servers", "access:servers", "tokens", "read:users"]}}
+                ]
+                c.JupyterHub.spawner_class = "{spawner}"
+                c.Spawner.cmd = ["{c["BSX_VENV"]}/bin/jupyterhub-singleuser"]
+                c.Spawner.ip = "127.0.0.1"
+                c.Spawner.start_timeout = 120
+                c.Spawner.http_timeout = 60
+                c.Spawner.poll_interval = 5
+                c.BatchSpawnerBase.status_interval = 2
+                c.BatchSpawnerBase.ssh_host = "{c["BSX_SSH_HOST"]}"
+                c.BatchSpawnerBase.ssh_port = {c["BSX_SSH_PORT"]}
+                c.BatchSpawnerBase.ssh_keys = ["{c["BSX_KEYS_DIR"]}/{{username}}"]
+                c.BatchSpawnerBase.ssh_known_hosts = "{c["BSX_KNOWN_HOSTS"]}"
+                c.BatchSpawnerBase.node_command = ["{c["BSX_VENV"]}/bin/batchspawner-x-singleuser"]
+                c.BatchSpawnerBase.partition = "debug"
+                c.BatchSpawnerBase.walltime = "01:00:00"
+                c.Spawner.mem_limit = "1G"
+                c.Spawner.cpu_limit = 2
+                """
+            )
+            + textwrap.dedent(extra_config)
+        )
+
+    # -- process -----------------------------------------------------------------
+    def start(self, timeout: float = 60) -> None:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "jupyterhub", "-f", str(self.config_path)],
+                cwd=self.workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={k: v for k, v in os.environ.items() if not k.startswith("JUPYTERHUB_")},
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"JupyterHub exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                if requests.get(f"{self.api}/", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"JupyterHub did not come up:\n{self.log_tail()}")
+
+    def kill(self) -> None:
+        """SIGKILL the hub, as a crash would; the proxy and the jobs stay."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def terminate(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        pid_file = self.workdir / "jupyterhub-proxy.pid"
+        if pid_file.exists():
+            with contextlib.suppress(ValueError, ProcessLookupError):
+                os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+    # -- REST ------------------------------------------------------------------------
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        headers = kwargs.pop("headers", {})
+        headers.setdefault("Authorization", f"token {self.token}")
+        kwargs.setdefault("timeout", 30)
+        return requests.request(method, f"{self.api}{path}", headers=headers, **kwargs)
+
+    def create_user(self, name: str) -> None:
+        r = self.request("POST", f"/users/{name}")
+        assert r.status_code in (201, 409), r.text
+
+    def user(self, name: str) -> dict[str, Any]:
+        r = self.request("GET", f"/users/{name}")
+        r.raise_for_status()
+        data: dict[str, Any] = r.json()
+        return data
+
+    def server_model(self, name: str, server: str = "") -> dict[str, Any] | None:
+        servers: dict[str, Any] = self.user(name).get("servers", {})
+        return servers.get(server)
+
+    def progress(self, name: str, server: str = "", timeout: float = 180) -> Iterator[dict[str, Any]]:
+        path = f"/users/{name}/servers/{server}/progress" if server else f"/users/{name}/server/progress"
+        with self.request("GET", path, stream=True, timeout=timeout) as r:
+            r.raise_for_status()
+            for line in r.iter_lines(decode_unicode=True):
+                if line and line.startswith("data:"):
+                    event = json.loads(line[5:])
+                    yield event
+                    if event.get("ready") or event.get("failed"):
+                        return
+
+    def spawn(
+        self, name: str, server: str = "", *, wait: bool = True, options: dict[str, Any] | None = None
+    ) -> SpawnResult:
+        self.create_user(name)
+        path = f"/users/{name}/servers/{server}" if server else f"/users/{name}/server"
+        r = self.request("POST", path, json=options or {})
+        if r.status_code >= 400:
+            return SpawnResult([{"failed": True, "message": r.json().get("message", r.text)}])
+        if not wait:
+            return SpawnResult([])
+        return SpawnResult(list(self.progress(name, server)))
+
+    def stop(self, name: str, server: str = "") -> None:
+        path = f"/users/{name}/servers/{server}" if server else f"/users/{name}/server"
+        r = self.request("DELETE", path)
+        assert r.status_code in (202, 204), r.text
+        self.wait_for(lambda: self.server_model(name, server) is None, 120, f"{name}'s server to stop")
+
+    def state(self, name: str, server: str = "") -> dict[str, Any]:
+        model = self.server_model(name, server)
+        assert model is not None, f"{name} has no server"
+        state: dict[str, Any] = model.get("state") or {}
+        return state
+
+    def get_through_proxy(self, path: str, token: str | None = None) -> requests.Response:
+        return requests.get(
+            f"{self.url}{path}", headers={"Authorization": f"token {token or self.token}"}, timeout=30
+        )
+
+    def routes(self) -> dict[str, Any]:
+        r = requests.get(
+            f"http://127.0.0.1:{self.proxy_api_port}/api/routes",
+            headers={"Authorization": f"token {self.proxy_token}"},
+            timeout=10,
+        )
+        r.raise_for_status()
+        routes: dict[str, Any] = r.json()
+        return routes
+
+    @staticmethod
+    def wait_for(predicate: Any, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}")
