@@ -14,17 +14,16 @@ kept, and a job is only reported finished when the scheduler says so.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Hashable
 from dataclasses import dataclass, replace
+
+from traitlets.log import get_logger
 
 from .errors import TransportError
 from .schedulers.base import Scheduler
 from .states import JobState, JobStatus, StatusUnavailable
 from .transport import Transport
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -112,7 +111,7 @@ class StatusPoller:
                 try:
                     await self.refresh()
                 except Exception:  # never let the background loop die
-                    log.exception("Background status query failed")
+                    get_logger().exception("Background status query failed")
 
     async def _query(self) -> None:
         job_ids = sorted(self.tracked)
@@ -127,7 +126,7 @@ class StatusPoller:
             statuses = self.scheduler.parse_status(job_ids, result)
         except (StatusUnavailable, TransportError) as e:
             self.last_error = str(e)
-            log.warning(
+            get_logger().warning(
                 "Status query for %d job(s) on %s failed, keeping last known states: %s",
                 len(job_ids),
                 self.transport.describe(),

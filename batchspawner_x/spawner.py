@@ -598,8 +598,18 @@ class BatchSpawnerBase(Spawner):
             raise
         self.server_host, self.server_port = host, port
         self._save_state()
-        self._emit(f"Notebook server of job {job_id} is starting at {host}:{port}", 90)
+        node = await self._job_node()
+        on = f" on {node}" if node else ""
+        self._emit(f"Job {job_id} is running{on}; its notebook server is starting at {host}:{port}", 90)
         return self.connect_host(host), port
+
+    async def _job_node(self) -> str | None:
+        """The node the job runs on, as the scheduler reports it (fresh if not yet known)."""
+        poller = await self.poller()
+        cached = poller.cached(self.job_id)
+        if cached is None or not cached.status.host:
+            cached = await poller.status(self.job_id, max_age=0)
+        return cached.status.host if cached is not None else None
 
     async def _cancel_submission(self, submission: asyncio.Future[Any]) -> None:
         try:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
-import logging
 import os
 import pwd
 import shlex
@@ -23,11 +22,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncssh
+from traitlets.log import get_logger
 
 from .errors import CommandTimeout, HostKeyError, TransportError
 from .schedulers.base import CommandResult
-
-log = logging.getLogger(__name__)
 
 
 class Transport(abc.ABC):
@@ -154,7 +152,7 @@ class _PooledConnection:
             ) from None
         except (OSError, asyncssh.Error) as e:
             raise TransportError(f"Cannot connect to {where} as {t.username!r}: {e}") from None
-        log.info("Opened SSH connection to %s as %s", where, t.username)
+        get_logger().info("Opened SSH connection to %s as %s", where, t.username)
         return conn
 
 
@@ -229,7 +227,9 @@ class SSHTransport(Transport):
                     raise TransportError(f"Connection to {self.describe()} lost: {e}") from None
                 delay = self.retry_delays[attempt]
                 attempt += 1
-                log.warning("Connection to %s lost (%s); retrying in %.1fs", self.describe(), e, delay)
+                get_logger().warning(
+                    "Connection to %s lost (%s); retrying in %.1fs", self.describe(), e, delay
+                )
                 await asyncio.sleep(delay)
 
     async def run(

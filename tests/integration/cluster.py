@@ -6,6 +6,8 @@ import os
 import re
 import stat
 import subprocess
+import time
+from pathlib import Path
 
 
 def run(*argv: str) -> subprocess.CompletedProcess[str]:
@@ -43,3 +45,40 @@ def mode(path: str) -> int:
 
 def owner(path: str) -> int:
     return os.stat(path).st_uid
+
+
+SLURMCTLD_PIDFILE = "/run/slurm/slurmctld.pid"
+
+
+def slurmctld_pid() -> int | None:
+    """The live slurmctld started by ci/cluster/up.sh, from its pidfile."""
+    try:
+        pid = int(Path(SLURMCTLD_PIDFILE).read_text().strip())
+        exe = os.readlink(f"/proc/{pid}/exe")
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, ValueError):
+        return None
+    if state in ("Z", "X") or not exe.startswith(os.path.realpath("/usr/sbin/slurmctld")):
+        return None
+    return pid
+
+
+def stop_slurmctld() -> None:
+    pid = slurmctld_pid()
+    assert pid is not None, "slurmctld is not running"
+    os.kill(pid, 15)
+    for _ in range(150):
+        if slurmctld_pid() is None:
+            return
+        time.sleep(0.1)
+    raise AssertionError("slurmctld did not stop")
+
+
+def start_slurmctld() -> None:
+    if slurmctld_pid() is None:
+        subprocess.run(["/usr/sbin/slurmctld"], check=True, timeout=60)
+    for _ in range(300):
+        if run("scontrol", "ping").returncode == 0 and "UP" in run("scontrol", "ping").stdout:
+            return
+        time.sleep(0.1)
+    raise AssertionError("slurmctld did not come back")

@@ -66,7 +66,12 @@ class Hub:
     """One JupyterHub process and its proxy, in ``workdir``."""
 
     def __init__(
-        self, workdir: Path, extra_config: str = "", *, spawner: str = "batchspawner_x.SlurmSpawner"
+        self,
+        workdir: Path,
+        extra_config: str = "",
+        *,
+        spawner: str = "batchspawner_x.SlurmSpawner",
+        internal_ssl: bool = False,
     ) -> None:
         self.workdir = workdir
         self.cluster = cluster_env()
@@ -81,12 +86,14 @@ class Hub:
         self.log_path = workdir / "jupyterhub.log"
         self.config_path = workdir / "jupyterhub_config.py"
         c = self.cluster
+        scheme = "https" if internal_ssl else "http"
         self.config_path.write_text(
             textwrap.dedent(
                 f"""
                 c.JupyterHub.bind_url = "{self.url}"
-                c.JupyterHub.hub_bind_url = "http://127.0.0.1:{self.hub_port}"
-                c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{self.proxy_api_port}"
+                c.JupyterHub.internal_ssl = {internal_ssl}
+                c.JupyterHub.hub_bind_url = "{scheme}://127.0.0.1:{self.hub_port}"
+                c.ConfigurableHTTPProxy.api_url = "{scheme}://127.0.0.1:{self.proxy_api_port}"
                 c.ConfigurableHTTPProxy.auth_token = "{self.proxy_token}"
                 c.ConfigurableHTTPProxy.command = ["{c["BSX_CHP"]}"]
                 c.JupyterHub.db_url = "sqlite:///{workdir}/jupyterhub.sqlite"
@@ -231,16 +238,6 @@ class Hub:
         return requests.get(
             f"{self.url}{path}", headers={"Authorization": f"token {token or self.token}"}, timeout=30
         )
-
-    def routes(self) -> dict[str, Any]:
-        r = requests.get(
-            f"http://127.0.0.1:{self.proxy_api_port}/api/routes",
-            headers={"Authorization": f"token {self.proxy_token}"},
-            timeout=10,
-        )
-        r.raise_for_status()
-        routes: dict[str, Any] = r.json()
-        return routes
 
     @staticmethod
     def wait_for(predicate: Any, timeout: float, what: str) -> None:

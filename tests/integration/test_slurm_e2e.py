@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -115,6 +116,7 @@ def test_progress_tells_queue_reason_and_node(make_hub: Callable[..., Hub]) -> N
     assert "waiting in the queue" in text and "BeginTime" in text, text
     assert "expected start" in text, text
     assert "is running on localhost" in text, text
+    assert text.index("waiting in the queue") < text.index("is running on localhost")
 
 
 def test_scancel_from_outside_is_noticed(hub: Hub) -> None:
@@ -180,16 +182,18 @@ def test_start_timeout_cancels_its_job(make_hub: Callable[..., Hub]) -> None:
 
 
 def test_internal_ssl(make_hub: Callable[..., Hub]) -> None:
-    hub = make_hub("c.JupyterHub.internal_ssl = True\n")
+    hub = make_hub(internal_ssl=True)
     result = hub.spawn("alice")
     assert result.ready, result
     assert_server_answers(hub)
-    targets = [r["target"] for path, r in hub.routes().items() if path.startswith("/user/alice")]
-    assert targets and all(t.startswith("https://") for t in targets), targets
+    port = hub.state("alice")["port"]
+    # the proxy routes to the server over TLS
+    assert re.search(rf"/user/alice/ => https://127\.0\.0\.1:{port}", hub.log_text()), hub.log_tail()
     certs = Path(hub.state("alice")["job_dir"]) / "certs"
     assert cluster.mode(str(certs)) == 0o700
     for name in ("key.pem", "cert.pem", "ca.pem"):
         assert cluster.mode(str(certs / name)) == 0o600
+        assert cluster.owner(str(certs / name)) == cluster.owner("/home/alice")
     hub.stop("alice")
     assert not (certs / "key.pem").exists()
 
