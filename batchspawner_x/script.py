@@ -5,9 +5,9 @@ packaged templates. The packaged ones are also reachable under the
 ``batchspawner_x/`` prefix, so a site template of the same name can extend
 the original: ``{% extends "batchspawner_x/slurm.sh.j2" %}``.
 
-Every ``{{ expression }}`` passes through :func:`_finalize`, which refuses a
-value that would add a line to the script (newline, carriage return, NUL or
-any other control character). Values meant for the shell are quoted with the
+Every value in the rendering context is checked by :func:`check_context`,
+which refuses one that would add a line to the script (newline, carriage
+return, NUL or any other control character). Values meant for the shell are quoted with the
 ``q`` filter (and argv lists joined with ``shjoin``); text an administrator
 configured to be several lines long (a prologue) is marked :class:`Trusted`.
 """
@@ -41,15 +41,34 @@ class Trusted(str):
     """Text from the site's configuration that may span several lines."""
 
 
-def _finalize(value: Any) -> Any:
-    if isinstance(value, Trusted):
-        return value
-    if isinstance(value, str) and _CONTROL.search(value):
-        raise TemplateError(
-            "refusing to put a value with a line break or control character "
-            f"into the job script: {value[:60]!r}"
-        )
-    return value
+def check_context(context: Mapping[str, Any]) -> None:
+    """Refuse any value that could add a line to the script.
+
+    Strings anywhere in the context (also inside lists and dicts) must be
+    free of line breaks, NUL and other control characters, except
+    :class:`Trusted` text from the site's configuration. The template text
+    itself, and what its blocks render (``{{ super() }}``), is the site's and
+    is not checked.
+    """
+
+    def check(name: str, value: Any) -> None:
+        if isinstance(value, Trusted):
+            return
+        if isinstance(value, str):
+            if _CONTROL.search(value):
+                raise TemplateError(
+                    f"refusing to put {name} into the job script: {value[:60]!r} "
+                    "contains a line break or control character"
+                )
+        elif isinstance(value, Mapping):
+            for key, item in value.items():
+                check(f"{name}[{key!r}]", item)
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            for item in value:
+                check(name, item)
+
+    for key, value in context.items():
+        check(key, value)
 
 
 def _quote(value: Any) -> str:
@@ -78,7 +97,6 @@ def environment(template_paths: tuple[str, ...]) -> jinja2.Environment:
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
-        finalize=_finalize,
     )
     env.filters["q"] = _quote
     env.filters["shjoin"] = _shjoin
@@ -87,6 +105,7 @@ def environment(template_paths: tuple[str, ...]) -> jinja2.Environment:
 
 def render(template_name: str, context: Mapping[str, Any], template_paths: Sequence[str] = ()) -> str:
     """Render ``template_name`` with ``context``; errors name the template and the cause."""
+    check_context(context)
     env = environment(tuple(template_paths))
     try:
         template = env.get_template(template_name)

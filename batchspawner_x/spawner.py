@@ -345,8 +345,12 @@ class BatchSpawnerBase(Spawner):
         )
 
     def server_key(self) -> str:
-        key = self.user.name + (f"-{self.name}" if self.name else "")
-        return slug(key)
+        """A file- and job-name-safe key, distinct for every (user, server name).
+
+        ``+`` never occurs in a slug, so ``alice`` + ``x`` and ``alice-x`` differ.
+        """
+        key = slug(self.user.name)
+        return f"{key}+{slug(self.name)}" if self.name else key
 
     async def resolve_job_dir(self) -> str:
         if self.job_dir_path:
@@ -451,15 +455,22 @@ class BatchSpawnerBase(Spawner):
 
     # -- the port handshake ------------------------------------------------------------
     def accept_server_report(self, token: str, host: str, port: int) -> bool:
-        """Called by the API handler. True if ``token`` is this server's and it is waiting."""
-        if not (self._awaiting_report and self.job_id and self.token_sha256):
+        """Called by the API handler: True if ``token`` is this server's own.
+
+        A report is taken while the spawner waits for one; later, only a repeat
+        of the address already known is accepted (the job may have reported
+        late, after a restarted hub found it through ``server.json``).
+        """
+        if not (self.job_id and self.token_sha256):
             return False
         digest = hashlib.sha256(token.encode()).hexdigest()
         if not hmac.compare_digest(digest, self.token_sha256):
             return False
-        self._reported = (host, port)
-        self._report_event.set()
-        return True
+        if self._awaiting_report:
+            self._reported = (host, port)
+            self._report_event.set()
+            return True
+        return (host, port) == (self.server_host, self.server_port)
 
     async def _read_server_file(self, job_dir: str) -> tuple[str, int] | None:
         transport = await self.transport()

@@ -23,19 +23,19 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 def check_name(field: str, value: str) -> str:
     """A scheduler object name: no spaces, quotes or line breaks; may be empty."""
-    if value and not _NAME.match(value):
+    if value and not _NAME.fullmatch(value):
         raise ConfigError(field, f"{value[:80]!r} is not a valid name (letters, digits and _ . , + : = @ -)")
     return value
 
 
 def check_walltime(field: str, value: str) -> str:
-    if value and not _WALLTIME.match(value):
+    if value and not _WALLTIME.fullmatch(value):
         raise ConfigError(field, f"{value[:80]!r} is not a walltime such as 08:00:00 or 1-12:00:00")
     return value
 
 
 def check_path(field: str, value: str) -> str:
-    if not _PATH.match(value) or "/../" in value + "/":
+    if not _PATH.fullmatch(value) or "/../" in value + "/":
         raise ConfigError(
             field, f"{value[:120]!r} is not an absolute path without spaces or special characters"
         )

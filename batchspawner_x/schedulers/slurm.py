@@ -193,6 +193,8 @@ def parse_squeue_line(line: str) -> JobStatus:
     state = SLURM_STATES.get(raw_state)
     if state is None:
         state = SLURM_STATES.get(SLURM_STATE_CODES.get(raw_state, ""), JobState.UNKNOWN)
+    if state is JobState.PENDING and reason.startswith("JobHeld"):
+        state = JobState.HELD  # held by the user or an admin: it waits for a release
     return JobStatus(
         job_id=job_id,
         state=state,

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -45,6 +46,7 @@ def make_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[...,
         hub.terminate()
     for user in USERS:
         cluster.cancel_all(user)
+        shutil.rmtree(f"/home/{user}/.batchspawner_x", ignore_errors=True)
 
 
 @pytest.fixture

@@ -134,8 +134,8 @@ def test_rejected_submission_shows_slurm_message(make_hub: Callable[..., Hub]) -
     assert any("Invalid partition name specified" in m for m in result.messages), result.messages
     assert hub.server_model("alice") is None
     assert cluster.alive_jobs("alice") == []
-    leftovers = list(Path("/home/alice/.batchspawner_x").glob("*/env.json"))
-    assert leftovers == [], "a rejected job must leave no token behind"
+    env_file = Path("/home/alice/.batchspawner_x/alice/env.json")
+    assert not env_file.exists(), "a rejected job must leave no token behind"
 
 
 def test_impossible_memory_is_rejected(make_hub: Callable[..., Hub]) -> None:
@@ -151,13 +151,15 @@ def test_site_template_override(make_hub: Callable[..., Hub], tmp_path: Path) ->
     templates.mkdir()
     (templates / "slurm.sh.j2").write_text(
         '{% extends "batchspawner_x/slurm.sh.j2" %}\n'
-        "{% block extra_directives %}{{ super() }}#SBATCH --comment=site-override\n{% endblock %}\n"
+        "{% block directives %}{{ super() }}#SBATCH --comment=site-override\n{% endblock %}\n"
         "{% block setup %}echo SITE-SETUP-RAN\n{% endblock %}\n"
     )
     hub = make_hub(f'c.BatchSpawnerBase.template_paths = ["{templates}"]\n')
     assert hub.spawn("alice").ready
     job_id = job_id_of(hub)
-    assert cluster.job_info(job_id)["Comment"] == "site-override"
+    info = cluster.job_info(job_id)
+    assert info["Comment"] == "site-override"
+    assert "cpu=2" in info["TRES"], "the packaged directives must stay in place"
     output = Path(hub.state("alice")["job_dir"]) / f"job-{job_id}.out"
     assert "SITE-SETUP-RAN" in output.read_text()
 

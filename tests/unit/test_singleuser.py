@@ -1,0 +1,158 @@
+"""Pure helpers of the node-side command."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from batchspawner_x import singleuser
+from batchspawner_x.singleuser import load_env, parse_port_range, pick_port, report_host, service_url
+
+# -- port ranges ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("", None), ("9000-9010", (9000, 9010)), ("9000", (9000, 9000)), ("1-65535", (1, 65535))],
+)
+def test_parse_port_range(text: str, expected: tuple[int, int] | None) -> None:
+    assert parse_port_range(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["abc", "9010-9000", "0-10", "0", "70000", "9000-70000", "-5", "9000-9010-9020", "a-b", "90 00"]
+)
+def test_parse_port_range_invalid(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_port_range(text)
+
+
+# -- picking a port --------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def busy_range(size: int) -> Iterator[tuple[int, list[socket.socket]]]:
+    """``size`` consecutive ports on 127.0.0.1, all bound by this test; yields (first, sockets)."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1]
+        if base + size > 65535:
+            continue
+        held: list[socket.socket] = []
+        try:
+            for port in range(base, base + size):
+                s = socket.socket()
+                held.append(s)
+                s.bind(("127.0.0.1", port))
+        except OSError:
+            for s in held:
+                s.close()
+            continue
+        try:
+            yield base, held
+        finally:
+            for s in held:
+                s.close()
+        return
+    pytest.fail("could not find free consecutive ports on 127.0.0.1")
+
+
+def test_pick_port_any() -> None:
+    port = pick_port("127.0.0.1", None)
+    assert 1 <= port <= 65535
+
+
+def test_pick_port_in_range() -> None:
+    with busy_range(5) as (base, held):
+        for s in held:
+            s.close()
+        for _ in range(10):
+            assert base <= pick_port("127.0.0.1", (base, base + 4)) <= base + 4
+
+
+def test_pick_port_skips_busy_ports() -> None:
+    with busy_range(6) as (base, held):
+        free = base + 3
+        held[3].close()
+        # whatever order the candidates are tried in, only the free one can be bound
+        for _ in range(10):
+            assert pick_port("127.0.0.1", (base, base + 5)) == free
+
+
+def test_pick_port_all_busy() -> None:
+    with busy_range(3) as (base, _held), pytest.raises(RuntimeError, match="no free port"):
+        pick_port("127.0.0.1", (base, base + 2))
+
+
+# -- host and URL -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ip", ["10.1.2.3", "127.0.0.1", "fe80::1"])
+def test_report_host_specific_ip(ip: str) -> None:
+    assert report_host(ip) == ip
+
+
+@pytest.mark.parametrize("ip", ["", "0.0.0.0", "::"])
+def test_report_host_wildcard_uses_fqdn(monkeypatch: pytest.MonkeyPatch, ip: str) -> None:
+    monkeypatch.setattr(singleuser.socket, "getfqdn", lambda *a: "c1.cluster")
+    assert report_host(ip) == "c1.cluster"
+
+
+@pytest.mark.parametrize(
+    ("original", "bind_ip", "port", "expected"),
+    [
+        ("https://127.0.0.1:8888/user/alice/", "0.0.0.0", 9000, "https://0.0.0.0:9000/user/alice/"),
+        ("http://127.0.0.1:8888/user/alice/", "", 9000, "http://0.0.0.0:9000/user/alice/"),
+        ("http://127.0.0.1/user/bob/gpu/", "10.1.2.3", 40001, "http://10.1.2.3:40001/user/bob/gpu/"),
+        ("http://127.0.0.1:8888/user/alice/", "::", 9000, "http://[::]:9000/user/alice/"),
+        ("http://127.0.0.1:8888/user/alice/?a=1", "0.0.0.0", 9000, "http://0.0.0.0:9000/user/alice/?a=1"),
+        ("", "0.0.0.0", 9000, "http://0.0.0.0:9000/"),
+    ],
+)
+def test_service_url(original: str, bind_ip: str, port: int, expected: str) -> None:
+    assert service_url(original, bind_ip, port) == expected
+
+
+# -- the environment file -----------------------------------------------------------
+
+
+def write_json(tmp_path: Path, data: object) -> str:
+    path = tmp_path / "env.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return str(path)
+
+
+def test_load_env(tmp_path: Path) -> None:
+    env = {"JUPYTERHUB_API_TOKEN": "secret", "JUPYTERHUB_API_URL": "http://10.0.0.1:8081/hub/api"}
+    assert load_env(write_json(tmp_path, {"env": env})) == env
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"env": {"PORT": 8888}},
+        {"env": {"A": None}},
+        {"env": {"A": ["x"]}},
+        {"env": {"A": True}},
+        {"env": ["A=1"]},
+        {"env": "A=1"},
+        {},
+        ["A", "1"],
+        "A=1",
+    ],
+)
+def test_load_env_rejects_non_string_values(tmp_path: Path, data: object) -> None:
+    path = write_json(tmp_path, data)
+    with pytest.raises(ValueError, match="does not hold an environment"):
+        load_env(path)
+
+
+def test_load_env_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(OSError):
+        load_env(str(tmp_path / "nope.json"))
