@@ -1,0 +1,39 @@
+"""Sessions: ``nox -s lint``, ``nox -s tests`` (JupyterHub 5 and 6), ``nox -s demo``.
+
+The integration tests and the demo need the local test cluster, which
+``ci/cluster/up.sh`` installs and starts (as root).
+"""
+
+from __future__ import annotations
+
+import nox
+
+#: The newest releases of each supported JupyterHub series.
+JUPYTERHUB_VERSIONS = ["5.5.4", "6.1.1"]
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff (lint and format) and mypy."""
+    session.install("-e", ".[lint]")
+    session.run("ruff", "check", "batchspawner_x", "tests", "demo", "noxfile.py")
+    session.run("ruff", "format", "--check", "batchspawner_x", "tests", "demo", "noxfile.py")
+    session.run("mypy")
+
+
+@nox.session
+@nox.parametrize("jupyterhub", JUPYTERHUB_VERSIONS)
+def tests(session: nox.Session, jupyterhub: str) -> None:
+    """Unit, packaging and integration tests against one JupyterHub release."""
+    session.install("-e", ".[test]", f"jupyterhub=={jupyterhub}")
+    session.run("pytest", *(session.posargs or ["tests"]))
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """A hub on http://127.0.0.1:8000 that spawns into the local test cluster."""
+    session.install("-e", ".", f"jupyterhub=={JUPYTERHUB_VERSIONS[-1]}")
+    session.run("python", "demo/run.py", *session.posargs)

@@ -1,0 +1,57 @@
+"""The wheel really ships the templates, the typing marker and the entry points."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*argv: str | Path, cwd: Path | None = None) -> str:
+    out = subprocess.run(
+        [str(a) for a in argv], capture_output=True, text=True, timeout=600, check=False, cwd=cwd
+    )
+    assert out.returncode == 0, f"{argv} failed:\n{out.stdout}\n{out.stderr}"
+    return out.stdout
+
+
+def test_wheel_installs_into_a_fresh_venv_and_renders(tmp_path: Path) -> None:
+    dist = tmp_path / "dist"
+    run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", dist, ROOT)
+    (wheel,) = dist.glob("batchspawner_x-*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        names = set(zf.namelist())
+        assert "batchspawner_x/templates/slurm.sh.j2" in names
+        assert "batchspawner_x/py.typed" in names
+        (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+        text = zf.read(entry_points).decode()
+    assert "[jupyterhub.spawners]" in text and "slurm = batchspawner_x:SlurmSpawner" in text
+    assert "batchspawner-x-singleuser = batchspawner_x.singleuser:main" in text
+
+    venv = tmp_path / "venv"
+    run(sys.executable, "-m", "venv", venv)
+    python = venv / "bin" / "python"
+    # Only what rendering needs: the test is about what the wheel carries.
+    run(python, "-m", "pip", "install", "--quiet", "--no-deps", wheel)
+    run(python, "-m", "pip", "install", "--quiet", "jinja2")
+    script = run(
+        python,
+        "-c",
+        "import sys\n"
+        "from batchspawner_x.script import render, packaged_template_dir\n"
+        "assert str(packaged_template_dir()).startswith(sys.prefix), packaged_template_dir()\n"
+        "ctx = dict(job_name='jupyter-alice', job_dir='/home/alice/.bsx', output='/home/alice/.bsx/job-%j.out',\n"
+        "  workdir='/home/alice', partition='interactive', account='', qos='', walltime='08:00:00', gpus=0,\n"
+        "  memory_mb=4096, cpus=2, extra_directives=[], prologue='', epilogue='',\n"
+        "  command=['batchspawner-x-singleuser', '--env-file', '/home/alice/.bsx/env.json', '--', 'x'],\n"
+        "  username='alice', server_name='')\n"
+        "print(render('slurm.sh.j2', ctx))\n",
+        cwd=tmp_path,  # not the source tree, which python -c would import first
+    )
+    assert "#SBATCH --mem=4096M" in script
+    assert "#SBATCH --cpus-per-task=2" in script
+    # the node-side command runs from the wheel without JupyterHub installed
+    assert "--env-file" in run(venv / "bin" / "batchspawner-x-singleuser", "--help")
