@@ -103,8 +103,18 @@ def environment(template_paths: tuple[str, ...]) -> jinja2.Environment:
     return env
 
 
-def render(template_name: str, context: Mapping[str, Any], template_paths: Sequence[str] = ()) -> str:
-    """Render ``template_name`` with ``context``; errors name the template and the cause."""
+def render(
+    template_name: str,
+    context: Mapping[str, Any],
+    template_paths: Sequence[str] = (),
+    *,
+    require_shebang: bool = True,
+) -> str:
+    """Render ``template_name`` with ``context``; errors name the template and the cause.
+
+    ``require_shebang``: the result must be a script starting with ``#!`` (false for
+    schedulers whose submit file is not a script, such as HTCondor).
+    """
     check_context(context)
     env = environment(tuple(template_paths))
     try:
@@ -121,6 +131,6 @@ def render(template_name: str, context: Mapping[str, Any], template_paths: Seque
         raise
     except Exception as e:  # a filter or test in a site template failed
         raise TemplateError(f"template {template_name!r} failed to render: {e}") from None
-    if not script.startswith("#!"):
+    if require_shebang and not script.startswith("#!"):
         raise TemplateError(f"template {template_name!r} must render a script starting with '#!'")
     return script

@@ -127,6 +127,18 @@ def send_report(env: dict[str, str], host: str, port: int, attempts: int = 6) ->
     raise RuntimeError(f"could not report the server address to {url}")
 
 
+#: Where each scheduler puts the job id in the job's environment.
+JOB_ID_VARIABLES = ("SLURM_JOB_ID", "PBS_JOBID", "LSB_JOBID", "JOB_ID")
+
+
+def job_id_from_env(env: dict[str, str]) -> str:
+    """The batch job's id, or "" where the scheduler sets none (HTCondor)."""
+    for name in JOB_ID_VARIABLES:
+        if env.get(name):
+            return env[name]
+    return ""
+
+
 def write_private(path: str, text: str) -> None:
     fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -164,9 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         port = pick_port(bind_ip, parse_port_range(env.get("BATCHSPAWNER_X_PORT_RANGE", "")))
         host = report_host(bind_ip)
-        report = json.dumps(
-            {"host": host, "port": port, "job_id": env.get("SLURM_JOB_ID") or env.get("JOB_ID", "")}
-        )
+        report = json.dumps({"host": host, "port": port, "job_id": job_id_from_env(env)})
         write_private(os.path.join(os.path.dirname(os.path.abspath(args.env_file)), "server.json"), report)
     except (RuntimeError, ValueError, OSError) as e:
         _log(str(e))

@@ -9,6 +9,7 @@ and its scheduler-specific settings.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import json
@@ -403,7 +404,15 @@ class BatchSpawnerBase(Spawner):
         job_dir = await self.resolve_job_dir()
         home = self._home or await (await self.transport()).home()
         context = self.job_context(job_dir, home)
-        return await asyncio.to_thread(render, self.template, context, tuple(self.template_paths))
+        return await asyncio.to_thread(
+            functools.partial(
+                render,
+                self.template,
+                context,
+                tuple(self.template_paths),
+                require_shebang=self.scheduler_class.script_is_shell,
+            )
+        )
 
     def job_env(self) -> dict[str, str]:
         env = {k: str(v) for k, v in self.get_env().items()}

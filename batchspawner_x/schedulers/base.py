@@ -48,12 +48,16 @@ class Scheduler(abc.ABC):
     #: The job's output file name as written in the script, with the
     #: scheduler's own placeholder for the job id.
     output_pattern: ClassVar[str]
-    #: The placeholder in :attr:`output_pattern`.
-    job_id_placeholder: ClassVar[str]
+    #: The placeholder in :attr:`output_pattern`, or None if the name is fixed.
+    job_id_placeholder: ClassVar[str | None]
+    #: Whether the submitted file is a script that must start with ``#!``.
+    script_is_shell: ClassVar[bool] = True
 
     @classmethod
     def output_name(cls, job_id: str) -> str:
         """The output file name of one job."""
+        if cls.job_id_placeholder is None:
+            return cls.output_pattern
         return cls.output_pattern.replace(cls.job_id_placeholder, job_id)
 
     def __init__(self, commands: Mapping[str, str] | None = None) -> None:

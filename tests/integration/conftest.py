@@ -10,8 +10,6 @@ import pytest
 from . import cluster
 from .hub import CLUSTER_ENV, Hub
 
-USERS = ("alice", "bob")
-
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
@@ -42,9 +40,12 @@ def make_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[...,
         return hub
 
     yield factory
+    users: set[str] = set()
     for hub in hubs:
         hub.terminate()
-    for user in USERS:
+        users |= hub.spawned_users()
+    # only the users this test spawned: other suites may run beside it
+    for user in users:
         cluster.cancel_all(user)
         shutil.rmtree(f"/home/{user}/.batchspawner_x", ignore_errors=True)
 

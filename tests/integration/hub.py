@@ -83,6 +83,7 @@ class Hub:
         self.url = f"http://127.0.0.1:{self.public_port}"
         self.api = f"{self.url}/hub/api"
         self.proc: subprocess.Popen[bytes] | None = None
+        self._spawned: set[str] = set()
         self.log_path = workdir / "jupyterhub.log"
         self.config_path = workdir / "jupyterhub_config.py"
         c = self.cluster
@@ -210,10 +211,14 @@ class Hub:
                     if event.get("ready") or event.get("failed"):
                         return
 
+    def spawned_users(self) -> set[str]:
+        return set(self._spawned)
+
     def spawn(
         self, name: str, server: str = "", *, wait: bool = True, options: dict[str, Any] | None = None
     ) -> SpawnResult:
         self.create_user(name)
+        self._spawned.add(name)
         path = f"/users/{name}/servers/{server}" if server else f"/users/{name}/server"
         r = self.request("POST", path, json=options or {})
         if r.status_code >= 400:

@@ -42,8 +42,10 @@ def test_wheel_installs_into_a_fresh_venv_and_renders(tmp_path: Path) -> None:
         "-c",
         "import sys\n"
         "from batchspawner_x.script import render, packaged_template_dir\n"
-        "assert str(packaged_template_dir()).startswith(sys.prefix), packaged_template_dir()\n"
-        "ctx = dict(job_name='jupyter-alice', job_dir='/home/alice/.bsx', output='/home/alice/.bsx/job-%j.out',\n"
+        "where = str(packaged_template_dir())\n"
+        "assert where.startswith(sys.prefix), where\n"
+        "ctx = dict(job_name='jupyter-alice', job_dir='/home/alice/.bsx',\n"
+        "  output='/home/alice/.bsx/job-%j.out',\n"
         "  workdir='/home/alice', partition='interactive', account='', qos='', walltime='08:00:00', gpus=0,\n"
         "  memory_mb=4096, cpus=2, extra_directives=[], prologue='', epilogue='',\n"
         "  command=['batchspawner-x-singleuser', '--env-file', '/home/alice/.bsx/env.json', '--', 'x'],\n"
