@@ -563,19 +563,18 @@ class BatchSpawnerBase(Spawner):
 
     async def _start(self) -> tuple[str, int]:
         sched = self.scheduler
+        self.token_sha256 = hashlib.sha256(self.api_token.encode()).hexdigest()
         try:
             transport = await self.transport()
             job_dir = await self.resolve_job_dir()
             script = await self.render_script()
+            env_data = json.dumps({"env": self.job_env()}).encode()
+            await transport.remove([posixpath.join(job_dir, SERVER_FILE)])
+            await transport.write_file(posixpath.join(job_dir, ENV_FILE), env_data)
         except (ConfigError, TemplateError) as e:
             raise spawn_error(f"Cannot build the job: {e}", reason="config") from None
         except TransportError as e:
             raise spawn_error(f"Cannot reach the cluster: {e}", reason="connection", status=503) from None
-
-        self.token_sha256 = hashlib.sha256(self.api_token.encode()).hexdigest()
-        env_data = json.dumps({"env": self.job_env()}).encode()
-        await transport.remove([posixpath.join(job_dir, SERVER_FILE)])
-        await transport.write_file(posixpath.join(job_dir, ENV_FILE), env_data)
         self.log.debug("%s job script:\n%s", self._log_prefix(), script)
 
         submission = asyncio.ensure_future(
