@@ -30,3 +30,22 @@ def test_scheduler_outage_is_not_a_death(make_hub: Callable[..., Hub]) -> None:
     assert cluster.job_state(job_id) == "RUNNING"
     hub.stop("alice")
     assert cluster.alive_jobs("alice") == []
+
+
+def test_job_dying_before_its_server_shows_why(make_hub: Callable[..., Hub]) -> None:
+    hub = make_hub('c.BatchSpawnerBase.prologue = "echo \\"module: python/9.9 not found\\" >&2\\nexit 7"\n')
+    result = hub.spawn("alice")
+    assert result.failed, result
+    message = "\n".join(result.messages)
+    assert "ended before its notebook server started" in message, message
+    assert "exit code 7" in message, message
+    assert "module: python/9.9 not found" in message, message
+    assert cluster.alive_jobs("alice") == []
+    # the user can start again (and this time it works)
+    hub.terminate()
+    fixed = Hub(hub.workdir, "")
+    fixed.start()
+    try:
+        assert fixed.spawn("alice").ready
+    finally:
+        fixed.terminate()
