@@ -13,11 +13,25 @@ __version__ = "0.1.0"
 _LAZY = {
     "BatchSpawnerBase": "batchspawner_x.spawner",
     "SlurmSpawner": "batchspawner_x.spawners",
+    "PBSSpawner": "batchspawner_x.spawners",
+    "TorqueSpawner": "batchspawner_x.spawners",
+    "MoabSpawner": "batchspawner_x.spawners",
+    "GridengineSpawner": "batchspawner_x.spawners",
+    "LsfSpawner": "batchspawner_x.spawners",
+    "CondorSpawner": "batchspawner_x.spawners",
 }
 
 if TYPE_CHECKING:
     from .spawner import BatchSpawnerBase
-    from .spawners import SlurmSpawner
+    from .spawners import (
+        CondorSpawner,
+        GridengineSpawner,
+        LsfSpawner,
+        MoabSpawner,
+        PBSSpawner,
+        SlurmSpawner,
+        TorqueSpawner,
+    )
 
 
 def __getattr__(name: str) -> Any:
@@ -29,4 +43,14 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
-__all__ = ["BatchSpawnerBase", "SlurmSpawner", "__version__"]
+__all__ = [
+    "BatchSpawnerBase",
+    "CondorSpawner",
+    "GridengineSpawner",
+    "LsfSpawner",
+    "MoabSpawner",
+    "PBSSpawner",
+    "SlurmSpawner",
+    "TorqueSpawner",
+    "__version__",
+]

@@ -1,0 +1,327 @@
+"""Grid Engine (Son of Grid Engine, Univa/Altair GE): ``qsub``, ``qstat -xml``, ``qdel``, ``qacct``.
+
+Formats and state letters are those of sge_status(5), qstat(1) and
+accounting(5), as printed by Son of Grid Engine 8.1.9 (Debian 12; see
+``shared/scheduler-formats.md`` and ``shared/cluster.md``).
+
+Status is one ``qstat -xml -s prsz -u $user`` for all of a user's jobs
+(``$user`` is expanded by qstat itself, not by a shell): ``-s prsz`` lists
+pending, running, suspended and *zombie* (finished, remembered for the
+``finished_jobs`` setting) jobs, so a job that just ended is seen as
+finished and its exit status is read once with ``qacct -j``.
+
+Pending reasons: Grid Engine gives them only in ``qstat -j ID`` ("scheduling
+info"), one command per job and only when the scheduler's
+``schedd_job_info`` is on (often off on large sites, as it is costly). The
+poller asks one batched command per interval, so the reason is taken from
+the state letters alone: held (``h``) and error (``E``) states.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+
+from ..errors import ConfigError, SubmitError
+from ..states import JobState, JobStatus, StatusUnavailable
+from .base import CommandResult, Scheduler
+
+#: Every state sge_status(5) lists, as qstat prints it, mapped to what the
+#: spawner does with it. ``z`` (zombie) is what ``-s z`` shows for a finished job.
+SGE_STATES: dict[str, JobState] = {
+    # pending
+    "qw": JobState.PENDING,
+    "Rq": JobState.PENDING,  # rescheduled, queued again
+    "hqw": JobState.HELD,  # on hold (qhold, -h, or a job dependency)
+    "hRwq": JobState.HELD,  # rescheduled and on hold
+    # running
+    "r": JobState.RUNNING,
+    "t": JobState.RUNNING,  # being transferred to the execution host
+    "Rr": JobState.RUNNING,  # rescheduled, running again
+    "Rt": JobState.RUNNING,
+    # suspended (by the user or admin: s; by the queue: S; by a load threshold: T)
+    "s": JobState.SUSPENDED,
+    "ts": JobState.SUSPENDED,
+    "S": JobState.SUSPENDED,
+    "tS": JobState.SUSPENDED,
+    "T": JobState.SUSPENDED,
+    "tT": JobState.SUSPENDED,
+    "Rs": JobState.SUSPENDED,
+    "Rts": JobState.SUSPENDED,
+    "RS": JobState.SUSPENDED,
+    "RtS": JobState.SUSPENDED,
+    "RT": JobState.SUSPENDED,
+    "RtT": JobState.SUSPENDED,
+    # error: the job waits, held, until someone clears the error (qmod -cj)
+    "Eqw": JobState.HELD,
+    "Ehqw": JobState.HELD,
+    "EhRqw": JobState.HELD,
+    # deleting: qdel was accepted, the job is being ended
+    "dr": JobState.FINISHING,
+    "dt": JobState.FINISHING,
+    "dRr": JobState.FINISHING,
+    "dRt": JobState.FINISHING,
+    "ds": JobState.FINISHING,
+    "dS": JobState.FINISHING,
+    "dT": JobState.FINISHING,
+    "dRs": JobState.FINISHING,
+    "dRS": JobState.FINISHING,
+    "dRT": JobState.FINISHING,
+    # finished (qstat -s z)
+    "z": JobState.FINISHED,
+}
+
+#: What each letter of a state means (sge_status(5)), for combinations not in
+#: :data:`SGE_STATES`; the first matching rule wins.
+_LETTER_RULES: tuple[tuple[str, JobState], ...] = (
+    ("z", JobState.FINISHED),
+    ("d", JobState.FINISHING),
+    ("E", JobState.HELD),
+    ("sST", JobState.SUSPENDED),
+    ("rt", JobState.RUNNING),
+    ("h", JobState.HELD),
+    ("qwR", JobState.PENDING),
+)
+_STATE_LETTERS = frozenset("dEhrRsStTwqz")
+
+#: Reason codes this backend derives from the state, in words for a researcher.
+SGE_REASONS: dict[str, str] = {
+    "hold": "on hold: it waits for a release (qrls) or for a job it depends on",
+    "error": (
+        "in error state: Grid Engine could not start it, and it waits until the error is "
+        "cleared by an administrator (qmod -cj); see qstat -j for the cause"
+    ),
+}
+
+_SUBMITTED = re.compile(r"Your job(?:-array)? (\d+)(?:\.\S+)? \(\"[^\n]*\"\) has been submitted")
+_TERSE_ID = re.compile(r"^(\d+)(?:\.\S+)?$")
+_UNABLE = re.compile(r"^Unable to run job: ", re.MULTILINE)
+_UNKNOWN_JOBS = re.compile(r"Following jobs do not exist:\s*(.*)", re.S)
+#: A DTD or entity declaration: never in qstat's own output, refused before parsing.
+_DTD = re.compile(r"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
+
+
+class GridengineScheduler(Scheduler):
+    """Grid Engine's qsub / qstat / qdel / qacct."""
+
+    name = "sge"
+    display_name = "Grid Engine"
+    template = "sge.sh.j2"
+    #: ``-o`` could name ``$JOB_ID``, but a job script's paths are checked to
+    #: hold no ``$``; one job per server at a time makes a fixed name enough.
+    output_pattern = "job.out"
+    job_id_placeholder = None
+    default_commands = {
+        "submit": "qsub",
+        "status": "qstat",
+        "cancel": "qdel",
+        "info": "qacct",
+    }
+
+    def submit_argv(self) -> list[str]:
+        return [self.command("submit")]
+
+    def parse_submit(self, result: CommandResult) -> str:
+        if result.returncode != 0:
+            raise SubmitError(submit_error_message(result), returncode=result.returncode)
+        match = _SUBMITTED.search(result.stdout)
+        if match:
+            return match.group(1)
+        lines = [line.strip() for line in result.stdout.splitlines() if line.strip()]
+        terse = _TERSE_ID.match(lines[-1]) if lines else None
+        if terse:
+            return terse.group(1)
+        raise SubmitError(f"qsub printed no job id: {result.message()}", returncode=0)
+
+    def status_argv(self, job_ids: Sequence[str]) -> list[str]:
+        # qstat cannot select jobs by id in its list form; one listing of the
+        # user's jobs answers for all of them. "$user" is qstat's own placeholder.
+        return [self.command("status"), "-xml", "-s", "prsz", "-u", "$user"]
+
+    def parse_status(self, job_ids: Sequence[str], result: CommandResult) -> dict[str, JobStatus]:
+        wanted = set(job_ids)
+        if result.returncode != 0:
+            unknown = _unknown_jobs(result.message())
+            if unknown is not None and wanted <= unknown:
+                return {jid: JobStatus(jid, JobState.GONE, raw_state="unknown to qstat") for jid in wanted}
+            raise StatusUnavailable(f"qstat failed: {result.message()}")
+        found: dict[str, JobStatus] = {}
+        for status in parse_qstat_xml(result.stdout):
+            if status.job_id in wanted and status.job_id not in found:
+                found[status.job_id] = status
+        for jid in wanted - found.keys():
+            found[jid] = JobStatus(jid, JobState.GONE, raw_state="not listed")
+        return found
+
+    def cancel_argv(self, job_id: str) -> list[str]:
+        return [self.command("cancel"), job_id]
+
+    def cancel_failed(self, result: CommandResult) -> str | None:
+        if result.returncode == 0:
+            return None
+        message = result.message()
+        if "does not exist" in message:
+            return None  # already finished and forgotten: nothing to cancel
+        return message
+
+    def exit_code_argv(self, job_id: str) -> list[str]:
+        """``qacct -j``: the accounting record, written when the job ends."""
+        return [self.command("info"), "-j", job_id]
+
+    def parse_exit_code(self, text: str) -> int | None:
+        return exit_code_from_qacct(text)
+
+    def describe_reason(self, reason: str) -> str:
+        return SGE_REASONS.get(reason, reason)
+
+
+def submit_error_message(result: CommandResult) -> str:
+    """qsub's own words, without the "Unable to run job:" prefix and the "Exiting." line."""
+    text = result.stderr.strip() or result.stdout.strip()
+    lines = [line for line in text.splitlines() if line.strip() and line.strip() != "Exiting."]
+    message = _UNABLE.sub("", "\n".join(lines)).strip()
+    return message or result.message()
+
+
+def _unknown_jobs(message: str) -> set[str] | None:
+    """The ids named by ``Following jobs do not exist: ...`` (qstat -j), or None."""
+    match = _UNKNOWN_JOBS.search(message)
+    if match is None:
+        return None
+    return set(re.findall(r"\d+", match.group(1)))
+
+
+def sge_state(raw: str) -> JobState:
+    """Map one qstat state (``qw``, ``dr``, ``Eqw`` ...) to a :class:`JobState`.
+
+    >>> sge_state("hqw")
+    <JobState.HELD: 'held'>
+    """
+    state = SGE_STATES.get(raw)
+    if state is not None:
+        return state
+    if not raw or not set(raw) <= _STATE_LETTERS:
+        return JobState.UNKNOWN
+    for letters, mapped in _LETTER_RULES:
+        if any(letter in raw for letter in letters):
+            return mapped
+    return JobState.UNKNOWN
+
+
+def state_reason(raw: str) -> str | None:
+    """The reason code a state implies: ``error`` for E, ``hold`` for h."""
+    if "E" in raw:
+        return "error"
+    if "h" in raw:
+        return "hold"
+    return None
+
+
+def parse_qstat_xml(text: str) -> list[JobStatus]:
+    """Every job in ``qstat -xml`` output, in the order listed (running first).
+
+    Raises :class:`StatusUnavailable` for anything that is not qstat's XML.
+    Documents with a DTD or entity declarations are refused before parsing.
+    """
+    if _DTD.search(text):
+        raise StatusUnavailable("qstat printed XML with a DTD or entity declaration; refusing to parse it")
+    try:
+        root = ET.fromstring(text.strip())
+    except ET.ParseError as e:
+        raise StatusUnavailable(f"qstat printed no XML we can read ({e}): {text[:200]!r}") from None
+    if root.tag != "job_info":
+        raise StatusUnavailable(f"unexpected qstat XML: root element <{root.tag}>")
+    statuses = []
+    for job in root.iter("job_list"):
+        job_id = (job.findtext("JB_job_number") or "").strip()
+        if not job_id:
+            raise StatusUnavailable("qstat XML lists a job without JB_job_number")
+        raw = (job.findtext("state") or "").strip()
+        state = sge_state(raw)
+        queue = (job.findtext("queue_name") or "").strip()
+        host = queue.partition("@")[2] or None
+        statuses.append(
+            JobStatus(
+                job_id=job_id,
+                state=state,
+                raw_state=raw,
+                host=host if state in (JobState.RUNNING, JobState.SUSPENDED, JobState.FINISHING) else None,
+                reason=state_reason(raw) if state.queued else None,
+            )
+        )
+    return statuses
+
+
+_QACCT_FIELD = re.compile(r"^(failed|exit_status)\s+(\d+)", re.MULTILINE)
+
+
+def exit_code_from_qacct(text: str) -> int | None:
+    """The job's exit code from ``qacct -j`` output (the last record if there are several).
+
+    ``exit_status`` is the job script's exit code (128 + signal when killed,
+    ``137`` after qdel). A record with ``exit_status 0`` but a non-zero
+    ``failed`` code (the job could not be started, for example its output file
+    could not be opened) gives 1: the job did not succeed.
+    """
+    failed: int | None = None
+    exit_status: int | None = None
+    for match in _QACCT_FIELD.finditer(text):
+        if match.group(1) == "failed":
+            failed, exit_status = int(match.group(2)), None
+        else:
+            exit_status = int(match.group(2))
+    if exit_status is None:
+        return None
+    if exit_status == 0 and failed:
+        return 1
+    return exit_status
+
+
+# -- values for the job script, computed by GridengineSpawner.job_context ----------
+
+#: Names of complexes and parallel environments: no spaces, "=", "," or "@".
+_COMPLEX_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+
+
+def check_complex_name(field: str, value: str) -> str:
+    """A complex (resource) or parallel environment name; may be empty."""
+    if value and not _COMPLEX_NAME.fullmatch(value):
+        raise ConfigError(field, f"{value[:80]!r} is not a Grid Engine name (letters, digits and _ . -)")
+    return value
+
+
+def h_rt(walltime: str) -> str:
+    """A Slurm-style walltime (M, M:S, H:M:S, D-H, D-H:M, D-H:M:S) as Grid Engine's ``H:MM:SS``.
+
+    Hours may exceed 24: ``1-12:00:00`` gives ``36:00:00``.
+    """
+    if not walltime:
+        return ""
+    days, _, rest = walltime.rpartition("-")
+    parts = [int(p) for p in rest.split(":")]
+    if days:
+        # D-H, D-H:M, D-H:M:S
+        hours, minutes, seconds = [*parts, 0, 0][:3]
+        total = int(days) * 86400 + hours * 3600 + minutes * 60 + seconds
+    elif len(parts) == 1:
+        total = parts[0] * 60  # minutes
+    elif len(parts) == 2:
+        total = parts[0] * 60 + parts[1]  # minutes:seconds
+    else:
+        total = parts[0] * 3600 + parts[1] * 60 + parts[2]
+    return f"{total // 3600:02d}:{total % 3600 // 60:02d}:{total % 60:02d}"
+
+
+def memory_requests(memory_mb: int | None, resources: Sequence[str], slots: int, per_slot: bool) -> list[str]:
+    """``-l`` requests for ``memory_mb``, one per resource: ``["h_vmem=2048M"]``.
+
+    Grid Engine multiplies a per-slot request by the job's slots on the host
+    (``-pe smp 4 -l h_vmem=1G`` allows 4G), so with ``per_slot`` the total is
+    divided by ``slots``, rounded up to whole MiB.
+    """
+    if not memory_mb:
+        return []
+    value = math.ceil(memory_mb / slots) if per_slot and slots > 1 else memory_mb
+    return [f"{resource}={value}M" for resource in resources]

@@ -1,0 +1,14 @@
+#!/bin/bash
+#PBS -N jupyter-alice
+#PBS -o /home/alice/.batchspawner_x/alice/job.out
+#PBS -j oe
+#PBS -S /bin/bash
+#PBS -q batch
+#PBS -l walltime=08:00:00
+#PBS -l nodes=1:ppn=2
+#PBS -l mem=4096mb
+#PBS -W group_list=physics
+
+set -eu
+cd /home/alice
+exec batchspawner-x-singleuser --env-file /home/alice/.batchspawner_x/alice/env.json -- jupyterhub-singleuser
