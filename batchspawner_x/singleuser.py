@@ -128,7 +128,7 @@ def send_report(env: dict[str, str], host: str, port: int, attempts: int = 6) ->
 
 
 #: Where each scheduler puts the job id in the job's environment.
-JOB_ID_VARIABLES = ("SLURM_JOB_ID", "PBS_JOBID", "LSB_JOBID", "JOB_ID")
+JOB_ID_VARIABLES = ("SLURM_JOB_ID", "MOAB_JOBID", "PBS_JOBID", "LSB_JOBID", "JOB_ID")
 
 
 def job_id_from_env(env: dict[str, str]) -> str:
