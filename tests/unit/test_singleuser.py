@@ -156,3 +156,11 @@ def test_load_env_rejects_non_string_values(tmp_path: Path, data: object) -> Non
 def test_load_env_missing_file(tmp_path: Path) -> None:
     with pytest.raises(OSError):
         load_env(str(tmp_path / "nope.json"))
+
+
+def test_job_id_prefers_moab_over_torque() -> None:
+    from batchspawner_x.singleuser import job_id_from_env
+
+    assert job_id_from_env({"PBS_JOBID": "12.torque-server", "MOAB_JOBID": "12"}) == "12"
+    assert job_id_from_env({"LSB_JOBID": "1815"}) == "1815"
+    assert job_id_from_env({}) == ""
