@@ -1,0 +1,340 @@
+"""batchspawner-x render and check, without a cluster.
+
+The hub's configuration is a real file loaded by JupyterHub's application;
+the checks that need the cluster run against a transport that answers as a
+login node would (the real login node is in tests/integration/test_cli.py).
+"""
+
+from __future__ import annotations
+
+import shlex
+import textwrap
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+
+from batchspawner_x import cli, compat
+from batchspawner_x.schedulers.base import CommandResult
+from batchspawner_x.transport import Transport
+
+BASE = """
+c.JupyterHub.spawner_class = "batchspawner_x.SlurmSpawner"
+c.JupyterHub.hub_connect_url = "http://hub.cluster.example.edu:8081"
+c.SlurmSpawner.ssh_host = "login.cluster.example.edu"
+c.SlurmSpawner.partition = "interactive"
+c.SlurmSpawner.walltime = "04:00:00"
+c.Spawner.mem_limit = "4G"
+c.Spawner.cpu_limit = 2
+c.Spawner.cmd = ["/opt/jupyter/bin/jupyterhub-singleuser"]
+c.BatchSpawnerBase.node_command = ["/opt/jupyter/bin/batchspawner-x-singleuser"]
+"""
+
+
+def write_config(tmp_path: Path, extra: str = "", base: str = BASE) -> str:
+    path = tmp_path / "jupyterhub_config.py"
+    path.write_text(base + textwrap.dedent(extra))
+    return str(path)
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_render_prints_the_script_and_the_submit_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(["render", "--config", write_config(tmp_path), "--user", "alice"], capsys)
+    assert code == 0
+    assert out == (
+        "==> job script: SlurmSpawner, template slurm.sh.j2, home /home/alice <==\n"
+        "#!/bin/bash\n"
+        "#SBATCH --job-name=jupyter-alice\n"
+        "#SBATCH --output=/home/alice/.batchspawner_x/alice/job-%j.out\n"
+        "#SBATCH --chdir=/home/alice\n"
+        "#SBATCH --nodes=1\n"
+        "#SBATCH --ntasks=1\n"
+        "#SBATCH --partition=interactive\n"
+        "#SBATCH --time=04:00:00\n"
+        "#SBATCH --mem=4096M\n"
+        "#SBATCH --cpus-per-task=2\n"
+        "\n"
+        "set -eu\n"
+        "exec /opt/jupyter/bin/batchspawner-x-singleuser"
+        " --env-file /home/alice/.batchspawner_x/alice/env.json"
+        " -- /opt/jupyter/bin/jupyterhub-singleuser\n"
+        "==> submit command, run over SSH as alice@login.cluster.example.edu:22 with the job script on its "
+        "standard input <==\n"
+        "sbatch --parsable\n"
+    )
+
+
+def test_render_uses_the_given_home_server_and_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(
+        tmp_path,
+        """
+        c.Spawner.apply_user_options = {"partition": "partition"}
+        c.SlurmSpawner.ssh_username = "{username}-hpc"
+        """,
+    )
+    argv = ["render", "-f", config, "-u", "alice", "--server", "gpu", "--home", "/u/alice"]
+    argv += ["--options", '{"partition": "gpu"}', "--script-only"]
+    code, out, _ = run(argv, capsys)
+    assert code == 0
+    assert out.startswith("#!/bin/bash\n#SBATCH --job-name=jupyter-alice+gpu\n")
+    assert "#SBATCH --output=/u/alice/.batchspawner_x/alice+gpu/job-%j.out\n" in out
+    assert "#SBATCH --partition=gpu\n" in out
+    assert "==>" not in out
+
+
+def test_render_of_a_local_connection_shows_the_prefix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(
+        tmp_path,
+        """
+        c.SlurmSpawner.connection = "local"
+        c.SlurmSpawner.scheduler_commands = {"submit": "/opt/slurm/bin/sbatch"}
+        """,
+    )
+    code, out, _ = run(["render", "--config", config, "--user", "bob"], capsys)
+    assert code == 0
+    assert out.endswith(
+        "==> submit command, run on this host as bob with the job script on its standard input <==\n"
+        "sudo -n -u bob -- /opt/slurm/bin/sbatch --parsable\n"
+    )
+
+
+def test_render_of_a_predecessor_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    compat._WARNED.clear()
+    config = write_config(
+        tmp_path,
+        '''
+        c.BatchSpawnerBase.req_partition = "gpu"
+        c.SlurmSpawner.req_memory = "8G"
+        c.SlurmSpawner.batch_script = """#!/bin/bash
+        #SBATCH --partition={{partition}}
+        #SBATCH --mem={{memory}}
+        {{cmd}}
+        """
+        ''',
+        base='c.JupyterHub.spawner_class = "slurm"\n',
+    )
+    code, out, _ = run(["render", "--config", config, "--user", "alice", "--script-only"], capsys)
+    assert code == 0
+    assert out == (
+        "#!/bin/bash\n#SBATCH --partition=gpu\n#SBATCH --mem=8192M\n"
+        "batchspawner-x-singleuser --env-file /home/alice/.batchspawner_x/alice/env.json"
+        " -- jupyterhub-singleuser"
+    )
+    assert "SlurmSpawner.req_partition is deprecated (a batchspawner setting): use partition." in caplog.text
+
+
+def test_render_reports_a_bad_setting(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path, 'c.SlurmSpawner.account = "a b"\n')
+    code, out, err = run(["render", "--config", config, "--user", "alice"], capsys)
+    assert code == 1
+    assert out == ""
+    assert err.strip().endswith(
+        "batchspawner-x render: account: 'a b' is not a valid name (letters, digits and _ . , + : = @ -)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        ('c.JupyterHub.spawner_class = "simple"\n', "not a batchspawner_x spawner"),
+        ("raise RuntimeError('broken config')\n", "cannot load"),
+    ],
+)
+def test_a_config_that_cannot_be_used_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: str, says: str
+) -> None:
+    code, _, err = run(["render", "--config", write_config(tmp_path, extra), "--user", "alice"], capsys)
+    assert code == 2
+    assert says in err
+
+
+def test_a_missing_config_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["check", "--config", str(tmp_path / "nope.py"), "--user", "alice"], capsys)
+    assert code == 2
+    assert "nope.py: no such file" in err
+
+
+def test_options_must_be_a_json_object(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main(["render", "--config", write_config(tmp_path), "--user", "alice", "--options", "[1]"])
+    assert info.value.code == 2
+    assert "--options must be a JSON object" in capsys.readouterr().err
+
+
+# -- check, against a login node that answers from a script ------------------------------
+
+Answer = Callable[[list[str]], CommandResult]
+
+
+class LoginNode(Transport):
+    def __init__(self, answer: Answer, *, writable: bool = True) -> None:
+        self.key = ("fake", "login")
+        self.answer = answer
+        self.writable = writable
+        self.files: dict[str, bytes] = {}
+        self.written: list[str] = []
+
+    async def run(
+        self, argv: Sequence[str], *, input: str | None = None, timeout: float, idempotent: bool = True
+    ) -> CommandResult:
+        return self.answer(list(argv))
+
+    async def home(self) -> str:
+        return "/home/alice"
+
+    async def write_file(self, path: str, data: bytes) -> None:
+        if not self.writable:
+            from batchspawner_x.errors import TransportError
+
+            raise TransportError(f"Cannot write {path} as alice: Permission denied")
+        self.files[path] = data
+        self.written.append(path)
+
+    async def read_tail(self, path: str, max_bytes: int) -> bytes | None:
+        return self.files.get(path)
+
+    async def remove(self, paths: Sequence[str]) -> None:
+        for path in paths:
+            self.files.pop(path, None)
+
+
+def login_node(*, missing: tuple[str, ...] = (), hub: CommandResult | None = None) -> Answer:
+    def answer(argv: list[str]) -> CommandResult:
+        if argv == ["/bin/sh", "-c", "true"]:
+            return CommandResult(0)
+        if argv[:2] == ["/bin/sh", "-c"] and argv[2] == cli._FIND_COMMANDS:
+            lines = [f"missing {c}" if c in missing else f"found {c} /usr/bin/{c}" for c in argv[4:]]
+            return CommandResult(0, "".join(line + "\n" for line in lines))
+        if argv[:2] == ["/bin/sh", "-c"] and argv[2] == cli._HUB_PROBE:
+            assert argv[4:] == [
+                "hub.cluster.example.edu",
+                "8081",
+                "3",
+                "http://hub.cluster.example.edu:8081/hub/api",
+            ]
+            return hub or CommandResult(0)
+        raise AssertionError(f"unexpected command {shlex.join(argv)}")
+
+    return answer
+
+
+async def checker(tmp_path: Path, node: LoginNode, extra: str = "") -> cli.Checker:
+    config = write_config(tmp_path, 'c.SlurmSpawner.connection = "local"\n' + extra)
+    spawner = await cli.make_spawner(cli.load_hub(config), "alice")
+    spawner._transport = node
+    return cli.Checker(spawner, "alice", timeout=3)
+
+
+async def test_every_check_passes_on_a_good_setup(tmp_path: Path) -> None:
+    node = LoginNode(login_node())
+    results = await (await checker(tmp_path, node)).run_all()
+    assert [r.line() for r in results] == [
+        "OK   login node reachable: connection = 'local': commands run here behind sudo -n -u alice --",
+        "OK   host key known: not used (connection = 'local')",
+        "OK   authentication: ran a command as alice",
+        "OK   scheduler commands: submit=/usr/bin/sbatch, status=/usr/bin/squeue, cancel=/usr/bin/scancel, "
+        "info=/usr/bin/scontrol",
+        "OK   template renders: slurm.sh.j2 gives a 13-line script (home /home/alice)",
+        "OK   job directory writable: wrote and removed a probe file in "
+        "/home/alice/.batchspawner_x/alice/certs",
+        "OK   hub reachable from the cluster: this host as the user connects to "
+        "hub.cluster.example.edu:8081, "
+        "the address jobs call back (http://hub.cluster.example.edu:8081/hub/api)",
+    ]
+    assert len(node.written) == 1 and node.files == {}
+
+
+async def test_a_missing_scheduler_command_fails_with_a_fix(tmp_path: Path) -> None:
+    node = LoginNode(login_node(missing=("squeue",)))
+    result = await (await checker(tmp_path, node)).scheduler_commands()
+    assert result.ok is None  # not logged in yet
+    check = await checker(tmp_path, node)
+    check.logged_in = True
+    assert (await check.scheduler_commands()).line() == (
+        "FAIL scheduler commands: not found by `command -v` as alice: squeue (status) -- fix: install the "
+        "Slurm client commands on the login node (on the PATH of a non-interactive shell), or name them: "
+        'c.SlurmSpawner.scheduler_commands = {"status": "/full/path/to/squeue"}'
+    )
+
+
+async def test_a_refused_hub_connection_says_nothing_listens(tmp_path: Path) -> None:
+    refused = CommandResult(1, "", "[Errno 111] Connection refused\n")
+    check = await checker(tmp_path, LoginNode(login_node(hub=refused)))
+    check.logged_in = True
+    result = await check.hub_reachable()
+    assert result.ok is False
+    assert result.detail == (
+        "this host as the user cannot connect to hub.cluster.example.edu:8081 "
+        "(http://hub.cluster.example.edu:8081/hub/api): [Errno 111] Connection refused"
+    )
+    assert result.fix.startswith("nothing listens at hub.cluster.example.edu:8081 as seen from this host")
+    assert "c.JupyterHub.hub_connect_url" in result.fix
+
+
+async def test_a_loopback_hub_address_fails_for_a_remote_login_node(tmp_path: Path) -> None:
+    check = await checker(
+        tmp_path,
+        LoginNode(login_node()),
+        'c.SlurmSpawner.connection = "ssh"\nc.JupyterHub.hub_connect_url = "http://127.0.0.1:8081"\n',
+    )
+    check.logged_in = True
+    result = await check.hub_reachable()
+    assert result.ok is False
+    assert "a loopback address of the compute node" in result.detail
+
+
+async def test_an_unwritable_job_directory_fails(tmp_path: Path) -> None:
+    check = await checker(tmp_path, LoginNode(login_node(), writable=False))
+    check.logged_in = True
+    result = await check.job_directory()
+    assert result.ok is False
+    assert result.detail.startswith("cannot write /home/alice/.batchspawner_x/alice/certs/.check-")
+    assert "job_dir" in result.fix
+
+
+async def test_a_template_error_fails_with_the_message(tmp_path: Path) -> None:
+    check = await checker(tmp_path, LoginNode(login_node()), 'c.SlurmSpawner.template = "site.sh.j2"\n')
+    result = await check.template()
+    assert result.ok is False
+    assert result.detail.startswith("site.sh.j2: job script template 'site.sh.j2' not found")
+    assert "batchspawner-x render --user alice" in result.fix
+
+
+def test_check_exits_1_when_a_check_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # nothing listens on port 1 of this host: the first check fails, the ones that need it are skipped
+    config = write_config(
+        tmp_path,
+        """
+        c.SlurmSpawner.ssh_host = "127.0.0.1"
+        c.SlurmSpawner.ssh_port = 1
+        """,
+    )
+    code, out, _ = run(["check", "--config", config, "--user", "alice", "--timeout", "2"], capsys)
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[0].startswith("FAIL login node reachable: cannot open a TCP connection to 127.0.0.1:1")
+    assert "-- fix: check ssh_host and ssh_port" in lines[0]
+    assert lines[1] == "SKIP host key known: needs a reachable login node"
+    assert lines[2] == "SKIP authentication: needs a reachable login node with a known host key"
+    assert lines[4].startswith("OK   template renders: slurm.sh.j2")
+    assert len(lines) == 7
+
+
+def test_the_console_script_is_declared() -> None:
+    import tomllib
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    assert pyproject["project"]["scripts"]["batchspawner-x"] == "batchspawner_x.cli:main"
