@@ -1,4 +1,4 @@
-"""Sessions: ``nox -s lint``, ``nox -s tests`` (JupyterHub 5 and 6), ``nox -s demo``.
+"""Sessions: ``nox -s lint``, ``nox -s tests`` (JupyterHub 5 and 6), ``nox -s docs``, ``nox -s demo``.
 
 The integration tests and the demo need the local test cluster, which
 ``ci/cluster/up.sh`` installs and starts (as root).
@@ -30,6 +30,22 @@ def tests(session: nox.Session, jupyterhub: str) -> None:
     """Unit, packaging and integration tests against one JupyterHub release."""
     session.install("-e", ".[test]", f"jupyterhub=={jupyterhub}")
     session.run("pytest", *(session.posargs or ["tests"]))
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The Sphinx documentation, warnings as errors, into docs/_build/html."""
+    session.install("-e", ".[docs]")
+    session.run(
+        "sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html", *session.posargs
+    )
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Status-query benchmark against the local test cluster, as root (see docs/benchmarks.md)."""
+    session.install("-e", ".[test]", f"jupyterhub=={JUPYTERHUB_VERSIONS[-1]}")
+    session.run("python", "benchmarks/bench_status.py", *session.posargs)
 
 
 @nox.session

@@ -1,21 +1,33 @@
-"""One shared, batched status query per cluster account.
+"""One shared, batched status query per cluster and status identity.
 
-Every spawner that talks to the same cluster as the same account registers
-its job with one :class:`StatusPoller`. The poller asks the scheduler about
-all of those jobs in one command, at most once per interval in the
-background, and on demand when a caller needs fresher data than the cache
-holds; concurrent demands share one query. ``poll()`` and ``progress()`` read
-the cache.
+Every spawner whose status queries go to the same cluster as the same account
+registers its job with one :class:`StatusPoller`. The poller's background loop
+asks the scheduler about *all* of those jobs in one command (one "round"):
+
+- every ``interval`` seconds while all tracked jobs run (steady state: one
+  command per interval, whatever the number of jobs);
+- every ``fast_interval`` seconds while at least one job is starting;
+- sooner when a caller needs fresher data than the cache holds (a new job, a
+  job just cancelled), but never sooner than ``min_spacing`` after the
+  previous round: callers that ask meanwhile share the next round.
+
+``poll()`` and ``progress()`` read the cache. A job counts as asked from the
+moment a round that included it completed, successfully or not, so a failing
+scheduler is not asked more often than a healthy one.
 
 A failed query changes nothing but the ``stale`` flag: the last known state is
 kept, and a job is only reported finished when the scheduler says so.
+
+Very long lists of job ids are split over several commands so that no
+command line exceeds ``max_argv_bytes`` (Linux refuses a single argument over
+128 kB).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
 
 from traitlets.log import get_logger
@@ -24,6 +36,9 @@ from .errors import TransportError
 from .schedulers.base import Scheduler
 from .states import JobState, JobStatus, StatusUnavailable
 from .transport import Transport
+
+#: Largest status command line, in bytes, before the job ids are split over several commands.
+MAX_ARGV_BYTES = 100_000
 
 
 @dataclass(frozen=True)
@@ -37,93 +52,222 @@ class CachedStatus:
 
 
 class StatusPoller:
-    """Batched, cached job status for one (transport, scheduler)."""
+    """Batched, cached job status for one (status transport, scheduler)."""
 
     _registry: dict[Hashable, StatusPoller] = {}
 
     def __init__(
-        self, transport: Transport, scheduler: Scheduler, *, interval: float, timeout: float
+        self,
+        transport: Transport,
+        scheduler: Scheduler,
+        *,
+        interval: float,
+        timeout: float,
+        fast_interval: float | None = None,
+        min_spacing: float = 0.5,
+        max_argv_bytes: int = MAX_ARGV_BYTES,
     ) -> None:
         self.transport = transport
         self.scheduler = scheduler
         self.interval = interval
+        self.fast_interval = min(fast_interval or interval, interval)
         self.timeout = timeout
+        self.min_spacing = min_spacing
+        self.max_argv_bytes = max_argv_bytes
         self.cache: dict[str, CachedStatus] = {}
         self.tracked: set[str] = set()
+        self.starting: set[str] = set()
+        #: When (monotonic) the last completed round that included each job started.
+        self.asked: dict[str, float] = {}
+        #: Status commands run (more than rounds only when long id lists were split).
         self.queries = 0
+        #: Rounds of status queries: one per interval in steady state.
+        self.rounds = 0
         self.last_error: str | None = None
-        self._inflight: asyncio.Task[None] | None = None
+        self.last_round = float("-inf")
+        self._demand = False
+        self._wake: asyncio.Event | None = None
+        # Set when the round that starts next (resp. the running round) has ended. Events,
+        # not shielded futures: a waiter that is cancelled leaves the others waiting, and
+        # a thousand waiters cost one wake-up each.
+        self._next: asyncio.Event | None = None
+        self._current: asyncio.Event | None = None
+        self._current_ids: frozenset[str] = frozenset()
         self._loop_task: asyncio.Task[None] | None = None
+        self._exit_lookups: dict[str, asyncio.Task[None]] = {}
+        #: Set by :meth:`close`; a closed poller is not handed out again.
+        self.closed = False
 
     @classmethod
     def get(
-        cls, transport: Transport, scheduler: Scheduler, *, interval: float, timeout: float
+        cls,
+        transport: Transport,
+        scheduler: Scheduler,
+        *,
+        interval: float,
+        timeout: float,
+        fast_interval: float | None = None,
     ) -> StatusPoller:
-        """The shared poller for this account and scheduler, created on first use."""
+        """The shared poller for this account and scheduler, created on first use.
+
+        Spawners configured with different intervals share the shortest.
+        """
         key = (transport.key, scheduler.name, tuple(sorted(scheduler.commands.items())))
         poller = cls._registry.get(key)
-        if poller is None:
-            poller = cls._registry[key] = cls(transport, scheduler, interval=interval, timeout=timeout)
+        if poller is None or poller.closed:
+            poller = cls._registry[key] = cls(
+                transport, scheduler, interval=interval, timeout=timeout, fast_interval=fast_interval
+            )
         else:
             poller.interval = min(poller.interval, interval)
+            poller.fast_interval = min(poller.fast_interval, fast_interval or interval, poller.interval)
         return poller
 
     # -- registration ------------------------------------------------------
-    def track(self, job_id: str) -> None:
+    def track(self, job_id: str, *, starting: bool = False) -> None:
+        """Include ``job_id`` in every round; ``starting`` jobs make rounds come
+        every ``fast_interval`` until :meth:`started` is called."""
         self.tracked.add(job_id)
-        if self._loop_task is None or self._loop_task.done():
-            self._loop_task = asyncio.ensure_future(self._loop())
+        if starting and job_id not in self.starting:
+            self.starting.add(job_id)
+            self._poke()
+        self._ensure_loop()
+
+    def started(self, job_id: str) -> None:
+        """``job_id`` no longer needs the fast interval (it runs, or its start was abandoned)."""
+        self.starting.discard(job_id)
 
     def untrack(self, job_id: str) -> None:
         self.tracked.discard(job_id)
+        self.starting.discard(job_id)
         self.cache.pop(job_id, None)
+        self.asked.pop(job_id, None)
+        self._exit_lookups.pop(job_id, None)
 
     # -- reading -----------------------------------------------------------
     def cached(self, job_id: str) -> CachedStatus | None:
         return self.cache.get(job_id)
 
     async def status(self, job_id: str, max_age: float) -> CachedStatus | None:
-        """The job's status no older than ``max_age`` seconds if it can be had.
+        """The job's status from a round no older than ``max_age`` seconds.
 
-        Returns the last known (possibly stale) status when the scheduler
-        cannot be asked, or None if nothing was ever known.
+        Waits for the next round when the cache is older (that round may be
+        shared with other callers and comes at most ``min_spacing`` after the
+        previous one). Returns the last known, possibly stale, status when the
+        scheduler cannot be asked, or None if nothing was ever known.
         """
         self.tracked.add(job_id)
+        asked = self.asked.get(job_id)
+        if asked is not None and time.monotonic() - asked <= max_age:
+            return self.cache.get(job_id)
+        current = self._current
+        if current is not None and not current.is_set() and job_id in self._current_ids:
+            await current.wait()
+        else:
+            await self.refresh()
         entry = self.cache.get(job_id)
-        if entry is not None and not entry.stale and time.monotonic() - entry.fetched_at <= max_age:
-            return entry
-        await self.refresh()
-        return self.cache.get(job_id)
+        if entry is not None and entry.status.state is JobState.FINISHED and entry.status.exit_code is None:
+            lookup = self._exit_lookups.get(job_id)
+            if lookup is None:
+                lookup = self._exit_lookups[job_id] = asyncio.ensure_future(self._exit_code(job_id))
+            await asyncio.shield(lookup)
+            entry = self.cache.get(job_id)
+        return entry
 
     async def refresh(self) -> None:
-        """Query every tracked job now, or wait for the query already running."""
-        if self._inflight is None or self._inflight.done():
-            self._inflight = asyncio.ensure_future(self._query())
-        # shield: one caller being cancelled must not cancel everybody's query
-        await asyncio.shield(self._inflight)
+        """Wait for a round that starts from now on and asks about every tracked job.
+
+        Concurrent callers share one round.
+        """
+        if self._next is None or self._next.is_set():
+            self._next = asyncio.Event()
+        waiter = self._next
+        self._demand = True
+        self._ensure_loop()
+        self._poke()
+        await waiter.wait()
+
+    def invalidate(self) -> None:
+        """Take every cached status as old: the next read waits for a new round.
+
+        The last known states stay (they are what a failing scheduler leaves).
+        """
+        self.asked.clear()
 
     # -- internals ---------------------------------------------------------
-    async def _loop(self) -> None:
-        while self.tracked:
-            await asyncio.sleep(self.interval)
-            oldest = min((self.cache[j].fetched_at for j in self.tracked if j in self.cache), default=0.0)
-            if time.monotonic() - oldest >= self.interval * 0.5:
-                try:
-                    await self.refresh()
-                except Exception:  # never let the background loop die
-                    get_logger().exception("Background status query failed")
+    def _poke(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
 
-    async def _query(self) -> None:
+    def _ensure_loop(self) -> None:
+        if self._loop_task is None or self._loop_task.done():
+            self._loop_task = asyncio.ensure_future(self._loop())
+
+    def _due(self) -> float:
+        """When the next round should start (monotonic)."""
+        period = self.fast_interval if self.starting else self.interval
+        due = self.last_round + period
+        if self._demand:
+            due = min(due, self.last_round + self.min_spacing)
+        return due
+
+    async def _loop(self) -> None:
+        self._wake = wake = asyncio.Event()
+        try:
+            while self.tracked or self._demand:
+                wait = self._due() - time.monotonic()
+                if wait > 0:
+                    # (not asyncio.wait_for: on Python < 3.12 it can swallow a cancellation
+                    # that arrives as the event is set, and this loop would never end)
+                    wake.clear()
+                    timer = asyncio.get_running_loop().call_later(wait, wake.set)
+                    try:
+                        await wake.wait()
+                    finally:
+                        timer.cancel()
+                    continue
+                await self._round()
+        finally:
+            # Nobody may wait forever on a loop that has ended.
+            if self._next is not None:
+                self._next.set()
+
+    async def _round(self) -> None:
+        done = self._next if self._next is not None and not self._next.is_set() else asyncio.Event()
+        self._next = None
+        self._demand = False
         job_ids = sorted(self.tracked)
-        if not job_ids:
-            return
-        now = time.monotonic()
+        started = time.monotonic()
+        self.last_round = started
+        self._current, self._current_ids = done, frozenset(job_ids)
+        try:
+            if job_ids:
+                self.rounds += 1
+                await asyncio.gather(*(self._query(chunk, started) for chunk in self._chunks(job_ids)))
+        except Exception:  # never let the background loop die
+            get_logger().exception("Status query on %s failed", self.transport.describe())
+        finally:
+            self._current, self._current_ids = None, frozenset()
+            done.set()
+
+    def _argv_bytes(self, job_ids: Sequence[str]) -> int:
+        return sum(len(arg.encode()) + 1 for arg in self.scheduler.status_argv(job_ids))
+
+    def _chunks(self, job_ids: list[str]) -> list[list[str]]:
+        """``job_ids`` split in halves until each status command fits ``max_argv_bytes``."""
+        if len(job_ids) <= 1 or self._argv_bytes(job_ids) <= self.max_argv_bytes:
+            return [job_ids]
+        mid = len(job_ids) // 2
+        return self._chunks(job_ids[:mid]) + self._chunks(job_ids[mid:])
+
+    async def _query(self, job_ids: list[str], started: float) -> None:
         self.queries += 1
         try:
             result = await self.transport.run(
                 self.scheduler.status_argv(job_ids), timeout=self.timeout, idempotent=True
             )
-            statuses = self.scheduler.parse_status(job_ids, result)
+            # parsed in a thread: thousands of lines must not stall the hub's event loop
+            statuses = await asyncio.to_thread(self.scheduler.parse_status, job_ids, result)
         except (StatusUnavailable, TransportError) as e:
             self.last_error = str(e)
             get_logger().warning(
@@ -133,6 +277,9 @@ class StatusPoller:
                 e,
             )
             for jid in job_ids:
+                if jid not in self.tracked:
+                    continue
+                self.asked[jid] = started
                 old = self.cache.get(jid)
                 if old is not None:
                     self.cache[jid] = replace(old, stale=True, error=str(e))
@@ -141,26 +288,53 @@ class StatusPoller:
         for jid, status in statuses.items():
             if jid not in self.tracked:
                 continue
-            if status.state is JobState.GONE:
-                # A purged job: keep what we knew of how it ended.
-                old = self.cache.get(jid)
-                if old is not None and old.status.state is JobState.FINISHED:
+            old = self.cache.get(jid)
+            if old is not None and old.status.state is JobState.FINISHED:
+                if status.state is JobState.GONE:
+                    # A purged job: keep what we knew of how it ended.
                     status = old.status
-            elif status.state is JobState.FINISHED and status.exit_code is None:
-                status = await self._with_exit_code(status)
-            self.cache[jid] = CachedStatus(status, now)
+                elif status.state is JobState.FINISHED and status.exit_code is None:
+                    status = replace(status, exit_code=old.status.exit_code)
+            self.cache[jid] = CachedStatus(status, started)
+        for jid in job_ids:
+            if jid in self.tracked:
+                self.asked[jid] = started
 
-    async def _with_exit_code(self, status: JobStatus) -> JobStatus:
+    async def _exit_code(self, job_id: str) -> None:
+        """Ask once for the exit code of a job seen finished without one.
+
+        Only done for a job somebody reads (``status()``), never in the rounds:
+        a thousand jobs ending at once must not cost a thousand commands
+        nobody needs.
+        """
+        entry = self.cache.get(job_id)
         argv_builder = getattr(self.scheduler, "exit_code_argv", None)
         parser = getattr(self.scheduler, "parse_exit_code", None)
-        old = self.cache.get(status.job_id)
-        if old is not None and old.status.exit_code is not None:
-            return replace(status, exit_code=old.status.exit_code)
-        if argv_builder is None or parser is None:
-            return status
+        if entry is None or argv_builder is None or parser is None:
+            return
         try:
-            result = await self.transport.run(argv_builder(status.job_id), timeout=self.timeout)
+            result = await self.transport.run(argv_builder(job_id), timeout=self.timeout)
         except TransportError:
-            return status
+            return
         code = parser(result.stdout) if result.returncode == 0 else None
-        return replace(status, exit_code=code)
+        entry = self.cache.get(job_id)
+        if code is not None and entry is not None and entry.status.exit_code is None:
+            self.cache[job_id] = replace(entry, status=replace(entry.status, exit_code=code))
+
+    # -- shutting down -----------------------------------------------------
+    def close(self) -> None:
+        """Stop the background loop and forget every job."""
+        self.closed = True
+        self.tracked.clear()
+        self.starting.clear()
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+        for task in self._exit_lookups.values():
+            task.cancel()
+
+    @classmethod
+    def close_all(cls) -> None:
+        """Stop every shared poller (hub shutdown, tests, benchmarks)."""
+        for poller in cls._registry.values():
+            poller.close()
+        cls._registry.clear()

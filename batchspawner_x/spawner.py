@@ -9,6 +9,7 @@ and its scheduler-specific settings.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import hmac
@@ -25,6 +26,7 @@ from tornado import web
 from traitlets import Callable, Dict, Enum, Float, Integer, List, Unicode, Union, default
 
 from . import api
+from .compat import PredecessorConfig, render_batch_script
 from .errors import BatchSpawnerError, ConfigError, SubmitError, TemplateError, TransportError
 from .poller import CachedStatus, StatusPoller
 from .schedulers.base import Scheduler
@@ -61,7 +63,7 @@ def spawn_error(message: str, *, reason: str, status: int = 400) -> Exception:
     return exc
 
 
-class BatchSpawnerBase(Spawner):
+class BatchSpawnerBase(PredecessorConfig, Spawner):
     """Runs each notebook server as a job of a batch scheduler.
 
     Scheduler-independent settings live here, so a site may keep them under
@@ -129,6 +131,40 @@ class BatchSpawnerBase(Spawner):
         8,
         config=True,
         help="Commands run at once on one pooled connection; keep it below sshd's MaxSessions (10).",
+    )
+    ssh_idle_timeout = Float(
+        300,
+        config=True,
+        help="""Seconds a pooled SSH connection may stay unused before it is closed; 0 keeps
+        connections open. The next command opens a new one.""",
+    )
+    ssh_reconnect_max_delay = Float(
+        30,
+        config=True,
+        help="""Longest wait, in seconds, between attempts to reconnect to the login node.
+
+        After a failed connection attempt the next one waits 0.5 s, then 1 s, 2 s, ... up to
+        this value; commands asked for meanwhile fail at once (a status query then keeps the
+        last known state) instead of piling up attempts on the login node.""",
+    )
+    status_ssh_username = Unicode(
+        "",
+        config=True,
+        help="""A cluster account that runs the status queries of *all* users; empty to query
+        each user's jobs over that user's own connection.
+
+        With an account that can see every user's jobs (Slurm's ``squeue`` shows all jobs
+        unless ``PrivateData=jobs`` is set), all spawners of a cluster share one poller and one
+        SSH connection: one batched status command per :attr:`status_interval`, whatever the
+        number of users. Submitting and cancelling always run as the user. With
+        ``connection = "local"`` the queries run as this account behind :attr:`local_prefix`.
+        Example: ``"jupyterhub-status"``.""",
+    )
+    status_ssh_keys = List(
+        Unicode(),
+        config=True,
+        help="""Private key files of :attr:`status_ssh_username`; empty to use :attr:`ssh_keys`
+        with ``{username}`` replaced by that account's name.""",
     )
     local_prefix = List(
         Unicode(),
@@ -259,6 +295,8 @@ class BatchSpawnerBase(Spawner):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._transport: Transport | None = None
+        self._status_transport: Transport | None = None
+        self._poller: StatusPoller | None = None
         self._home: str | None = None
         self._events: list[dict[str, Any]] = []
         self._events_changed = asyncio.Event()
@@ -321,29 +359,52 @@ class BatchSpawnerBase(Spawner):
         name = await maybe_future(value(self)) if callable(value) else value.format(username=self.user.name)
         return check_username("ssh_username", str(name), self.cluster_username_pattern)
 
+    def _make_transport(self, username: str, keys: list[str]) -> Transport:
+        if self.connection == "local":
+            return LocalTransport(username, self.local_prefix)
+        target = SSHTarget(
+            host=self.ssh_host,
+            port=self.ssh_port,
+            username=username,
+            keys=tuple(k.format(username=username) for k in keys),
+            known_hosts=self.ssh_known_hosts,
+            connect_timeout=self.ssh_connect_timeout,
+            keepalive_interval=self.ssh_keepalive_interval,
+            max_sessions=self.ssh_max_sessions,
+            idle_timeout=self.ssh_idle_timeout,
+            reconnect_max_delay=self.ssh_reconnect_max_delay,
+        )
+        return SSHTransport(target)
+
     async def transport(self) -> Transport:
+        """The user's own connection: submits, cancels and the job's files."""
         if self._transport is None:
-            username = await self.cluster_username()
-            if self.connection == "local":
-                self._transport = LocalTransport(username, self.local_prefix)
-            else:
-                target = SSHTarget(
-                    host=self.ssh_host,
-                    port=self.ssh_port,
-                    username=username,
-                    keys=tuple(k.format(username=username) for k in self.ssh_keys),
-                    known_hosts=self.ssh_known_hosts,
-                    connect_timeout=self.ssh_connect_timeout,
-                    keepalive_interval=self.ssh_keepalive_interval,
-                    max_sessions=self.ssh_max_sessions,
-                )
-                self._transport = SSHTransport(target)
+            self._transport = self._make_transport(await self.cluster_username(), self.ssh_keys)
         return self._transport
 
+    async def status_transport(self) -> Transport:
+        """The connection status queries run over: :attr:`status_ssh_username`'s if set
+        (shared by every user), else the user's own."""
+        if not self.status_ssh_username:
+            return await self.transport()
+        if self._status_transport is None:
+            username = check_username(
+                "status_ssh_username", self.status_ssh_username, self.cluster_username_pattern
+            )
+            self._status_transport = self._make_transport(username, self.status_ssh_keys or self.ssh_keys)
+        return self._status_transport
+
     async def poller(self) -> StatusPoller:
-        return StatusPoller.get(
-            await self.transport(), self.scheduler, interval=self.status_interval, timeout=self.status_timeout
-        )
+        """The status poller this spawner shares with every spawner of its status identity."""
+        if self._poller is None or self._poller.closed:
+            self._poller = StatusPoller.get(
+                await self.status_transport(),
+                self.scheduler,
+                interval=self.status_interval,
+                timeout=self.status_timeout,
+                fast_interval=self.startup_poll_interval,
+            )
+        return self._poller
 
     def server_key(self) -> str:
         """A file- and job-name-safe key, distinct for every (user, server name).
@@ -399,11 +460,19 @@ class BatchSpawnerBase(Spawner):
     def output_file(self, job_dir: str, job_id: str) -> str:
         return posixpath.join(job_dir, self.scheduler_class.output_name(job_id))
 
-    async def render_script(self) -> str:
-        """The job script this spawner would submit now (also used by the preview command)."""
+    async def render_script(self, home: str | None = None) -> str:
+        """The job script this spawner would submit now (also used by the preview command).
+
+        ``home``: the user's home directory on the cluster, if known; then nothing is
+        asked of the cluster (``batchspawner-x render`` works offline).
+        """
+        if home is not None:
+            self._home = home
         job_dir = await self.resolve_job_dir()
         home = self._home or await (await self.transport()).home()
         context = self.job_context(job_dir, home)
+        if self.batch_script:  # the predecessor's setting (compat.py)
+            return render_batch_script(self, context, home)
         return await asyncio.to_thread(
             functools.partial(
                 render,
@@ -505,6 +574,7 @@ class BatchSpawnerBase(Spawner):
         poller = await self.poller()
         job_dir = await self.resolve_job_dir()
         self._awaiting_report = True
+        poller.track(self.job_id, starting=True)
         last_file_check = 0.0
         try:
             while True:
@@ -531,6 +601,7 @@ class BatchSpawnerBase(Spawner):
                 await _wait_event(self._report_event, self.startup_poll_interval)
         finally:
             self._awaiting_report = False
+            poller.started(self.job_id)
 
     async def _job_ended_error(self, cached: CachedStatus, job_dir: str) -> Exception:
         status = cached.status
@@ -599,7 +670,7 @@ class BatchSpawnerBase(Spawner):
 
         self.job_id = job_id
         self._save_state()
-        (await self.poller()).track(job_id)
+        (await self.poller()).track(job_id, starting=True)
         where = f" to partition {self.partition}" if self.partition else ""
         self._emit(f"Submitted {sched.display_name} job {job_id}{where}", 20)
 
@@ -620,6 +691,7 @@ class BatchSpawnerBase(Spawner):
         node = await self._job_node()
         on = f" on {node}" if node else ""
         self._emit(f"Job {job_id} is running{on}; its notebook server is starting at {host}:{port}", 90)
+        await self._wait_until_listening(self.connect_host(host), port)
         return self.connect_host(host), port
 
     async def _job_node(self) -> str | None:
@@ -629,6 +701,30 @@ class BatchSpawnerBase(Spawner):
         if cached is None or not cached.status.host:
             cached = await poller.status(self.job_id, max_age=0)
         return cached.status.host if cached is not None else None
+
+    async def _wait_until_listening(self, host: str, port: int) -> None:
+        """Wait, checking every 0.1 s, until the server accepts connections.
+
+        The job reports its address before the server listens. JupyterHub checks the server
+        itself once start() returns, but with a back-off that grows to 5 s between checks, so
+        returning as soon as the port is open saves the user up to that much. Gives up quietly
+        after ``http_timeout`` or when the job ends (the hub's own check then reports it).
+        """
+        poller = await self.poller()
+        deadline = time.monotonic() + self.http_timeout
+        while time.monotonic() < deadline:
+            try:
+                _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 1.0)
+            except (OSError, asyncio.TimeoutError):
+                cached = poller.cached(self.job_id)
+                if cached is not None and not cached.status.alive:
+                    return
+                await asyncio.sleep(0.1)
+                continue
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+            return
 
     async def _cancel_submission(self, submission: asyncio.Future[Any]) -> None:
         try:

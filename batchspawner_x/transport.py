@@ -14,10 +14,12 @@ import abc
 import asyncio
 import contextlib
 import os
+import posixpath
 import pwd
 import shlex
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,7 +78,7 @@ class Transport(abc.ABC):
 
 @dataclass(frozen=True)
 class SSHTarget:
-    """Everything that identifies one SSH login."""
+    """Everything that identifies one SSH login, and how its pooled connection behaves."""
 
     host: str
     port: int
@@ -86,14 +88,51 @@ class SSHTarget:
     connect_timeout: float = 30.0
     keepalive_interval: float = 30.0
     max_sessions: int = 8
+    #: Seconds a connection may sit unused before the pool closes it; 0 keeps it open.
+    idle_timeout: float = 300.0
+    #: Upper bound of the delay between attempts to reconnect after failures.
+    reconnect_max_delay: float = 30.0
 
     @property
     def key(self) -> tuple[str, ...]:
         return ("ssh", self.host, str(self.port), self.username)
 
 
+#: Ciphers in order of preference. asyncssh's default, chacha20-poly1305, costs the hub's
+#: event loop twice the CPU of AES-GCM (which uses the CPU's AES instructions) per packet.
+ENCRYPTION_ALGS = (
+    "aes128-gcm@openssh.com",
+    "aes256-gcm@openssh.com",
+    "chacha20-poly1305@openssh.com",
+    "aes128-ctr",
+    "aes192-ctr",
+    "aes256-ctr",
+)
+
+#: First delay after a failed connection attempt; it doubles with each further failure.
+RECONNECT_BASE_DELAY = 0.5
+
+
+class ConnectFailed(TransportError):
+    """No connection could be opened (network, sshd down), so nothing was sent:
+    any command, even a submission, may be tried again. ``retry_at`` is the
+    monotonic time before which the pool will not try to connect again."""
+
+    def __init__(self, message: str, retry_at: float = 0.0) -> None:
+        super().__init__(message)
+        self.retry_at = retry_at
+
+
 class _PooledConnection:
-    """One asyncssh connection shared by every spawner of one login."""
+    """One asyncssh connection shared by every spawner of one login.
+
+    At most ``max_sessions`` channels are open at once (sshd refuses more than
+    its MaxSessions, 10 by default). A connection unused for ``idle_timeout``
+    seconds is closed; the next command opens a new one. After a failed
+    attempt to connect, the next attempt waits ``0.5 s``, then ``1 s``,
+    ``2 s``... up to ``reconnect_max_delay``; commands asked for in between fail
+    at once instead of piling up attempts on the login node.
+    """
 
     def __init__(self, target: SSHTarget) -> None:
         self.target = target
@@ -101,20 +140,96 @@ class _PooledConnection:
         self.lock = asyncio.Lock()
         self.sessions = asyncio.Semaphore(target.max_sessions)
         self.opened = 0
+        self.active = 0
+        self.peak_active = 0
         self.last_used = time.monotonic()
+        self.failures = 0
+        self.retry_at = 0.0
+        self.last_error: TransportError | None = None
+        self._reaper: asyncio.Task[None] | None = None
+        self._sftp: asyncssh.SFTPClient | None = None
+        self._sftp_conn: asyncssh.SSHClientConnection | None = None
+        self._sftp_lock = asyncio.Lock()
 
     async def get(self) -> asyncssh.SSHClientConnection:
         async with self.lock:
+            self.last_used = time.monotonic()
             if self.conn is not None and not self.conn.is_closed():
                 return self.conn
-            self.conn = await self._connect()
+            self.conn = None
+            wait = self.retry_at - time.monotonic()
+            # (a sleeper woken a hair before retry_at may try now)
+            if wait > 0.01 and self.last_error is not None:
+                raise _again(self.last_error, wait, self.retry_at)
+            try:
+                conn = await self._connect()
+            except TransportError as e:
+                self.failures += 1
+                delay = min(RECONNECT_BASE_DELAY * 2 ** (self.failures - 1), self.target.reconnect_max_delay)
+                self.retry_at = time.monotonic() + delay
+                self.last_error = e
+                if isinstance(e, ConnectFailed):
+                    e.retry_at = self.retry_at
+                raise
+            self.failures, self.retry_at, self.last_error = 0, 0.0, None
+            self.conn = conn
             self.opened += 1
-            return self.conn
+            self.last_used = time.monotonic()
+            if self.target.idle_timeout > 0 and (self._reaper is None or self._reaper.done()):
+                self._reaper = asyncio.ensure_future(self._close_when_idle())
+            return conn
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[None]:
+        """One channel's worth of the connection: waits while ``max_sessions`` are in use."""
+        async with self.sessions:
+            self.active += 1
+            self.peak_active = max(self.peak_active, self.active)
+            self.last_used = time.monotonic()
+            try:
+                yield
+            finally:
+                self.active -= 1
+                self.last_used = time.monotonic()
+
+    async def sftp(self, conn: asyncssh.SSHClientConnection) -> asyncssh.SFTPClient:
+        """The connection's one SFTP session, shared by every file operation: sshd starts
+        one sftp-server for the connection instead of one per operation."""
+        async with self._sftp_lock:
+            if self._sftp is None or self._sftp_conn is not conn:
+                self._sftp = await conn.start_sftp_client()
+                self._sftp_conn = conn
+            return self._sftp
 
     def drop(self, conn: asyncssh.SSHClientConnection) -> None:
         if self.conn is conn:
             self.conn = None
+        if self._sftp_conn is conn:
+            self._sftp, self._sftp_conn = None, None
         conn.close()
+
+    async def _close_when_idle(self) -> None:
+        idle = self.target.idle_timeout
+        while self.conn is not None and not self.conn.is_closed():
+            wait = self.last_used + idle - time.monotonic()
+            if wait <= 0 and self.active == 0:
+                conn, self.conn = self.conn, None
+                t = self.target
+                get_logger().info(
+                    "Closing SSH connection to %s:%s as %s, unused for %gs", t.host, t.port, t.username, idle
+                )
+                conn.close()
+                return
+            await asyncio.sleep(wait if wait > 0 else idle)
+
+    async def close(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+        conn, self.conn = self.conn, None
+        self._sftp, self._sftp_conn = None, None
+        if conn is not None:
+            conn.close()
+            await conn.wait_closed()
 
     async def _connect(self) -> asyncssh.SSHClientConnection:
         t = self.target
@@ -138,6 +253,7 @@ class _PooledConnection:
                 kbdint_auth=False,
                 connect_timeout=t.connect_timeout,
                 keepalive_interval=t.keepalive_interval,
+                encryption_algs=ENCRYPTION_ALGS,
             )
         except asyncssh.HostKeyNotVerifiable as e:
             raise HostKeyError(
@@ -151,9 +267,17 @@ class _PooledConnection:
                 f"half of {', '.join(t.keys) or 'the key'} is in that user's authorized_keys."
             ) from None
         except (OSError, asyncssh.Error) as e:
-            raise TransportError(f"Cannot connect to {where} as {t.username!r}: {e}") from None
+            raise ConnectFailed(f"Cannot connect to {where} as {t.username!r}: {e}") from None
         get_logger().info("Opened SSH connection to %s as %s", where, t.username)
         return conn
+
+
+def _again(error: TransportError, wait: float, retry_at: float) -> TransportError:
+    """The last connection error, repeated while the pool waits before trying again."""
+    message = f"{error} (next connection attempt in {wait:.1f}s)"
+    if isinstance(error, ConnectFailed):
+        return ConnectFailed(message, retry_at)
+    return type(error)(message)
 
 
 def _load_keys(paths: Sequence[str]) -> list[asyncssh.SSHKey]:
@@ -167,9 +291,14 @@ def _load_keys(paths: Sequence[str]) -> list[asyncssh.SSHKey]:
 
 
 class SSHPool:
-    """Process-wide pool: one connection per (host, port, user)."""
+    """Process-wide pool: one connection per login (host, port, user and settings).
+
+    ``commands`` counts the commands sent over every connection, by the
+    executable's name, for benchmarks and for the curious administrator.
+    """
 
     _connections: dict[SSHTarget, _PooledConnection] = {}
+    commands: Counter[str] = Counter()
 
     @classmethod
     def connection(cls, target: SSHTarget) -> _PooledConnection:
@@ -180,19 +309,24 @@ class SSHPool:
 
     @classmethod
     def connections_opened(cls) -> int:
+        """How many SSH connections were opened since the pool was (last) cleared."""
         return sum(c.opened for c in cls._connections.values())
+
+    @classmethod
+    def connections_open(cls) -> int:
+        return sum(1 for c in cls._connections.values() if c.conn is not None and not c.conn.is_closed())
 
     @classmethod
     async def close_all(cls) -> None:
         for pooled in list(cls._connections.values()):
-            if pooled.conn is not None:
-                pooled.conn.close()
-                await pooled.conn.wait_closed()
+            await pooled.close()
         cls._connections.clear()
+        cls.commands.clear()
 
 
 _RETRYABLE = (
     asyncssh.ConnectionLost,
+    asyncssh.SFTPConnectionLost,
     asyncssh.DisconnectError,
     asyncssh.ChannelOpenError,
     BrokenPipeError,
@@ -213,13 +347,29 @@ class SSHTransport(Transport):
         return f"{t.username}@{t.host}:{t.port}"
 
     async def _with_connection(self, op: Any, *, idempotent: bool) -> Any:
+        """Run ``op(conn)`` on the pooled connection, in one of its sessions.
+
+        A connection that cannot be opened is tried again after ``retry_delays``
+        (nothing was sent, so this is safe for any command), unless the pool's
+        back-off asks to wait longer. A connection lost while ``op`` ran is only
+        retried for ``idempotent`` operations.
+        """
         pooled = SSHPool.connection(self.target)
         attempt = 0
         while True:
-            conn = await pooled.get()
             try:
-                async with pooled.sessions:
-                    pooled.last_used = time.monotonic()
+                conn = await pooled.get()
+            except ConnectFailed as e:
+                wait = e.retry_at - time.monotonic()
+                if attempt >= len(self.retry_delays) or wait > self.retry_delays[attempt]:
+                    raise
+                delay = self.retry_delays[attempt]
+                attempt += 1
+                get_logger().warning("%s; retrying in %.1fs", e, delay)
+                await asyncio.sleep(delay)
+                continue
+            try:
+                async with pooled.session():
                     return await op(conn)
             except _RETRYABLE as e:
                 pooled.drop(conn)
@@ -243,6 +393,7 @@ class SSHTransport(Transport):
         command = shlex.join(argv)
 
         async def op(conn: asyncssh.SSHClientConnection) -> CommandResult:
+            SSHPool.commands[posixpath.basename(argv[0])] += 1
             try:
                 proc = await conn.run(command, input=input, check=False, timeout=timeout, errors="replace")
             except asyncssh.TimeoutError:
@@ -255,10 +406,13 @@ class SSHTransport(Transport):
         result: CommandResult = await self._with_connection(op, idempotent=idempotent)
         return result
 
+    async def _sftp(self, conn: asyncssh.SSHClientConnection) -> asyncssh.SFTPClient:
+        return await SSHPool.connection(self.target).sftp(conn)
+
     async def home(self) -> str:
         async def op(conn: asyncssh.SSHClientConnection) -> str:
-            async with conn.start_sftp_client() as sftp:
-                return str(await sftp.realpath("."))
+            sftp = await self._sftp(conn)
+            return str(await sftp.realpath("."))
 
         home: str = await self._with_connection(op, idempotent=True)
         return home
@@ -267,38 +421,38 @@ class SSHTransport(Transport):
         directory = os.path.dirname(path)
 
         async def op(conn: asyncssh.SSHClientConnection) -> None:
-            async with conn.start_sftp_client() as sftp:
-                await _sftp_private_dirs(sftp, directory)
-                if await sftp.exists(path):
-                    await sftp.remove(path)
-                attrs = asyncssh.SFTPAttrs(permissions=0o600)
-                async with sftp.open(path, "wb", attrs=attrs, encoding=None) as f:
-                    await f.write(data)
-                await sftp.chmod(path, 0o600)
+            sftp = await self._sftp(conn)
+            await _sftp_private_dirs(sftp, directory)
+            if await sftp.exists(path):
+                await sftp.remove(path)
+            attrs = asyncssh.SFTPAttrs(permissions=0o600)
+            async with sftp.open(path, "wb", attrs=attrs, encoding=None) as f:
+                await f.write(data)
+            await sftp.chmod(path, 0o600)
 
         await self._with_connection(op, idempotent=True)
 
     async def read_tail(self, path: str, max_bytes: int) -> bytes | None:
         async def op(conn: asyncssh.SSHClientConnection) -> bytes | None:
-            async with conn.start_sftp_client() as sftp:
-                try:
-                    async with sftp.open(path, "rb", encoding=None) as f:
-                        size = (await f.stat()).size or 0
-                        await f.seek(max(0, size - max_bytes))
-                        data = await f.read(max_bytes)
-                        return data if isinstance(data, bytes) else data.encode()
-                except asyncssh.SFTPNoSuchFile:
-                    return None
+            sftp = await self._sftp(conn)
+            try:
+                async with sftp.open(path, "rb", encoding=None) as f:
+                    size = (await f.stat()).size or 0
+                    await f.seek(max(0, size - max_bytes))
+                    data = await f.read(max_bytes)
+                    return data if isinstance(data, bytes) else data.encode()
+            except asyncssh.SFTPNoSuchFile:
+                return None
 
         tail: bytes | None = await self._with_connection(op, idempotent=True)
         return tail
 
     async def remove(self, paths: Sequence[str]) -> None:
         async def op(conn: asyncssh.SSHClientConnection) -> None:
-            async with conn.start_sftp_client() as sftp:
-                for path in paths:
-                    with contextlib.suppress(asyncssh.SFTPNoSuchFile):
-                        await sftp.remove(path)
+            sftp = await self._sftp(conn)
+            for path in paths:
+                with contextlib.suppress(asyncssh.SFTPNoSuchFile):
+                    await sftp.remove(path)
 
         await self._with_connection(op, idempotent=True)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import random
+import time
 from collections.abc import Iterator, Sequence
 
 import pytest
@@ -69,7 +71,7 @@ def _empty_registry() -> Iterator[None]:
 
 def make(results: Sequence[CommandResult | Exception]) -> tuple[StatusPoller, FakeTransport]:
     transport = FakeTransport(results)
-    return StatusPoller(transport, SlurmScheduler(), interval=30, timeout=5), transport
+    return StatusPoller(transport, SlurmScheduler(), interval=30, timeout=5, min_spacing=0), transport
 
 
 def squeue(*lines: str) -> CommandResult:
@@ -219,3 +221,196 @@ async def test_untracked_job_is_not_asked_about() -> None:
     await poller.status("102", max_age=0)
     assert transport.calls[1][3] == "--jobs=102"
     assert poller.cached("101") is None
+
+
+# -- one round per interval, whatever the number of callers ---------------------------------
+
+
+class AnyJobsTransport(Transport):
+    """Answers every squeue for whatever ids it is asked, as held pending jobs; or fails."""
+
+    key = ("fake", "login.cluster", "22", "status")
+
+    def __init__(self, *, fail: bool = False, delay: float = 0.005) -> None:
+        self.fail = fail
+        self.delay = delay
+        self.calls: list[list[str]] = []
+        self.times: list[float] = []
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        input: str | None = None,
+        timeout: float,
+        idempotent: bool = True,
+    ) -> CommandResult:
+        self.calls.append(list(argv))
+        self.times.append(time.monotonic())
+        await asyncio.sleep(self.delay)
+        if self.fail:
+            return TIMED_OUT
+        ids = jobs_asked(list(argv))
+        return squeue(*(f"{jid}|PENDING|n/a|JobHeldUser|N/A" for jid in ids))
+
+    async def home(self) -> str:
+        return "/home/status"
+
+    async def write_file(self, path: str, data: bytes) -> None:
+        raise NotImplementedError
+
+    async def read_tail(self, path: str, max_bytes: int) -> bytes | None:
+        raise NotImplementedError
+
+    async def remove(self, paths: Sequence[str]) -> None:
+        raise NotImplementedError
+
+
+def jobs_asked(argv: list[str]) -> list[str]:
+    (jobs,) = [arg for arg in argv if arg.startswith("--jobs=")]
+    return jobs.removeprefix("--jobs=").split(",")
+
+
+async def poll_at_random_times(poller: StatusPoller, job_id: str, *, every: float, until: float) -> int:
+    """What JupyterHub does to each spawner: poll() at its own, jittered times."""
+    rng = random.Random(job_id)
+    answers = 0
+    await asyncio.sleep(rng.uniform(0, every))
+    while time.monotonic() < until:
+        poller.track(job_id)
+        entry = await poller.status(job_id, max_age=poller.interval)
+        assert entry is not None and entry.status.state is JobState.HELD
+        answers += 1
+        await asyncio.sleep(rng.uniform(0.5 * every, 1.5 * every))
+    return answers
+
+
+async def test_many_random_pollers_cause_one_query_per_interval() -> None:
+    transport = AnyJobsTransport()
+    poller = StatusPoller(transport, SlurmScheduler(), interval=0.2, timeout=5)
+    n, duration = 300, 2.0
+    until = time.monotonic() + duration
+    answers = await asyncio.gather(
+        *(poll_at_random_times(poller, str(1000 + i), every=0.1, until=until) for i in range(n))
+    )
+    assert sum(answers) > 5 * n, "every caller polled many times"
+    # one query to learn about the new jobs, then one per interval; nothing per caller
+    assert len(transport.calls) <= duration / 0.2 + 3
+    assert len(transport.calls) == poller.queries == poller.rounds
+    # steady state: every query asks about all the jobs, and queries are an interval apart
+    assert all(len(jobs_asked(argv)) == n for argv in transport.calls[1:])
+    gaps = [b - a for a, b in zip(transport.times[1:], transport.times[2:], strict=False)]
+    assert min(gaps) >= 0.2 * 0.9
+
+
+async def test_a_failing_scheduler_is_not_asked_more_often() -> None:
+    transport = AnyJobsTransport(fail=True)
+    poller = StatusPoller(transport, SlurmScheduler(), interval=0.2, timeout=5)
+
+    async def caller(job_id: str, until: float) -> None:
+        rng = random.Random(job_id)
+        while time.monotonic() < until:
+            poller.track(job_id)
+            assert await poller.status(job_id, max_age=poller.interval) is None
+            await asyncio.sleep(rng.uniform(0.01, 0.1))
+
+    until = time.monotonic() + 1.0
+    await asyncio.gather(*(caller(str(i), until) for i in range(100)))
+    assert len(transport.calls) <= 1.0 / 0.2 + 3
+
+
+async def test_starting_jobs_are_asked_often_but_in_one_query() -> None:
+    transport = AnyJobsTransport()
+    poller = StatusPoller(transport, SlurmScheduler(), interval=30, timeout=5, fast_interval=0.1)
+    jobs = [str(2000 + i) for i in range(50)]
+
+    async def starting(job_id: str, until: float) -> None:
+        # what _wait_for_server does
+        poller.track(job_id, starting=True)
+        while time.monotonic() < until:
+            assert await poller.status(job_id, max_age=0.1) is not None
+            await asyncio.sleep(0.1)
+
+    until = time.monotonic() + 1.0
+    await asyncio.gather(*(starting(jid, until) for jid in jobs))
+    assert 5 <= len(transport.calls) <= 1.0 / 0.1 + 3
+    assert all(sorted(jobs_asked(argv)) == jobs for argv in transport.calls)
+
+    # once started, the slow interval applies again
+    for jid in jobs:
+        poller.started(jid)
+    before = len(transport.calls)
+    await asyncio.sleep(0.5)
+    assert len(transport.calls) - before <= 1
+
+
+async def test_a_burst_of_new_jobs_shares_few_queries() -> None:
+    transport = AnyJobsTransport()
+    poller = StatusPoller(transport, SlurmScheduler(), interval=30, timeout=5, min_spacing=0.2)
+
+    async def new_job(i: int) -> None:
+        await asyncio.sleep(i * 0.01)  # 50 submissions over half a second
+        poller.track(str(i), starting=True)
+        entry = await poller.status(str(i), max_age=1.0)
+        assert entry is not None and entry.status.job_id == str(i)
+
+    await asyncio.gather(*(new_job(i) for i in range(50)))
+    assert len(transport.calls) <= 0.5 / 0.2 + 2
+    gaps = [b - a for a, b in zip(transport.times, transport.times[1:], strict=False)]
+    assert all(gap >= 0.2 * 0.9 for gap in gaps)
+
+
+async def test_a_cancelled_caller_does_not_cancel_the_query() -> None:
+    transport = AnyJobsTransport(delay=0.1)
+    poller = StatusPoller(transport, SlurmScheduler(), interval=30, timeout=5)
+    impatient = asyncio.ensure_future(poller.status("1", max_age=0))
+    patient = asyncio.ensure_future(poller.status("2", max_age=0))
+    await asyncio.sleep(0.02)
+    impatient.cancel()
+    entry = await patient
+    assert entry is not None and entry.status.state is JobState.HELD
+    assert len(transport.calls) == 1 and sorted(jobs_asked(transport.calls[0])) == ["1", "2"]
+
+
+async def test_a_job_tracked_during_a_query_gets_the_next_one() -> None:
+    transport = AnyJobsTransport(delay=0.05)
+    poller = StatusPoller(transport, SlurmScheduler(), interval=30, timeout=5, min_spacing=0)
+    first = asyncio.ensure_future(poller.status("1", max_age=0))
+    await asyncio.sleep(0.01)  # the query for job 1 is running
+    late = await poller.status("2", max_age=0)
+    await first
+    assert late is not None and late.status.job_id == "2"
+    assert [jobs_asked(argv) for argv in transport.calls] == [["1"], ["1", "2"]]
+
+
+async def test_long_id_lists_are_split_into_few_commands() -> None:
+    transport = AnyJobsTransport()
+    poller = StatusPoller(transport, SlurmScheduler(), interval=30, timeout=5, max_argv_bytes=1000)
+    jobs = [str(100000 + i) for i in range(500)]  # 3.5 kB of ids
+    for jid in jobs:
+        poller.track(jid)
+    await poller.refresh()
+    sizes = [sum(len(arg) + 1 for arg in argv) for argv in transport.calls]
+    assert all(size <= 1000 for size in sizes)
+    assert 4 <= len(transport.calls) <= 8
+    assert sorted(jid for argv in transport.calls for jid in jobs_asked(argv)) == jobs
+    assert poller.rounds == 1 and poller.queries == len(transport.calls)
+    assert all(poller.cached(jid) is not None for jid in jobs)
+
+
+async def test_default_limit_keeps_every_argument_below_linux_limit() -> None:
+    transport = AnyJobsTransport()
+    poller = StatusPoller(transport, SlurmScheduler(), interval=30, timeout=5)
+    for i in range(20000):  # 160 kB of ids: one argument would exceed MAX_ARG_STRLEN (128 kB)
+        poller.track(str(10_000_000 + i))
+    await poller.refresh()
+    assert len(transport.calls) == 2
+    assert all(max(len(arg.encode()) for arg in argv) < 128 * 1024 for argv in transport.calls)
+
+
+async def test_intervals_of_sharing_spawners_take_the_shortest() -> None:
+    transport = AnyJobsTransport()
+    a = StatusPoller.get(transport, SlurmScheduler(), interval=30, timeout=5, fast_interval=2)
+    b = StatusPoller.get(transport, SlurmScheduler(), interval=10, timeout=5, fast_interval=1)
+    assert a is b
+    assert (a.interval, a.fast_interval) == (10, 1)
