@@ -63,7 +63,31 @@ class PBSSpawner(BatchSpawnerBase):
         return context
 
 
-class TorqueSpawner(BatchSpawnerBase):
+class _PBSMemoryChoice(BatchSpawnerBase):
+    """Torque and Moab: ``mem_limit`` as the job's total memory or per process."""
+
+    memory_directive = Enum(
+        ["mem", "pmem"],
+        default_value="mem",
+        config=True,
+        help="""Which resource carries ``mem_limit``.
+
+        ``mem`` (the default): the job's total memory, ``mem=4096mb``. ``pmem``: memory per
+        process, for sites that enforce only that; the limit is divided by the number of
+        cores (4G on 2 cores gives ``pmem=2048mb``).""",
+    )
+
+    def job_context(self, job_dir: str, home: str) -> dict[str, Any]:
+        context = super().job_context(job_dir, home)
+        context["walltime"] = pbs_walltime(context["walltime"])
+        context["memory_directive"] = self.memory_directive
+        context["memory_request_mb"] = per_process_mb(
+            context["memory_mb"], context["cpus"], self.memory_directive
+        )
+        return context
+
+
+class TorqueSpawner(_PBSMemoryChoice, BatchSpawnerBase):
     """Notebook servers as Torque jobs (``qsub`` / ``qstat -x`` / ``qdel``).
 
     ``cpu_limit`` and ``gpus`` become ``-l nodes=1:ppn=N:gpus=G``,
@@ -74,28 +98,8 @@ class TorqueSpawner(BatchSpawnerBase):
 
     scheduler_class = TorqueScheduler
 
-    memory_directive = Enum(
-        ["mem", "pmem"],
-        default_value="mem",
-        config=True,
-        help="""Which Torque resource carries ``mem_limit``.
 
-        ``mem`` (the default): the job's total memory, ``-l mem=4096mb``. ``pmem``: memory
-        per process, for sites that enforce only that; the limit is divided by the number
-        of cores (4G on 2 cores gives ``-l pmem=2048mb``).""",
-    )
-
-    def job_context(self, job_dir: str, home: str) -> dict[str, Any]:
-        context = super().job_context(job_dir, home)
-        context["walltime"] = pbs_walltime(context["walltime"])
-        context["memory_directive"] = self.memory_directive
-        context["memory_request_mb"] = per_process_mb(
-            context["memory_mb"], context["cpus"], self.memory_directive
-        )
-        return context
-
-
-class MoabSpawner(BatchSpawnerBase):
+class MoabSpawner(_PBSMemoryChoice, BatchSpawnerBase):
     """Notebook servers as Moab jobs (``msub`` / ``mdiag -j --xml`` / ``mjobctl -c``).
 
     One resource line, ``-l nodes=1:ppn=N:gpus=G,mem=Mmb,walltime=HH:MM:SS``
@@ -106,26 +110,6 @@ class MoabSpawner(BatchSpawnerBase):
     """
 
     scheduler_class = MoabScheduler
-
-    memory_directive = Enum(
-        ["mem", "pmem"],
-        default_value="mem",
-        config=True,
-        help="""Which Moab resource carries ``mem_limit``.
-
-        ``mem`` (the default): the job's total memory, ``mem=4096mb``. ``pmem``: memory per
-        process; the limit is divided by the number of cores (4G on 2 cores gives
-        ``pmem=2048mb``).""",
-    )
-
-    def job_context(self, job_dir: str, home: str) -> dict[str, Any]:
-        context = super().job_context(job_dir, home)
-        context["walltime"] = pbs_walltime(context["walltime"])
-        context["memory_directive"] = self.memory_directive
-        context["memory_request_mb"] = per_process_mb(
-            context["memory_mb"], context["cpus"], self.memory_directive
-        )
-        return context
 
 
 class GridengineSpawner(BatchSpawnerBase):

@@ -49,9 +49,15 @@ def spawner_classes() -> list[str]:
 
 def autoconfigurable(path: str) -> str:
     """An ``autoconfigurable`` block showing only the settings ``path``'s class defines itself."""
+    from batchspawner_x.spawner import BatchSpawnerBase
+
     module, _, name = path.rpartition(".")
     cls = getattr(importlib.import_module(module), name)
-    inherited = sorted(set(cls.class_traits(config=True)) - set(cls.class_own_traits(config=True)))
+    if cls is not BatchSpawnerBase and issubclass(cls, BatchSpawnerBase):
+        # what the spawner adds to the base, also through a shared mixin (Torque, Moab)
+        inherited = sorted(BatchSpawnerBase.class_traits(config=True))
+    else:
+        inherited = sorted(set(cls.class_traits(config=True)) - set(cls.class_own_traits(config=True)))
     lines = ["```{eval-rst}", f".. autoconfigurable:: {path}"]
     if inherited:
         lines.append(f"   :exclude-members: {', '.join(inherited)}")
