@@ -651,9 +651,10 @@ def report(a: list[dict[str, Any]], b: dict[str, Any] | None, bb: dict[str, Any]
             )
         out += [
             "",
-            "Ours: every spawner's poll() at once, the cache invalidated, over an open SSH connection; "
-            "the query alone: the shared poller's round by itself (ratio in brackets) "
-            f"(the first round, which also opens it: {fmt_ms(a[0]['ours_first_s'])} ms at N={a[0]['n']}). "
+            "Ours: every spawner's poll() at once with the cache invalidated, over an open SSH "
+            "connection (a first round that also opens it took "
+            f"{fmt_ms(a[0]['ours_first_s'])} ms at N={a[0]['n']}). The query alone: the shared "
+            "poller's round by itself, without the N poll() calls (ratio in brackets). "
             f"Predecessor: `runuser -u {USER} -- squeue -h -j ID -o '%T %B'` per spawner, one after "
             f"the other (what the spawners' own poll timers add up to over an interval), and "
             f"{concurrency} at a time (as after a hub restart; ratio in brackets)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
 import time
 from collections.abc import Iterator, Sequence
 
@@ -414,3 +415,17 @@ async def test_intervals_of_sharing_spawners_take_the_shortest() -> None:
     b = StatusPoller.get(transport, SlurmScheduler(), interval=10, timeout=5, fast_interval=1)
     assert a is b
     assert (a.interval, a.fast_interval) == (10, 1)
+
+
+async def test_status_output_is_parsed_outside_the_event_loop() -> None:
+    threads = []
+
+    class RecordingSlurm(SlurmScheduler):
+        def parse_status(self, job_ids: Sequence[str], result: CommandResult) -> dict[str, JobStatus]:
+            threads.append(threading.current_thread())
+            return super().parse_status(job_ids, result)
+
+    poller = StatusPoller(AnyJobsTransport(), RecordingSlurm(), interval=30, timeout=5)
+    entry = await poller.status("7", max_age=0)
+    assert entry is not None and entry.status.job_id == "7"
+    assert len(threads) == 1 and threads[0] is not threading.main_thread()
