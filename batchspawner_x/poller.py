@@ -158,13 +158,14 @@ class StatusPoller:
         """
         self.tracked.add(job_id)
         asked = self.asked.get(job_id)
-        if asked is not None and time.monotonic() - asked <= max_age:
-            return self.cache.get(job_id)
-        current = self._current
-        if current is not None and not current.is_set() and job_id in self._current_ids:
-            await current.wait()
-        else:
-            await self.refresh()
+        if asked is None or time.monotonic() - asked > max_age:
+            current = self._current
+            if current is not None and not current.is_set() and job_id in self._current_ids:
+                await current.wait()
+            else:
+                await self.refresh()
+        # also for a fresh answer from a round somebody else asked for: a finished job
+        # read from the cache must come with its exit code
         entry = self.cache.get(job_id)
         if entry is not None and entry.status.state is JobState.FINISHED and entry.status.exit_code is None:
             lookup = self._exit_lookups.get(job_id)

@@ -196,3 +196,14 @@ async def test_stop_cancels_once_and_twice_is_harmless() -> None:
     before = len(transport.commands)
     await spawner.stop()
     assert len(transport.commands) == before
+
+
+async def test_exit_code_is_read_also_when_the_round_was_someone_elses() -> None:
+    spawner, transport = make_spawner(squeue_says("25|FAILED|localhost|NonZeroExitCode|N/A"))
+    spawner.load_state({"job_id": "25"})
+    poller = await spawner.poller()
+    poller.track("25")
+    # a round run for another caller: the job's answer is fresh in the cache
+    await poller.refresh()
+    assert await spawner.poll() == 3
+    assert [c[0] for c in transport.commands].count("scontrol") == 1
