@@ -16,7 +16,7 @@ BSX_SSHD_LOG=/var/log/batchspawner-x-test-sshd.log # sshd -E (there is no syslog
 BSX_SSH_HOST=127.0.0.1
 BSX_SSH_PORT=2222
 BSX_VENV=/opt/batchspawner-x/venv
-BSX_TEST_USERS=(alice bob carol dave erin frank)
+BSX_TEST_USERS=(alice bob carol dave erin frank grace heidi)
 
 SLURM_CONF=/etc/slurm/slurm.conf
 SLURMCTLD_PIDFILE=/run/slurm/slurmctld.pid
