@@ -113,6 +113,26 @@ class BatchSpawnerBase(PredecessorConfig, Spawner):
         help="""Private key files used to log in; ``{username}`` is replaced as in
         :attr:`ssh_username`. Example: ``["/etc/jupyterhub/keys/{username}"]``.""",
     )
+    ssh_ca_key = Unicode(
+        "",
+        config=True,
+        help="""Private key of an SSH certificate authority that the login node trusts
+        (``TrustedUserCAKeys`` in its ``sshd_config``); empty to log in with :attr:`ssh_keys`
+        only.
+
+        When set, the hub makes a new key pair for every SSH connection and signs it for one
+        principal, the cluster user name, valid for :attr:`ssh_certificate_validity` seconds:
+        no long-lived per-user key needs to exist. The same applies to
+        :attr:`status_ssh_username`. Keep the file readable by the hub's account only.
+        Example: ``"/etc/jupyterhub/ssh_user_ca"``.""",
+    )
+    ssh_certificate_validity = Float(
+        300,
+        config=True,
+        help="""Seconds a certificate minted with :attr:`ssh_ca_key` stays valid. sshd checks it
+        only when a connection logs in, so this bounds how long a stolen certificate is of use,
+        not how long a connection may last.""",
+    )
     ssh_known_hosts = Unicode(
         "/etc/ssh/ssh_known_hosts",
         config=True,
@@ -373,6 +393,8 @@ class BatchSpawnerBase(PredecessorConfig, Spawner):
             max_sessions=self.ssh_max_sessions,
             idle_timeout=self.ssh_idle_timeout,
             reconnect_max_delay=self.ssh_reconnect_max_delay,
+            ca_key=self.ssh_ca_key,
+            cert_validity=self.ssh_certificate_validity,
         )
         return SSHTransport(target)
 

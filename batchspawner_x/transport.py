@@ -26,7 +26,8 @@ from typing import Any
 import asyncssh
 from traitlets.log import get_logger
 
-from .errors import CommandTimeout, HostKeyError, TransportError
+from .certificates import load_ca_key, mint_user_certificate
+from .errors import CommandTimeout, ConfigError, HostKeyError, TransportError
 from .schedulers.base import CommandResult
 
 
@@ -92,6 +93,11 @@ class SSHTarget:
     idle_timeout: float = 300.0
     #: Upper bound of the delay between attempts to reconnect after failures.
     reconnect_max_delay: float = 30.0
+    #: Private key of an SSH certificate authority the login node trusts; when set, every
+    #: connection also offers a fresh certificate for ``username``.
+    ca_key: str = ""
+    #: Seconds such a certificate stays valid.
+    cert_validity: float = 300.0
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -239,7 +245,7 @@ class _PooledConnection:
                 f"No known_hosts file is configured for {where}: set ssh_known_hosts "
                 "to a file holding the login node's host key."
             )
-        keys = await asyncio.to_thread(_load_keys, t.keys)
+        keys = await asyncio.to_thread(_client_keys, t)
         try:
             conn = await asyncssh.connect(
                 t.host,
@@ -262,10 +268,8 @@ class _PooledConnection:
                 f"then add its key, for example: ssh-keyscan -p {t.port} {t.host} >> {t.known_hosts}"
             ) from None
         except asyncssh.PermissionDenied:
-            raise TransportError(
-                f"SSH login as {t.username!r} to {where} was refused: check that the public "
-                f"half of {', '.join(t.keys) or 'the key'} is in that user's authorized_keys."
-            ) from None
+            refused = f"SSH login as {t.username!r} to {where} was refused"
+            raise TransportError(f"{refused}: {_login_hint(t)}") from None
         except (OSError, asyncssh.Error) as e:
             raise ConnectFailed(f"Cannot connect to {where} as {t.username!r}: {e}") from None
         get_logger().info("Opened SSH connection to %s as %s", where, t.username)
@@ -280,14 +284,36 @@ def _again(error: TransportError, wait: float, retry_at: float) -> TransportErro
     return type(error)(message)
 
 
-def _load_keys(paths: Sequence[str]) -> list[asyncssh.SSHKey]:
-    keys = []
-    for path in paths:
+def _client_keys(target: SSHTarget) -> list[Any]:
+    """The key files of ``target``, after a freshly minted certificate if it has a CA."""
+    keys: list[Any] = []
+    if target.ca_key:
+        try:
+            ca = load_ca_key(target.ca_key)
+            keys.append(mint_user_certificate(ca, target.username, target.cert_validity))
+        except ConfigError as e:
+            raise TransportError(str(e)) from None
+    for path in target.keys:
         try:
             keys.append(asyncssh.read_private_key(path))
         except (OSError, asyncssh.KeyImportError) as e:
             raise TransportError(f"Cannot read SSH key {path}: {e}") from None
     return keys
+
+
+def _login_hint(target: SSHTarget) -> str:
+    """What to check when sshd refuses the login."""
+    hints = []
+    if target.ca_key:
+        hints.append(
+            f"that the login node trusts the certificate authority {target.ca_key}.pub "
+            f"(TrustedUserCAKeys) and accepts the principal {target.username!r}"
+        )
+    if target.keys:
+        hints.append(f"that the public half of {', '.join(target.keys)} is in that user's authorized_keys")
+    if not hints:
+        return "no key file (ssh_keys) or certificate authority (ssh_ca_key) is configured."
+    return "check " + ", or ".join(hints) + "."
 
 
 class SSHPool:

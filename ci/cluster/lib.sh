@@ -10,6 +10,7 @@ BSX_KEYS_DIR=$BSX_TEST_DIR/keys                    # hub-side private keys, one 
 BSX_SSHD_CONFIG=$BSX_TEST_DIR/sshd_config
 BSX_SSH_HOST_KEY=$BSX_TEST_DIR/ssh_host_ed25519_key
 BSX_KNOWN_HOSTS=$BSX_TEST_DIR/ssh_known_hosts
+BSX_USER_CA=$BSX_TEST_DIR/user_ca                  # SSH user CA the test sshd trusts (private half: hub-side, 0600)
 BSX_CLUSTER_ENV=$BSX_TEST_DIR/cluster.env
 BSX_SSHD_PIDFILE=/run/batchspawner-x-test-sshd.pid
 BSX_SSHD_LOG=/var/log/batchspawner-x-test-sshd.log # sshd -E (there is no syslog here)

@@ -365,6 +365,8 @@ HostKey $BSX_SSH_HOST_KEY
 PidFile $BSX_SSHD_PIDFILE
 PubkeyAuthentication yes
 AuthorizedKeysFile .ssh/authorized_keys
+# short-lived user certificates signed by the hub's CA log in as their principal
+TrustedUserCAKeys $BSX_USER_CA.pub
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 UsePAM no
@@ -386,6 +388,14 @@ setup_sshd() {
     [[ -s $BSX_SSH_HOST_KEY.pub ]] || ssh-keygen -y -f "$BSX_SSH_HOST_KEY" >"$BSX_SSH_HOST_KEY.pub"
     chmod 0600 "$BSX_SSH_HOST_KEY"
     chmod 0644 "$BSX_SSH_HOST_KEY.pub"
+    if [[ ! -s $BSX_USER_CA ]]; then
+        log "sshd: generating the user certificate authority"
+        rm -f "$BSX_USER_CA" "$BSX_USER_CA.pub"
+        ssh-keygen -q -t ed25519 -N '' -C batchspawner-x-test-user-ca -f "$BSX_USER_CA"
+    fi
+    [[ -s $BSX_USER_CA.pub ]] || ssh-keygen -y -f "$BSX_USER_CA" >"$BSX_USER_CA.pub"
+    chmod 0600 "$BSX_USER_CA"
+    chmod 0644 "$BSX_USER_CA.pub"
 
     # known_hosts straight from the host public key: "[host]:port type key".
     local type key _
@@ -521,6 +531,7 @@ BSX_SSH_HOST=$BSX_SSH_HOST
 BSX_SSH_PORT=$BSX_SSH_PORT
 BSX_KNOWN_HOSTS=$BSX_KNOWN_HOSTS
 BSX_KEYS_DIR=$BSX_KEYS_DIR
+BSX_USER_CA=$BSX_USER_CA
 BSX_USERS="${BSX_TEST_USERS[*]}"
 BSX_VENV=$BSX_VENV
 BSX_CHP=$chp
