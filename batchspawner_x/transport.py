@@ -426,7 +426,11 @@ class SSHTransport(Transport):
                 raise CommandTimeout(
                     f"{argv[0]} did not finish within {timeout:g}s on {self.describe()}"
                 ) from None
-            rc = proc.exit_status if proc.exit_status is not None else 255
+            if proc.exit_status is None and proc.exit_signal is None:
+                # sshd went away without telling how the command ended: the connection
+                # is lost, and the command's outcome unknown
+                raise asyncssh.ConnectionLost("the session closed without an exit status")
+            rc = proc.exit_status if proc.exit_status is not None and proc.exit_status >= 0 else 255
             return CommandResult(rc, _text(proc.stdout), _text(proc.stderr))
 
         result: CommandResult = await self._with_connection(op, idempotent=idempotent)

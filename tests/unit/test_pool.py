@@ -19,9 +19,10 @@ from batchspawner_x.transport import ConnectFailed, SSHPool, SSHTarget, SSHTrans
 
 @dataclass
 class Completed:
-    exit_status: int
+    exit_status: int | None
     stdout: str
     stderr: str
+    exit_signal: tuple[str, bool, str, str] | None = None
 
 
 class FakeConnection:
@@ -53,6 +54,12 @@ class FakeConnection:
             if server.lose_next:
                 server.lose_next -= 1
                 raise asyncssh.ConnectionLost("Connection lost")
+            if server.vanish_next:  # sshd killed: the channel closes with no exit status
+                server.vanish_next -= 1
+                return Completed(None, "", "")
+            if server.signal_next:  # the command was killed
+                server.signal_next -= 1
+                return Completed(-1, "", "", ("KILL", False, "", ""))
             await asyncio.sleep(server.command_seconds)
             return Completed(0, "ok\n", "")
         finally:
@@ -81,6 +88,8 @@ class FakeServer:
         self.peak = 0
         self.refuse = 0
         self.lose_next = 0
+        self.vanish_next = 0
+        self.signal_next = 0
         self.command_seconds = 0.01
         self.sftp_sessions = 0
         self.removed: list[str] = []
@@ -220,6 +229,24 @@ async def test_a_lost_connection_is_retried_for_queries_only(server: FakeServer)
     with pytest.raises(TransportError, match="lost"):
         await t.run(["sbatch", "--parsable"], timeout=5, idempotent=False)
     assert server.commands.count("sbatch --parsable") == 1
+
+
+async def test_a_session_closed_without_exit_status_is_a_lost_connection(server: FakeServer) -> None:
+    t = SSHTransport(target(), retry_delays=(0.01,))
+    server.vanish_next = 1
+    with pytest.raises(TransportError, match="without an exit status"):
+        await t.run(["sbatch", "--parsable"], timeout=5, idempotent=False)
+    assert server.commands.count("sbatch --parsable") == 1
+    server.vanish_next = 1
+    assert (await t.run(["squeue"], timeout=5)).returncode == 0
+
+
+async def test_a_killed_command_is_a_result_not_a_lost_connection(server: FakeServer) -> None:
+    t = SSHTransport(target(), retry_delays=(0.01,))
+    server.signal_next = 1
+    result = await t.run(["squeue"], timeout=5)
+    assert result.returncode == 255
+    assert server.commands == ["squeue"]
 
 
 async def test_refused_login_is_not_retried_in_a_loop(
