@@ -25,13 +25,14 @@ from sqlalchemy import inspect as sa_inspect
 from tornado import web
 from traitlets import Callable, Dict, Enum, Float, Integer, List, Unicode, Union, default
 
-from . import api
+from . import api, submission
 from .compat import PredecessorConfig, render_batch_script
 from .errors import BatchSpawnerError, ConfigError, SubmitError, TemplateError, TransportError
 from .poller import CachedStatus, StatusPoller
 from .schedulers.base import Scheduler
 from .script import Trusted, render
 from .states import JobState, JobStatus
+from .submission import SubmissionUnknown, new_identity
 from .transport import LocalTransport, SSHTarget, SSHTransport, Transport
 from .validation import (
     check_line,
@@ -264,6 +265,16 @@ class BatchSpawnerBase(PredecessorConfig, Spawner):
 
     # -- timing ---------------------------------------------------------------
     submit_timeout = Float(60, config=True, help="Seconds the submit command may take.")
+    submit_attempts = Integer(
+        3,
+        config=True,
+        help="""How many times one spawn may send its job to the scheduler.
+
+        A submission is sent again only when its answer was lost (the connection dropped or
+        the command timed out) *and* the scheduler, asked for the user's jobs carrying the
+        submission's identity, shows none: a spawn never makes two jobs. Schedulers that
+        cannot be asked this (all but Slurm) never send a submission twice.""",
+    )
     status_timeout = Float(
         30,
         config=True,
@@ -311,6 +322,8 @@ class BatchSpawnerBase(PredecessorConfig, Spawner):
     token_sha256: str = ""
     server_host: str = ""
     server_port: int = 0
+    #: The identity the current submission carries (see :mod:`batchspawner_x.submission`).
+    submission_id: str = ""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -332,6 +345,7 @@ class BatchSpawnerBase(PredecessorConfig, Spawner):
         self.token_sha256 = str(state.get("token_sha256", ""))
         self.server_host = str(state.get("host", ""))
         self.server_port = int(state.get("port", 0) or 0)
+        self.submission_id = str(state.get("submission", ""))
 
     def get_state(self) -> dict[str, Any]:
         state: dict[str, Any] = super().get_state()
@@ -344,6 +358,11 @@ class BatchSpawnerBase(PredecessorConfig, Spawner):
             )
             if self.server_port:
                 state.update(host=self.server_host, port=self.server_port)
+        if self.submission_id:
+            # saved before the job id exists: a hub killed during the submission finds the job
+            state.update(
+                submission=self.submission_id, job_dir=self.job_dir_path, token_sha256=self.token_sha256
+            )
         return state
 
     def clear_state(self) -> None:
@@ -353,6 +372,7 @@ class BatchSpawnerBase(PredecessorConfig, Spawner):
         self.token_sha256 = ""
         self.server_host = ""
         self.server_port = 0
+        self.submission_id = ""
         self._reported = None
 
     def _save_state(self) -> None:
@@ -460,7 +480,7 @@ class BatchSpawnerBase(PredecessorConfig, Spawner):
             *self.get_args(),
         ]
         return {
-            "job_name": "jupyter-" + self.server_key(),
+            "job_name": self._job_name(),
             "job_dir": job_dir,
             "output": check_path("job_dir", posixpath.join(job_dir, self.scheduler_class.output_pattern)),
             "workdir": check_path("workdir", self.workdir or home),
@@ -561,7 +581,7 @@ class BatchSpawnerBase(PredecessorConfig, Spawner):
         of the address already known is accepted (the job may have reported
         late, after a restarted hub found it through ``server.json``).
         """
-        if not (self.job_id and self.token_sha256):
+        if not (self.token_sha256 and (self.job_id or self.submission_id)):
             return False
         digest = hashlib.sha256(token.encode()).hexdigest()
         if not hmac.compare_digest(digest, self.token_sha256):
@@ -651,6 +671,7 @@ class BatchSpawnerBase(PredecessorConfig, Spawner):
         try:
             return await self._start()
         finally:
+            self._awaiting_report = False
             self._start_done = True
             self._events_changed.set()
 
@@ -670,27 +691,46 @@ class BatchSpawnerBase(PredecessorConfig, Spawner):
             raise spawn_error(f"Cannot reach the cluster: {e}", reason="connection", status=503) from None
         self.log.debug("%s job script:\n%s", self._log_prefix(), script)
 
-        submission = asyncio.ensure_future(
-            transport.run(sched.submit_argv(), input=script, timeout=self.submit_timeout, idempotent=False)
+        self.submission_id = new_identity()
+        self._save_state()
+        # a job that starts at once may report before the submission's answer arrives
+        self._awaiting_report = True
+        submitting = asyncio.ensure_future(
+            submission.submit(
+                transport,
+                sched,
+                script,
+                self.submission_id,
+                timeout=self.submit_timeout,
+                lookup_timeout=self.submit_timeout,
+                command_timeout=self.status_timeout,
+                attempts=self.submit_attempts,
+                log=self.log,
+                job_name=self._job_name(),
+            )
         )
         try:
-            result = await asyncio.shield(submission)
-            job_id = sched.parse_submit(result)
+            job_id = await asyncio.shield(submitting)
         except asyncio.CancelledError:
             # The submission may still create a job: wait for it and cancel that job.
-            await self._cancel_submission(submission)
+            await self._cancel_submission(submitting)
             raise
         except SubmitError as e:
             await self._remove_private_files()
             self.job_dir_path = ""
+            self.submission_id = ""
             raise spawn_error(
                 f"{sched.display_name} rejected the job: {e.scheduler_message}", reason="scheduler"
             ) from None
         except TransportError as e:
             await self._remove_private_files()
+            if not isinstance(e, SubmissionUnknown):
+                self.submission_id = ""  # nothing reached the scheduler
+            # else: stop(), which the hub calls next, cancels the job if it turns up
             raise spawn_error(f"Cannot submit the job: {e}", reason="connection", status=503) from None
 
         self.job_id = job_id
+        self.submission_id = ""
         self._save_state()
         (await self.poller()).track(job_id, starting=True)
         where = f" to partition {self.partition}" if self.partition else ""
@@ -748,13 +788,36 @@ class BatchSpawnerBase(PredecessorConfig, Spawner):
                 await writer.wait_closed()
             return
 
-    async def _cancel_submission(self, submission: asyncio.Future[Any]) -> None:
+    async def _cancel_submission(self, submission: asyncio.Future[str]) -> None:
         try:
-            result = await asyncio.wait_for(submission, self.submit_timeout)
-            self.job_id = self.scheduler.parse_submit(result)
+            self.job_id = await asyncio.wait_for(submission, self.submit_timeout)
         except Exception:
-            return
+            if not self.submission_id:
+                return
+            # stop() looks the submission up and cancels what it finds
         await self._cancel_quietly()
+
+    def _job_name(self) -> str:
+        return "jupyter-" + self.server_key()
+
+    async def _adopt_submission(self, timeout: float) -> bool:
+        """Find the job of a submission whose answer never arrived (the hub was killed
+        while submitting) and make it this spawner's job. False if there is none; raises
+        :class:`~batchspawner_x.submission.SubmissionUnknown` if the scheduler cannot say."""
+        found = await submission.find(
+            await self.transport(),
+            self.scheduler,
+            self.submission_id,
+            timeout=timeout,
+            command_timeout=self.status_timeout,
+            job_name=self._job_name(),
+        )
+        if not found:
+            return False
+        self.job_id = found[0]
+        self.log.info("%s found the job of submission %s", self._log_prefix(), self.submission_id)
+        self._save_state()
+        return True
 
     async def _cancel_quietly(self) -> None:
         try:
@@ -787,6 +850,14 @@ class BatchSpawnerBase(PredecessorConfig, Spawner):
         return url
 
     async def poll(self) -> int | None:
+        if not self.job_id and self.submission_id:
+            try:
+                if not await self._adopt_submission(timeout=0):
+                    return 0
+            except SubmissionUnknown as e:
+                # a scheduler or login node hiccup is not a death
+                self.log.warning("%s %s", self._log_prefix(), e)
+                return None
         if not self.job_id:
             return 0
         poller = await self.poller()
@@ -801,8 +872,15 @@ class BatchSpawnerBase(PredecessorConfig, Spawner):
         return code if code is not None else 1
 
     async def stop(self, now: bool = False) -> None:
+        if not self.job_id and self.submission_id:
+            # a submission whose answer was lost: cancel its job if it arrived
+            try:
+                await self._adopt_submission(timeout=self.status_timeout)
+            except SubmissionUnknown as e:
+                self.log.warning("%s %s", self._log_prefix(), e)
         job_id = self.job_id
         if not job_id:
+            self.submission_id = ""
             return
         transport = await self.transport()
         sched = self.scheduler
@@ -828,6 +906,7 @@ class BatchSpawnerBase(PredecessorConfig, Spawner):
         await self._remove_private_files()
         self.log.info("%s stopped", self._log_prefix())
         self.job_id = ""
+        self.submission_id = ""
         self.server_host, self.server_port = "", 0
 
     async def _remove_private_files(self) -> None:

@@ -70,13 +70,33 @@ class Scheduler(abc.ABC):
 
     # -- submission --------------------------------------------------------
     @abc.abstractmethod
-    def submit_argv(self) -> list[str]:
-        """The command that reads a job script on stdin and submits it."""
+    def submit_argv(self, identity: str = "") -> list[str]:
+        """The command that reads a job script on stdin and submits it.
+
+        ``identity`` (letters, digits and ``-``) names this one submission; a
+        backend that can find jobs by it (:meth:`lookup_argv`) attaches it to the
+        job, so that a submission whose answer was lost can be found instead of
+        being sent again.
+        """
 
     @abc.abstractmethod
     def parse_submit(self, result: CommandResult) -> str:
         """Return the job id, or raise :class:`~batchspawner_x.errors.SubmitError`
         carrying the scheduler's own message."""
+
+    def lookup_argv(self, identity: str) -> list[str] | None:
+        """One command that lists the submitting user's jobs with their identities, or
+        None if this backend cannot find a job by the ``identity`` given to
+        :meth:`submit_argv` (a lost submission is then never sent again)."""
+        return None
+
+    def parse_lookup(self, identity: str, result: CommandResult) -> list[str]:
+        """The ids of the jobs :meth:`lookup_argv`'s ``result`` shows carrying ``identity``.
+
+        Raises :class:`~batchspawner_x.states.StatusUnavailable` when the result says
+        nothing reliable.
+        """
+        raise NotImplementedError(f"{self.display_name} cannot look up a submission")
 
     # -- status ------------------------------------------------------------
     @abc.abstractmethod

@@ -125,8 +125,29 @@ class SlurmScheduler(Scheduler):
         "info": "scontrol",
     }
 
-    def submit_argv(self) -> list[str]:
-        return [self.command("submit"), "--parsable"]
+    def submit_argv(self, identity: str = "") -> list[str]:
+        # The identity goes in the job's comment, on the command line so that a site
+        # template cannot drop it (a --comment in the script is overridden).
+        argv = [self.command("submit"), "--parsable"]
+        if identity:
+            argv.append(f"--comment={identity}")
+        return argv
+
+    def lookup_argv(self, identity: str) -> list[str] | None:
+        # --states=all: a job that already ended (within MinJobAge) was still submitted.
+        return [self.command("status"), "--me", "--noheader", "--states=all", f"--format=%i{SEP}%k"]
+
+    def parse_lookup(self, identity: str, result: CommandResult) -> list[str]:
+        if result.returncode != 0:
+            raise StatusUnavailable(result.message())
+        found = []
+        for line in result.stdout.splitlines():
+            job_id, sep, comment = line.strip().partition(SEP)
+            if not sep or not _JOB_ID.match(job_id):
+                raise StatusUnavailable(f"unexpected squeue output: {line.strip()!r}")
+            if comment == identity:
+                found.append(job_id)
+        return found
 
     def parse_submit(self, result: CommandResult) -> str:
         if result.returncode != 0:
