@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import stat
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -63,22 +66,111 @@ def slurmctld_pid() -> int | None:
     return pid
 
 
+def _wait(predicate: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} within {seconds:g}s")
+        time.sleep(0.1)
+
+
 def stop_slurmctld() -> None:
     pid = slurmctld_pid()
     assert pid is not None, "slurmctld is not running"
     os.kill(pid, 15)
-    for _ in range(150):
-        if slurmctld_pid() is None:
-            return
-        time.sleep(0.1)
-    raise AssertionError("slurmctld did not stop")
+    _wait(lambda: slurmctld_pid() is None, 15, "slurmctld did not stop")
 
 
 def start_slurmctld() -> None:
     if slurmctld_pid() is None:
         subprocess.run(["/usr/sbin/slurmctld"], check=True, timeout=60)
-    for _ in range(300):
-        if run("scontrol", "ping").returncode == 0 and "UP" in run("scontrol", "ping").stdout:
-            return
-        time.sleep(0.1)
-    raise AssertionError("slurmctld did not come back")
+    _wait(lambda: "UP" in run("scontrol", "ping").stdout, 30, "slurmctld did not come back")
+
+
+# -- the login node's sshd (started by ci/cluster/up.sh) ----------------------------------
+
+SSHD_PIDFILE = "/run/batchspawner-x-test-sshd.pid"
+SSHD_CONFIG = "/etc/batchspawner-x-test/sshd_config"
+SSHD_LOG = "/var/log/batchspawner-x-test-sshd.log"
+
+
+def _ppid_and_cmdline(pid: int) -> tuple[int, str]:
+    stat_fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    return int(stat_fields[1]), cmdline.strip()
+
+
+def _live(pid: int, exe_path: str) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state not in ("Z", "X") and os.readlink(f"/proc/{pid}/exe") == exe_path
+    except (OSError, ValueError):
+        return False
+
+
+def sshd_pid() -> int | None:
+    """The listening sshd of the test login node, from its pidfile."""
+    try:
+        pid = int(Path(SSHD_PIDFILE).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if _live(pid, "/usr/sbin/sshd") else None
+
+
+def ssh_sessions(user: str | None = None) -> list[int]:
+    """The per-connection sshd processes (children of the test sshd), of ``user`` or all."""
+    parent = sshd_pid()
+    if parent is None:
+        return []
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid, cmdline = _ppid_and_cmdline(int(entry.name))
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == parent and (user is None or cmdline.startswith(f"sshd: {user} ")):
+            found.append(int(entry.name))
+    return found
+
+
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                children.setdefault(_ppid_and_cmdline(int(entry.name))[0], []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def drop_ssh_connections(user: str | None = None) -> int:
+    """Cut the test sshd's connections (of ``user``, or all) as a network fault would:
+    each connection's sshd processes (the privileged monitor and the unprivileged one that
+    holds the socket) die, and with them the commands they ran."""
+    sessions = ssh_sessions(user)
+    for session in sessions:
+        for pid in _descendants(session):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    return len(sessions)
+
+
+def stop_sshd() -> None:
+    """Stop the login node's sshd and every connection it serves, as a reboot would."""
+    pid = sshd_pid()
+    assert pid is not None, "the test sshd is not running"
+    drop_ssh_connections()
+    os.kill(pid, signal.SIGTERM)
+    _wait(lambda: sshd_pid() is None, 10, "sshd did not stop")
+
+
+def start_sshd() -> None:
+    if sshd_pid() is None:
+        subprocess.run(["/usr/sbin/sshd", "-f", SSHD_CONFIG, "-E", SSHD_LOG], check=True, timeout=30)
+    _wait(lambda: sshd_pid() is not None, 10, "sshd did not come back")

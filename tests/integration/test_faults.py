@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
 
 from . import cluster
-from .hub import Hub
+from .hub import Hub, SpawnResult
 from .test_slurm_e2e import assert_server_answers, job_id_of
 
 
@@ -49,3 +54,110 @@ def test_job_dying_before_its_server_shows_why(make_hub: Callable[..., Hub]) -> 
         assert fixed.spawn("alice").ready
     finally:
         fixed.terminate()
+
+
+# -- the login node and its connection ------------------------------------------------
+
+
+def test_login_node_sshd_down_and_back_keeps_every_server(make_hub: Callable[..., Hub]) -> None:
+    hub = make_hub("c.BatchSpawnerBase.status_timeout = 4\nc.BatchSpawnerBase.ssh_reconnect_max_delay = 2\n")
+    assert hub.spawn("alice").ready
+    assert hub.spawn("bob").ready
+    jobs = {user: job_id_of(hub, user) for user in ("alice", "bob")}
+    cluster.stop_sshd()  # every connection is cut, as when the login node reboots
+    try:
+        # status interval 2 s, poll interval 5 s: wait out at least two poll intervals
+        time.sleep(12)
+        for user in jobs:
+            model = hub.server_model(user)
+            assert model is not None and model["ready"], f"{user}'s server must survive the login node"
+        assert "keeping last known states" in hub.log_text()
+    finally:
+        cluster.start_sshd()
+    # the pool reconnects by itself; no job was touched
+    before = hub.log_text().count("Opened SSH connection")
+    Hub.wait_for(lambda: hub.log_text().count("Opened SSH connection") > before, 30, "a new connection")
+    for user, job_id in jobs.items():
+        assert cluster.alive_jobs(user) == [job_id]
+        assert cluster.job_state(job_id) == "RUNNING"
+        assert_server_answers(hub, user)
+    hub.stop("alice")  # commands work again over the new connection
+    assert cluster.alive_jobs("alice") == []
+    hub.stop("bob")
+
+
+def slow_sbatch(tmp: Path, *, cut: str) -> tuple[Path, Path]:
+    """An sbatch that pauses once, ``before`` or ``after`` it submits, so that the test can
+    cut the connection at that moment; returns the wrapper and its "paused" marker."""
+    tmp.mkdir(mode=0o755)
+    shutil.chown(tmp, "alice")
+    marker = tmp / "paused"
+    wrapper = tmp / "sbatch"
+    sbatch = shutil.which("sbatch")
+    if cut == "before":
+        body = f'if [ ! -e {marker} ]; then touch {marker}; sleep 60; fi\nexec {sbatch} "$@"\n'
+    else:
+        body = (
+            f'out=$({sbatch} "$@"); rc=$?\n'
+            f"if [ ! -e {marker} ]; then touch {marker}; sleep 60; fi\n"
+            'printf "%s\\n" "$out"; exit $rc\n'
+        )
+    wrapper.write_text("#!/bin/sh\n" + body)
+    wrapper.chmod(0o755)
+    return wrapper, marker
+
+
+@pytest.fixture
+def world_tmp() -> Iterator[Path]:
+    """A directory the cluster users can read (pytest's own are root's alone)."""
+    path = Path(tempfile.mkdtemp(prefix="bsx-faults-", dir="/var/tmp"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.mark.parametrize("cut", ["after", "before"])
+def test_connection_cut_during_submission_makes_exactly_one_job(
+    make_hub: Callable[..., Hub], world_tmp: Path, cut: str
+) -> None:
+    wrapper, marker = slow_sbatch(world_tmp / cut, cut=cut)
+    hub = make_hub(f'c.BatchSpawnerBase.scheduler_commands = {{"submit": "{wrapper}"}}\n')
+    hub.spawn("alice", wait=False)
+    Hub.wait_for(marker.exists, 60, "the submission to pause")
+    if cut == "after":
+        Hub.wait_for(lambda: len(cluster.alive_jobs("alice")) == 1, 30, "sbatch to submit")
+    assert cluster.drop_ssh_connections("alice") >= 1
+    result = SpawnResult(list(hub.progress("alice")))
+    assert result.ready, result
+    jobs = cluster.alive_jobs("alice")
+    assert jobs == [job_id_of(hub)], f"exactly one job for the spawn, not {jobs}"
+    if cut == "after":
+        assert "was lost" in hub.log_text() and "it is job" in hub.log_text()
+    else:
+        assert "shows no such job; submitting again" in hub.log_text()
+    hub.stop("alice")
+    assert cluster.alive_jobs("alice") == []
+
+
+def test_hub_killed_during_submission_finds_the_job(make_hub: Callable[..., Hub], world_tmp: Path) -> None:
+    wrapper, marker = slow_sbatch(world_tmp / "hub", cut="after")
+    hub = make_hub(f'c.BatchSpawnerBase.scheduler_commands = {{"submit": "{wrapper}"}}\n')
+    hub.spawn("alice", wait=False)
+    Hub.wait_for(marker.exists, 60, "the submission to pause")
+    Hub.wait_for(lambda: len(cluster.alive_jobs("alice")) == 1, 30, "sbatch to submit")
+    [job_id] = cluster.alive_jobs("alice")
+    hub.kill()  # the job exists; the hub never heard its id
+    cluster.drop_ssh_connections("alice")  # (the dead hub's connection, and the paused wrapper)
+    hub.start()
+    Hub.wait_for(
+        lambda: (hub.server_model("alice") or {}).get("ready") is True, 120, "the found job's server"
+    )
+    assert job_id_of(hub) == job_id
+    assert cluster.alive_jobs("alice") == [job_id]
+    assert_server_answers(hub)
+    # and the user carries on without an admin: stop, start again, stop
+    hub.stop("alice")
+    assert cluster.alive_jobs("alice") == []
+    assert hub.spawn("alice").ready
+    hub.stop("alice")
+    assert cluster.alive_jobs("alice") == []
