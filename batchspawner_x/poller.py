@@ -180,12 +180,14 @@ class StatusPoller:
 
         Concurrent callers share one round.
         """
-        if self._next is None or self._next.is_set():
-            self._next = asyncio.Event()
         waiter = self._next
-        self._demand = True
-        self._ensure_loop()
-        self._poke()
+        if waiter is None or waiter.is_set():
+            # the first caller asks for a round; the others (a thousand spawners polled
+            # at once) only wait for it
+            waiter = self._next = asyncio.Event()
+            self._demand = True
+            self._ensure_loop()
+            self._poke()
         await waiter.wait()
 
     def invalidate(self) -> None:

@@ -61,7 +61,7 @@ async def submit(
     for attempt in range(1, max(attempts, 1) + 1):
         try:
             result = await transport.run(
-                scheduler.submit_argv(identity), input=script, timeout=timeout, idempotent=False
+                scheduler.submit_argv(identity, script), input=script, timeout=timeout, idempotent=False
             )
         except ConnectFailed:
             raise  # nothing reached the login node

@@ -70,13 +70,14 @@ class Scheduler(abc.ABC):
 
     # -- submission --------------------------------------------------------
     @abc.abstractmethod
-    def submit_argv(self, identity: str = "") -> list[str]:
+    def submit_argv(self, identity: str = "", script: str = "") -> list[str]:
         """The command that reads a job script on stdin and submits it.
 
         ``identity`` (letters, digits and ``-``) names this one submission; a
         backend that can find jobs by it (:meth:`lookup_argv`) attaches it to the
         job, so that a submission whose answer was lost can be found instead of
-        being sent again.
+        being sent again. ``script`` is the job script about to be sent, for a
+        backend that must keep a value the script sets where it puts the identity.
         """
 
     @abc.abstractmethod

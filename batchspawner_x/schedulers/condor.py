@@ -58,7 +58,7 @@ class CondorScheduler(Scheduler):
         "info": "condor_history",
     }
 
-    def submit_argv(self, identity: str = "") -> list[str]:
+    def submit_argv(self, identity: str = "", script: str = "") -> list[str]:
         # No file argument: condor_submit reads the description from stdin and prints the
         # usual "N job(s) submitted to cluster C." ("-" would imply -verbose and print the
         # whole job ClassAd instead).

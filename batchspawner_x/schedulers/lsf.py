@@ -96,7 +96,7 @@ class LsfScheduler(Scheduler):
         "info": "bhist",
     }
 
-    def submit_argv(self, identity: str = "") -> list[str]:
+    def submit_argv(self, identity: str = "", script: str = "") -> list[str]:
         # bsub without a command reads the job script, #BSUB lines included, from stdin.
         return [self.command("submit")]
 

@@ -78,7 +78,7 @@ class MoabScheduler(Scheduler):
     job_id_placeholder = None
     default_commands = {"submit": "msub", "status": "mdiag", "cancel": "mjobctl"}
 
-    def submit_argv(self, identity: str = "") -> list[str]:
+    def submit_argv(self, identity: str = "", script: str = "") -> list[str]:
         return [self.command("submit")]
 
     def parse_submit(self, result: CommandResult) -> str:

@@ -192,7 +192,7 @@ class _PBSFamily(Scheduler):
     #: Job states of this flavour.
     states: Mapping[str, JobState]
 
-    def submit_argv(self, identity: str = "") -> list[str]:
+    def submit_argv(self, identity: str = "", script: str = "") -> list[str]:
         return [self.command("submit")]
 
     def parse_submit(self, result: CommandResult) -> str:

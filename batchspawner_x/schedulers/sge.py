@@ -120,7 +120,7 @@ class GridengineScheduler(Scheduler):
         "info": "qacct",
     }
 
-    def submit_argv(self, identity: str = "") -> list[str]:
+    def submit_argv(self, identity: str = "", script: str = "") -> list[str]:
         return [self.command("submit")]
 
     def parse_submit(self, result: CommandResult) -> str:

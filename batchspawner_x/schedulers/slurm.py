@@ -7,6 +7,7 @@ seen on Slurm 22.05 (see ``shared/scheduler-formats.md``).
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Sequence
 
 from ..errors import SubmitError
@@ -125,12 +126,13 @@ class SlurmScheduler(Scheduler):
         "info": "scontrol",
     }
 
-    def submit_argv(self, identity: str = "") -> list[str]:
-        # The identity goes in the job's comment, on the command line so that a site
-        # template cannot drop it (a --comment in the script is overridden).
+    def submit_argv(self, identity: str = "", script: str = "") -> list[str]:
+        # The identity goes in the job's comment, on the command line so that no site
+        # template can drop it; a comment the script sets is kept in front of it.
         argv = [self.command("submit"), "--parsable"]
         if identity:
-            argv.append(f"--comment={identity}")
+            site = script_comment(script)
+            argv.append(f"--comment={site} {identity}" if site else f"--comment={identity}")
         return argv
 
     def lookup_argv(self, identity: str) -> list[str] | None:
@@ -145,7 +147,7 @@ class SlurmScheduler(Scheduler):
             job_id, sep, comment = line.strip().partition(SEP)
             if not sep or not _JOB_ID.match(job_id):
                 raise StatusUnavailable(f"unexpected squeue output: {line.strip()!r}")
-            if comment == identity:
+            if identity in comment.split():
                 found.append(job_id)
         return found
 
@@ -241,3 +243,28 @@ def exit_code_from_scontrol(text: str) -> int | None:
     if rc == 0 and sig:
         return 128 + sig
     return rc
+
+
+def script_comment(script: str) -> str:
+    """The comment a job script sets with ``#SBATCH --comment``, or "".
+
+    Read as sbatch reads directives: ``#SBATCH`` lines before the first line that
+    is neither blank nor a comment; the last one wins.
+    """
+    comment = ""
+    for line in script.splitlines()[1:]:
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            break
+        if not stripped.startswith("#SBATCH"):
+            continue
+        try:
+            words = shlex.split(stripped[len("#SBATCH") :], comments=True)
+        except ValueError:
+            continue
+        for i, word in enumerate(words):
+            if word.startswith("--comment="):
+                comment = word.split("=", 1)[1]
+            elif word == "--comment" and i + 1 < len(words):
+                comment = words[i + 1]
+    return comment

@@ -27,8 +27,15 @@ def test_scheduler_outage_is_not_a_death(make_hub: Callable[..., Hub]) -> None:
         model = hub.server_model("alice")
         assert model is not None and model["ready"], "a failed squeue must not stop the server"
         assert_server_answers(hub)
+        # a spawn in that window fails with the scheduler's own words, and leaves nothing
+        refused = hub.spawn("bob")
+        assert refused.failed, refused
+        assert "Unable to contact slurm controller" in "\n".join(refused.messages), refused
     finally:
         cluster.start_slurmctld()
+    assert cluster.alive_jobs("bob") == []
+    assert hub.spawn("bob").ready, "once the controller is back, spawning works again"
+    hub.stop("bob")
     time.sleep(6)
     assert hub.server_model("alice") is not None
     assert job_id_of(hub) == job_id

@@ -158,7 +158,10 @@ def test_site_template_override(make_hub: Callable[..., Hub], tmp_path: Path) ->
     assert hub.spawn("alice").ready
     job_id = job_id_of(hub)
     info = cluster.job_info(job_id)
-    assert info["Comment"] == "site-override"
+    # the site's comment stays, followed by the submission's identity
+    comment = cluster.run("squeue", "--noheader", "--jobs", job_id, "--format=%k").stdout.strip()
+    site, identity = comment.split(" ")
+    assert site == "site-override" and identity.startswith("bsx-"), comment
     assert "cpu=2" in info["TRES"], "the packaged directives must stay in place"
     output = Path(hub.state("alice")["job_dir"]) / f"job-{job_id}.out"
     assert "SITE-SETUP-RAN" in output.read_text()

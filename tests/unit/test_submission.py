@@ -17,7 +17,7 @@ from batchspawner_x import SlurmSpawner
 from batchspawner_x.errors import SubmitError, TransportError
 from batchspawner_x.schedulers.base import CommandResult, Scheduler
 from batchspawner_x.schedulers.pbs import PBSProScheduler
-from batchspawner_x.schedulers.slurm import SlurmScheduler
+from batchspawner_x.schedulers.slurm import SlurmScheduler, script_comment
 from batchspawner_x.states import StatusUnavailable
 from batchspawner_x.submission import SubmissionUnknown, find, new_identity, submit
 from batchspawner_x.transport import ConnectFailed
@@ -102,10 +102,22 @@ def test_slurm_carries_the_identity_on_the_command_line() -> None:
     assert SlurmScheduler().submit_argv() == ["sbatch", "--parsable"]
 
 
+def test_a_comment_the_script_sets_is_kept_before_the_identity() -> None:
+    script = "#!/bin/bash\n#SBATCH --job-name=x\n#SBATCH --comment=site-override\n\necho hi\n"
+    assert SlurmScheduler().submit_argv("bsx-1", script)[-1] == "--comment=site-override bsx-1"
+    assert script_comment('#!/bin/sh\n#SBATCH --comment "two words"\n') == "two words"
+    # the last directive wins; directives after the first command are not directives
+    late = "#!/bin/sh\n#SBATCH --comment=a\n#SBATCH --comment=b\ntrue\n#SBATCH --comment=c\n"
+    assert script_comment(late) == "b"
+    assert script_comment("#!/bin/sh\n#SBATCH --comment='unbalanced\n") == ""
+    assert script_comment("") == ""
+
+
 def test_slurm_lookup_reads_squeue_output() -> None:
     sched = SlurmScheduler()
-    out = "14704|(null)\n14707|bsx-0123456789abcdef\n14709|bsx-ffff\n"
+    out = "14704|(null)\n14707|bsx-0123456789abcdef\n14709|bsx-ffff\n14710|site words bsx-0123\n"
     assert sched.parse_lookup("bsx-0123456789abcdef", CommandResult(0, out)) == ["14707"]
+    assert sched.parse_lookup("bsx-0123", CommandResult(0, out)) == ["14710"]
     assert sched.parse_lookup("bsx-1", CommandResult(0, out)) == []
     assert sched.parse_lookup("bsx-1", CommandResult(0, "")) == []
     with pytest.raises(StatusUnavailable):
