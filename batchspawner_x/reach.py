@@ -67,8 +67,6 @@ class ReachMixin(LoggingConfigurable):
         spawner, the reported host and the scheduler's node name, for anything else (a lookup
         table, a regular expression). The result must be a hostname or an IP address. With
         :attr:`tunnel`, it is the address the *login node* connects to.
-
-        .. versionadded:: 0.2
         """,
     )
     node_address = Enum(
@@ -81,8 +79,6 @@ class ReachMixin(LoggingConfigurable):
         ``hostname``: the node's fully qualified name. ``ip``: the node's IP address on its
         route to the hub, for clusters whose node names the hub cannot resolve. A server bound
         to one address (:attr:`ip` set) always reports that address.
-
-        .. versionadded:: 0.2
         """,
     )
     port_range = Unicode(
@@ -108,8 +104,6 @@ class ReachMixin(LoggingConfigurable):
         (sshd's ``AllowTcpForwarding``, on by default). With internal SSL the hub checks the
         server's certificate for ``127.0.0.1``, which JupyterHub includes while
         ``ssl_alt_names_include_local`` is True (the default).
-
-        .. versionadded:: 0.2
         """,
     )
 
