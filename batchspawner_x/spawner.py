@@ -734,14 +734,8 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
                 if await forward.transport.can_connect(*dest, timeout=1.0):
                     return
             else:
-                try:
-                    _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 1.0)
-                except (OSError, asyncio.TimeoutError) as e:
-                    error = e
-                else:
-                    writer.close()
-                    with contextlib.suppress(OSError):
-                        await writer.wait_closed()
+                error = await _connect_error(host, port)
+                if error is None:
                     return
             cached = poller.cached(self.job_id)
             if cached is not None and not cached.status.alive:
@@ -749,6 +743,10 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
             if error is not None and time.monotonic() >= next_probe:
                 next_probe = time.monotonic() + 3.0
                 if await self.diagnose_unreachable(self._transport, self.server_host or host, port):
+                    # The server may have started listening just after the hub's try: try again.
+                    error = await _connect_error(host, port)
+                    if error is None:
+                        return
                     raise ServerUnreachable(
                         unreachable_message(host, port, describe_error(error), login_reaches=True)
                     )
@@ -866,6 +864,18 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
             "%s copied internal-SSL certificates to %s", self._log_prefix(), posixpath.join(job_dir, CERT_DIR)
         )
         return moved
+
+
+async def _connect_error(host: str, port: int, timeout: float = 1.0) -> BaseException | None:
+    """Open and close a TCP connection to ``host:port``; the error, or None if it worked."""
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except (OSError, asyncio.TimeoutError) as e:
+        return e
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return None
 
 
 async def _wait_event(event: asyncio.Event, timeout: float) -> bool:

@@ -224,3 +224,19 @@ async def test_no_route_until_http_timeout_fails_clearly() -> None:
     # a name that never resolves (RFC 6761): the hub's error says so
     with pytest.raises(ServerUnreachable, match="does not resolve"):
         await s._wait_until_listening("cn017.invalid", 40000)
+
+
+async def test_a_server_that_starts_listening_during_the_probe_is_not_called_unreachable() -> None:
+    port = free_port()
+    servers: list[asyncio.Server] = []
+
+    class StartsNow(LoginReaches):
+        async def can_connect(self, host: str, port: int, *, timeout: float) -> bool | None:
+            servers.append(await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", port))
+            return True
+
+    s = with_node(spawner(http_timeout=10), "localhost")
+    s._transport = StartsNow(squeue_says())
+    await s._wait_until_listening("127.0.0.1", port)  # no ServerUnreachable
+    assert servers
+    servers[0].close()
