@@ -180,6 +180,21 @@ def test_tunnel_reaches_the_server_survives_an_sshd_restart_and_closes_on_stop(
         socket.create_connection(("127.0.0.1", local_port), 3).close()
 
 
+def test_tunnel_is_opened_again_by_a_restarted_hub(net: dict[str, str], node_hub: Callable[..., Hub]) -> None:
+    hub = node_hub("c.BatchSpawnerBase.tunnel = True\n")
+    assert hub.spawn(USER).ready
+    job_id = str(hub.state(USER)["job_id"])
+    old_route = route_of(hub)
+    hub.kill()  # the forward's listener dies with the hub's process
+    assert not answers(hub)
+    hub.start()
+    Hub.wait_for(lambda: answers(hub), 60, "the server to answer through a new forward")
+    assert route_of(hub) != old_route
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+", route_of(hub))
+    assert cluster.alive_jobs(USER) == [job_id], "a restart must not submit a second job"
+    hub.stop(USER)
+
+
 def test_port_range_reported_ip_and_address_mapping(make_hub: Callable[..., Hub]) -> None:
     # The server listens on every address and reports its IP on the route to the hub
     # (127.0.0.1 here); the hub connects to the scheduler's node name instead.
