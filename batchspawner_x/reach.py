@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
+import time
 from typing import Any
 
 from jupyterhub.utils import maybe_future
 from traitlets import Bool, Callable, Enum, TraitError, Unicode, Union, validate
 from traitlets.config import LoggingConfigurable
 
-from .errors import BatchSpawnerError, ConfigError
+from .errors import BatchSpawnerError, ConfigError, TransportError
 from .network import ADDRESS_FIELDS, check_address, check_address_template, map_address, parse_port_range
 from .transport import PortForward, SSHTransport, Transport
 
@@ -190,6 +191,24 @@ class ReachMixin(LoggingConfigurable):
         self._forward = forward
         self.log.info("Forwarding %s for the server of %s", forward.describe(), self.user.name)  # type: ignore[attr-defined]
         return forward.LISTEN_HOST, forward.port
+
+    async def server_address_within(self, host: str, port: int, timeout: float) -> tuple[str, int] | None:
+        """:meth:`server_address` for a hub that finds a running server after a restart.
+
+        A tunnel that cannot be opened yet (the login node may be restarting too) is tried
+        again every second for up to ``timeout`` seconds. None if it never opens or the
+        address cannot be made; the hub then checks the old address and, finding no server
+        there, stops it.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return await self.server_address(host, port)
+            except (ConfigError, TransportError) as e:
+                if isinstance(e, ConfigError) or time.monotonic() >= deadline:
+                    self.log.warning("Cannot reach the server at %s:%s: %s", host, port, e)
+                    return None
+            await asyncio.sleep(1.0)
 
     async def close_tunnel(self) -> None:
         forward, self._forward = self._forward, None

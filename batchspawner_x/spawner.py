@@ -699,6 +699,9 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
         except (ConfigError, TransportError, ServerUnreachable) as e:
             await self._cancel_quietly()
             raise spawn_error(str(e), reason="unreachable", status=500) from None
+        except Exception:  # a site's connect_address callable, say: no orphaned job
+            await self._cancel_quietly()
+            raise
         return address, connect_port
 
     async def _job_node(self) -> str | None:
@@ -783,7 +786,11 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
             self.server_host, self.server_port = host, port
             self._save_state()
         if self.server_host and self.server_port:
-            host, port = await self.server_address(self.server_host, self.server_port)
+            found = await self.server_address_within(self.server_host, self.server_port, self.http_timeout)
+            if found is None:
+                url = await super().get_url()
+                return url
+            host, port = found
             if ":" in host:
                 host = f"[{host}]"
             return f"{proto}://{host}:{port}"

@@ -240,3 +240,19 @@ async def test_a_server_that_starts_listening_during_the_probe_is_not_called_unr
     await s._wait_until_listening("127.0.0.1", port)  # no ServerUnreachable
     assert servers
     servers[0].close()
+
+
+async def test_a_restarted_hub_that_cannot_open_the_tunnel_gives_up_after_the_timeout() -> None:
+    s = spawner(tunnel=True, ssh_host="127.0.0.1", ssh_port=free_port(), ssh_known_hosts="/dev/null")
+    s._transport = s._make_transport("grace", [])
+    start = time.monotonic()
+    assert await s.server_address_within("10.251.0.2", 40000, 1.5) is None
+    assert 1.5 <= time.monotonic() - start < 4
+    assert s._forward is None
+
+
+async def test_a_tunnel_without_ssh_is_not_retried() -> None:
+    s = spawner(tunnel=True, connection="local")
+    start = time.monotonic()
+    assert await s.server_address_within("cn017", 40000, 30) is None
+    assert time.monotonic() - start < 1
