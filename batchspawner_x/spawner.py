@@ -808,6 +808,8 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
         self.log.info(
             "%s has ended (%s)", self._log_prefix(), cached.status.raw_state or cached.status.state.value
         )
+        # JupyterHub does not call stop() for a server that poll() reports gone
+        await self.close_tunnel()
         code = cached.status.exit_code
         return code if code is not None else 1
 

@@ -27,7 +27,7 @@ from batchspawner_x.schedulers.slurm import SlurmScheduler
 from batchspawner_x.states import JobState, JobStatus
 
 from .test_poller import AnyJobsTransport
-from .test_spawner import RecordedTransport, squeue_says
+from .test_spawner import RecordedTransport, make_spawner, squeue_says
 
 # -- port ranges (parsing: test_singleuser.py) --------------------------------------------
 
@@ -256,3 +256,23 @@ async def test_a_tunnel_without_ssh_is_not_retried() -> None:
     start = time.monotonic()
     assert await s.server_address_within("cn017", 40000, 30) is None
     assert time.monotonic() - start < 1
+
+
+class RecordedForward:
+    """Stands in for a PortForward: records that it was closed."""
+
+    closed = False
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+async def test_the_tunnel_closes_when_poll_finds_the_job_gone() -> None:
+    # JupyterHub calls stop() only for servers poll() still reports running.
+    s, _ = make_spawner(squeue_says("25|FAILED|localhost|NonZeroExitCode|2026-11-25T20:09:13"))
+    s.tunnel = True
+    s.load_state({"job_id": "25"})
+    forward = RecordedForward()
+    s._forward = forward  # type: ignore[assignment]
+    assert await s.poll() == 3
+    assert forward.closed and s._forward is None
