@@ -180,7 +180,9 @@ def test_tunnel_reaches_the_server_survives_an_sshd_restart_and_closes_on_stop(
         socket.create_connection(("127.0.0.1", local_port), 3).close()
 
 
-def test_tunnel_is_opened_again_by_a_restarted_hub(net: dict[str, str], node_hub: Callable[..., Hub]) -> None:
+def test_tunnel_is_opened_again_by_a_restarted_hub_and_closed_when_the_job_ends(
+    net: dict[str, str], node_hub: Callable[..., Hub]
+) -> None:
     hub = node_hub("c.BatchSpawnerBase.tunnel = True\n")
     assert hub.spawn(USER).ready
     job_id = str(hub.state(USER)["job_id"])
@@ -192,7 +194,13 @@ def test_tunnel_is_opened_again_by_a_restarted_hub(net: dict[str, str], node_hub
     assert route_of(hub) != old_route
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+", route_of(hub))
     assert cluster.alive_jobs(USER) == [job_id], "a restart must not submit a second job"
-    hub.stop(USER)
+
+    # a job ended from outside: JupyterHub does not call stop(), the forward closes all the same
+    local_port = int(route_of(hub).rsplit(":", 1)[1])
+    cluster.run("scancel", job_id)
+    Hub.wait_for(lambda: hub.server_model(USER) is None, 60, "the hub to notice the cancelled job")
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", local_port), 3).close()
 
 
 def test_port_range_reported_ip_and_address_mapping(make_hub: Callable[..., Hub]) -> None:
