@@ -167,7 +167,7 @@ class ReachMixin(LoggingConfigurable):
             node = await self._job_node() or ""
             address = await maybe_future(mapping(self, host, node))
             return check_address("connect_address", address)
-        node = await self._job_node() or "" if "{node}" in mapping else ""
+        node = (await self._job_node() or "") if "{node}" in mapping else ""
         return map_address(mapping, host, node)
 
     async def server_address(self, host: str, port: int) -> tuple[str, int]:
