@@ -93,8 +93,12 @@ def route_of(hub: Hub) -> str:
     return routes[-1]
 
 
-def sshd_pid(net: dict[str, str]) -> int:
-    return int(Path(net["BSX_NET_SSHD_PIDFILE"]).read_text().strip())
+def sshd_pid(net: dict[str, str]) -> int | None:
+    """The login node's sshd, from its pidfile (None while there is none)."""
+    try:
+        return int(Path(net["BSX_NET_SSHD_PIDFILE"]).read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
 
 
 def children(pid: int) -> list[int]:
@@ -115,6 +119,7 @@ def restart_login_node(net: dict[str, str]) -> None:
     """Restart the login node's sshd as an administrator would: the listener and the sessions it
     serves (all of them this test's) end, a new sshd starts. Processes are taken by pid only."""
     old = sshd_pid(net)
+    assert old is not None and not gone(old), "the login node's sshd is not running: run ci/cluster/net-up.sh"
     sessions = children(old)
     assert sessions, "the hub should hold an SSH connection to the login node"
     for pid in [*sessions, old]:
@@ -126,7 +131,7 @@ def restart_login_node(net: dict[str, str]) -> None:
         check=True,
         timeout=30,
     )  # fmt: skip
-    Hub.wait_for(lambda: Path(net["BSX_NET_SSHD_PIDFILE"]).exists() and sshd_pid(net) != old, 10, "new sshd")
+    Hub.wait_for(lambda: sshd_pid(net) not in (None, old), 10, "the new sshd's pidfile")
 
 
 def test_without_the_tunnel_the_spawn_fails_saying_which_setting_helps(
