@@ -8,20 +8,16 @@ one the hub gave the job), and its body must be exactly ``{"host": str,
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from typing import Any
 
 from jupyterhub.apihandlers import default_handlers
 from jupyterhub.apihandlers.base import APIHandler
 from tornado import web
 
+from .network import valid_host
+
 #: Path below the hub's API prefix.
 REPORT_PATH = "/batchspawner_x/server"
-
-_HOSTNAME = re.compile(
-    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"
-)
 
 
 def validate_report(body: Any) -> tuple[str, int]:
@@ -37,14 +33,6 @@ def validate_report(body: Any) -> tuple[str, int]:
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise ValueError("port must be an integer from 1 to 65535")
     return host, port
-
-
-def valid_host(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-        return True
-    except ValueError:
-        return bool(_HOSTNAME.fullmatch(host))
 
 
 class ServerReportHandler(APIHandler):

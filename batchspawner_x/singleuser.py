@@ -4,8 +4,11 @@ Runs inside the batch job. It
 
 1. reads the server's environment from FILE (0600, written by the hub over
    SSH: the API token never appears in the job script or on a command line);
-2. picks a free port, from ``BATCHSPAWNER_X_PORT_RANGE`` when set;
-3. tells the hub ``{"host": ..., "port": ...}`` with the server's own token,
+2. picks a free port, from ``BATCHSPAWNER_X_PORT_RANGE`` (``LOW-HIGH``) when
+   set;
+3. tells the hub ``{"host": ..., "port": ...}`` with the server's own token
+   (the host is the node's name, or its IP address on the route to the hub
+   when ``BATCHSPAWNER_X_REPORT=ip``),
    and writes the same to ``server.json`` beside FILE (0600) so that a
    restarted hub can find the server too;
 4. execs CMD with that environment and ``JUPYTERHUB_SERVICE_URL`` pointing at
@@ -29,6 +32,8 @@ import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 
+from .network import parse_port_range
+
 REPORT_PATH = "/batchspawner_x/server"
 
 
@@ -51,16 +56,6 @@ def load_env(path: str) -> dict[str, str]:
     return env
 
 
-def parse_port_range(text: str) -> tuple[int, int] | None:
-    if not text:
-        return None
-    low, _, high = text.partition("-")
-    lo, hi = int(low), int(high or low)
-    if not 1 <= lo <= hi <= 65535:
-        raise ValueError(f"invalid port range {text!r}")
-    return lo, hi
-
-
 def pick_port(bind_ip: str, port_range: tuple[int, int] | None) -> int:
     """A port that is free now on ``bind_ip`` (any port, or one in the range)."""
     family = socket.AF_INET6 if ":" in bind_ip else socket.AF_INET
@@ -80,10 +75,37 @@ def pick_port(bind_ip: str, port_range: tuple[int, int] | None) -> int:
     raise RuntimeError(f"no free port in {port_range} on {bind_ip or 'any address'}")
 
 
-def report_host(bind_ip: str) -> str:
+def report_host(bind_ip: str, mode: str = "hostname", hub_url: str = "") -> str:
+    """The host the hub is told to connect to.
+
+    A server bound to one address reports that address. Otherwise ``mode``
+    says what to report: ``"hostname"``, the node's fully qualified name, or
+    ``"ip"``, the node's own address on the route to the hub (``hub_url``):
+    the address the hub is most likely to reach the node at, for clusters
+    whose node names the hub cannot resolve.
+    """
     if bind_ip and bind_ip not in ("0.0.0.0", "::"):
         return bind_ip
+    if mode == "ip":
+        return route_ip(urllib.parse.urlsplit(hub_url).hostname or "")
     return socket.getfqdn()
+
+
+def route_ip(target: str) -> str:
+    """This machine's source address towards ``target``, as the routing table picks it.
+
+    Connecting a UDP socket sends no packet; it only chooses the route.
+    """
+    if not target:
+        raise RuntimeError("no hub address to find the route to (JUPYTERHUB_API_URL is not set)")
+    try:
+        infos = socket.getaddrinfo(target, 9, type=socket.SOCK_DGRAM)
+    except OSError as e:
+        raise RuntimeError(f"cannot resolve the hub's host {target!r}: {e}") from None
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        s.connect(address)
+        return str(s.getsockname()[0])
 
 
 def _ssl_context(env: dict[str, str]) -> ssl.SSLContext | None:
@@ -175,7 +197,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     bind_ip = env.get("BATCHSPAWNER_X_BIND_IP", "")
     try:
         port = pick_port(bind_ip, parse_port_range(env.get("BATCHSPAWNER_X_PORT_RANGE", "")))
-        host = report_host(bind_ip)
+        host = report_host(
+            bind_ip, env.get("BATCHSPAWNER_X_REPORT", "hostname"), env.get("JUPYTERHUB_API_URL", "")
+        )
         report = json.dumps({"host": host, "port": port, "job_id": job_id_from_env(env)})
         write_private(os.path.join(os.path.dirname(os.path.abspath(args.env_file)), "server.json"), report)
     except (RuntimeError, ValueError, OSError) as e:

@@ -28,7 +28,9 @@ from traitlets import Callable, Dict, Enum, Float, Integer, List, Unicode, Union
 from . import api, submission
 from .compat import PredecessorConfig, render_batch_script
 from .errors import BatchSpawnerError, ConfigError, SubmitError, TemplateError, TransportError
+from .network import unreachable_message
 from .poller import CachedStatus, StatusPoller
+from .reach import ReachMixin, ServerUnreachable, describe_error, is_unreachable
 from .schedulers.base import Scheduler
 from .script import Trusted, render
 from .states import JobState, JobStatus
@@ -64,7 +66,7 @@ def spawn_error(message: str, *, reason: str, status: int = 400) -> Exception:
     return exc
 
 
-class BatchSpawnerBase(PredecessorConfig, Spawner):
+class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
     """Runs each notebook server as a job of a batch scheduler.
 
     Scheduler-independent settings live here, so a site may keep them under
@@ -256,12 +258,7 @@ class BatchSpawnerBase(PredecessorConfig, Spawner):
         help="""Executables to use instead of the defaults, by role: ``submit``, ``status``,
         ``cancel``, ``info``. Example: ``{"status": "/opt/slurm/bin/squeue"}``.""",
     )
-    port_range = Unicode(
-        "",
-        config=True,
-        help="""Ports the server may listen on, as ``LOW-HIGH``, when the hub can only reach
-        a range of ports on the compute nodes; empty for any free port.""",
-    )
+    # port_range, connect_address, node_address and tunnel: see ReachMixin (reach.py)
 
     # -- timing ---------------------------------------------------------------
     submit_timeout = Float(60, config=True, help="Seconds the submit command may take.")
@@ -528,8 +525,7 @@ class BatchSpawnerBase(PredecessorConfig, Spawner):
     def job_env(self) -> dict[str, str]:
         env = {k: str(v) for k, v in self.get_env().items()}
         env["BATCHSPAWNER_X_BIND_IP"] = self.ip
-        if self.port_range:
-            env["BATCHSPAWNER_X_PORT_RANGE"] = self.port_range
+        env.update(self.network_env())
         return env
 
     # -- progress -------------------------------------------------------------------
@@ -679,6 +675,7 @@ class BatchSpawnerBase(PredecessorConfig, Spawner):
         sched = self.scheduler
         self.token_sha256 = hashlib.sha256(self.api_token.encode()).hexdigest()
         try:
+            self.check_reach_config(self.connection, self.internal_ssl, self.ssl_alt_names_include_local)
             transport = await self.transport()
             job_dir = await self.resolve_job_dir()
             script = await self.render_script()
@@ -753,8 +750,21 @@ class BatchSpawnerBase(PredecessorConfig, Spawner):
         node = await self._job_node()
         on = f" on {node}" if node else ""
         self._emit(f"Job {job_id} is running{on}; its notebook server is starting at {host}:{port}", 90)
-        await self._wait_until_listening(self.connect_host(host), port)
-        return self.connect_host(host), port
+        try:
+            address, connect_port = await self.server_address(host, port)
+            if self._forward is not None:
+                self._emit(f"Reaching the server through {self._forward.describe()}", 95)
+            await self._wait_until_listening(address, connect_port)
+        except asyncio.CancelledError:
+            await self._cancel_quietly()
+            raise
+        except (ConfigError, TransportError, ServerUnreachable) as e:
+            await self._cancel_quietly()
+            raise spawn_error(str(e), reason="unreachable", status=500) from None
+        except Exception:  # a site's connect_address callable, say: no orphaned job
+            await self._cancel_quietly()
+            raise
+        return address, connect_port
 
     async def _job_node(self) -> str | None:
         """The node the job runs on, as the scheduler reports it (fresh if not yet known)."""
@@ -771,22 +781,45 @@ class BatchSpawnerBase(PredecessorConfig, Spawner):
         itself once start() returns, but with a back-off that grows to 5 s between checks, so
         returning as soon as the port is open saves the user up to that much. Gives up quietly
         after ``http_timeout`` or when the job ends (the hub's own check then reports it).
+
+        Through a :attr:`tunnel` the local end accepts at once, so the login node is asked
+        instead whether the server's port is open. Without one, a hub that cannot connect
+        asks the login node every few seconds; if the login node reaches the server, or if the
+        hub's error means no route or no such name until ``http_timeout``, this raises
+        :class:`ServerUnreachable` with a message naming the settings that help.
         """
         poller = await self.poller()
+        forward = self._forward
         deadline = time.monotonic() + self.http_timeout
+        next_probe = time.monotonic() + 1.0
+        error: BaseException | None = None
         while time.monotonic() < deadline:
-            try:
-                _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 1.0)
-            except (OSError, asyncio.TimeoutError):
-                cached = poller.cached(self.job_id)
-                if cached is not None and not cached.status.alive:
+            if forward is not None:
+                dest = (forward.dest_host, forward.dest_port)
+                if await forward.transport.can_connect(*dest, timeout=1.0):
                     return
-                await asyncio.sleep(0.1)
-                continue
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
-            return
+            else:
+                error = await _connect_error(host, port)
+                if error is None:
+                    return
+            cached = poller.cached(self.job_id)
+            if cached is not None and not cached.status.alive:
+                return
+            if error is not None and time.monotonic() >= next_probe:
+                next_probe = time.monotonic() + 3.0
+                if await self.diagnose_unreachable(self._transport, self.server_host or host, port):
+                    # The server may have started listening just after the hub's try: try again.
+                    error = await _connect_error(host, port)
+                    if error is None:
+                        return
+                    raise ServerUnreachable(
+                        unreachable_message(host, port, describe_error(error), login_reaches=True)
+                    )
+            await asyncio.sleep(0.1)
+        if error is not None and is_unreachable(error):
+            raise ServerUnreachable(
+                unreachable_message(host, port, describe_error(error), login_reaches=None)
+            )
 
     async def _cancel_submission(self, submission: asyncio.Future[str]) -> None:
         try:
@@ -825,10 +858,6 @@ class BatchSpawnerBase(PredecessorConfig, Spawner):
         except Exception:
             self.log.exception("%s failed to cancel the job", self._log_prefix())
 
-    def connect_host(self, host: str) -> str:
-        """The address the hub uses for the host the job reported."""
-        return host
-
     async def get_url(self) -> str:
         proto = "https" if self.internal_ssl else "http"
         if not (self.server_host and self.server_port) and self.job_id:
@@ -842,10 +871,14 @@ class BatchSpawnerBase(PredecessorConfig, Spawner):
             self.server_host, self.server_port = host, port
             self._save_state()
         if self.server_host and self.server_port:
-            host = self.connect_host(self.server_host)
+            found = await self.server_address_within(self.server_host, self.server_port, self.http_timeout)
+            if found is None:
+                url = await super().get_url()
+                return url
+            host, port = found
             if ":" in host:
                 host = f"[{host}]"
-            return f"{proto}://{host}:{self.server_port}"
+            return f"{proto}://{host}:{port}"
         url = await super().get_url()
         return url
 
@@ -868,10 +901,13 @@ class BatchSpawnerBase(PredecessorConfig, Spawner):
         self.log.info(
             "%s has ended (%s)", self._log_prefix(), cached.status.raw_state or cached.status.state.value
         )
+        # JupyterHub does not call stop() for a server that poll() reports gone
+        await self.close_tunnel()
         code = cached.status.exit_code
         return code if code is not None else 1
 
     async def stop(self, now: bool = False) -> None:
+        await self.close_tunnel()
         if not self.job_id and self.submission_id:
             # a submission whose answer was lost: cancel its job if it arrived
             try:
@@ -938,6 +974,18 @@ class BatchSpawnerBase(PredecessorConfig, Spawner):
             "%s copied internal-SSL certificates to %s", self._log_prefix(), posixpath.join(job_dir, CERT_DIR)
         )
         return moved
+
+
+async def _connect_error(host: str, port: int, timeout: float = 1.0) -> BaseException | None:
+    """Open and close a TCP connection to ``host:port``; the error, or None if it worked."""
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except (OSError, asyncio.TimeoutError) as e:
+        return e
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return None
 
 
 async def _wait_event(event: asyncio.Event, timeout: float) -> bool:

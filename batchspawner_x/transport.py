@@ -72,6 +72,13 @@ class Transport(abc.ABC):
     def describe(self) -> str:
         return ":".join(self.key)
 
+    async def can_connect(self, host: str, port: int, *, timeout: float) -> bool | None:
+        """Whether the login node can open a TCP connection to ``host:port``.
+
+        None when this transport cannot tell (the hub itself is the login node).
+        """
+        return None
+
 
 # ---------------------------------------------------------------------------
 # SSH
@@ -156,6 +163,8 @@ class _PooledConnection:
         self._sftp: asyncssh.SFTPClient | None = None
         self._sftp_conn: asyncssh.SSHClientConnection | None = None
         self._sftp_lock = asyncio.Lock()
+        #: Port forwards living on this connection: it is not closed as idle while any is open.
+        self.forwards = 0
 
     async def get(self) -> asyncssh.SSHClientConnection:
         async with self.lock:
@@ -218,7 +227,7 @@ class _PooledConnection:
         idle = self.target.idle_timeout
         while self.conn is not None and not self.conn.is_closed():
             wait = self.last_used + idle - time.monotonic()
-            if wait <= 0 and self.active == 0:
+            if wait <= 0 and self.active == 0 and self.forwards == 0:
                 conn, self.conn = self.conn, None
                 t = self.target
                 get_logger().info(
@@ -485,6 +494,132 @@ class SSHTransport(Transport):
                     await sftp.remove(path)
 
         await self._with_connection(op, idempotent=True)
+
+    async def can_connect(self, host: str, port: int, *, timeout: float) -> bool | None:
+        """Whether the login node can open a TCP connection to ``host:port`` (a
+        ``direct-tcpip`` channel, as ``ssh -L`` opens). None if the login node
+        forbids forwarding (``AllowTcpForwarding no``) or cannot be reached."""
+
+        async def op(conn: asyncssh.SSHClientConnection) -> bool | None:
+            try:
+                _, writer = await asyncio.wait_for(conn.open_connection(host, port), timeout)
+            except asyncssh.ChannelOpenError as e:
+                return None if e.code == asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED else False
+            except asyncio.TimeoutError:
+                return False
+            writer.close()
+            return True
+
+        try:
+            reached: bool | None = await self._with_connection(op, idempotent=True)
+        except TransportError:
+            return None
+        return reached
+
+    def forward(self, dest_host: str, dest_port: int) -> PortForward:
+        """A port on the hub's loopback forwarded through the login node to
+        ``dest_host:dest_port``; call :meth:`PortForward.open` to start it."""
+        return PortForward(self, dest_host, dest_port)
+
+
+class PortForward:
+    """``ssh -L 127.0.0.1:PORT:dest_host:dest_port`` over the pooled connection.
+
+    :meth:`open` listens on a free port of the hub's loopback (``port``) with
+    asyncssh's ``forward_local_port``: every connection to it becomes a channel
+    to ``dest_host:dest_port``, opened by the login node. The listener belongs
+    to the SSH connection and goes away with it; while the forward is open, a
+    watcher waits for that, reconnects through the pool (with its back-off)
+    and listens again on the *same* port, so the proxy's route stays valid.
+    The pool does not close a connection that carries a forward as idle.
+    """
+
+    LISTEN_HOST = "127.0.0.1"
+
+    def __init__(self, transport: SSHTransport, dest_host: str, dest_port: int) -> None:
+        self.transport = transport
+        self.dest_host = dest_host
+        self.dest_port = dest_port
+        self.port = 0
+        #: How many times the listener was set up (1 after open, +1 per reconnection).
+        self.established = 0
+        self._pooled = SSHPool.connection(transport.target)
+        self._conn: asyncssh.SSHClientConnection | None = None
+        self._listener: asyncssh.SSHListener | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._closed = False
+
+    def describe(self) -> str:
+        via = self.transport.describe()
+        return f"{self.LISTEN_HOST}:{self.port} -> {via} -> {self.dest_host}:{self.dest_port}"
+
+    async def open(self) -> int:
+        """Start forwarding; return the local port. Raises TransportError if it cannot."""
+        self._pooled.forwards += 1
+        try:
+            await self._listen()
+        except BaseException:
+            self._pooled.forwards -= 1
+            self._closed = True
+            raise
+        self._watcher = asyncio.ensure_future(self._keep())
+        return self.port
+
+    async def _listen(self) -> None:
+        conn = await self._pooled.get()
+        try:
+            listener = await conn.forward_local_port(
+                self.LISTEN_HOST, self.port, self.dest_host, self.dest_port
+            )
+        except OSError as e:
+            raise TransportError(
+                f"Cannot listen on {self.LISTEN_HOST}:{self.port} for a forward: {e}"
+            ) from None
+        except asyncssh.Error as e:
+            raise TransportError(f"Cannot forward through {self.transport.describe()}: {e}") from None
+        self._conn, self._listener = conn, listener
+        self.port = listener.get_port()
+        self.established += 1
+
+    async def _keep(self) -> None:
+        """Re-establish the listener each time its connection closes, until :meth:`close`."""
+        log = get_logger()
+        while not self._closed:
+            if self._conn is not None:
+                await self._conn.wait_closed()
+            if self._closed:
+                return
+            log.warning("SSH connection of forward %s closed; re-establishing it", self.describe())
+            self._conn = self._listener = None
+            delay = RECONNECT_BASE_DELAY
+            while not self._closed:
+                try:
+                    await self._listen()
+                except ConnectFailed as e:
+                    await asyncio.sleep(max(e.retry_at - time.monotonic(), RECONNECT_BASE_DELAY))
+                    continue
+                except TransportError as e:
+                    log.warning("Forward %s: %s; trying again in %.1fs", self.describe(), e, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self.transport.target.reconnect_max_delay)
+                    continue
+                log.info("Forward %s re-established", self.describe())
+                break
+
+    async def close(self) -> None:
+        """Stop listening; connections already forwarded end with the server. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._pooled.forwards -= 1
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        if self._listener is not None:
+            self._listener.close()
+            await self._listener.wait_closed()
+        self._conn = self._listener = None
 
 
 async def _sftp_private_dirs(sftp: asyncssh.SFTPClient, directory: str) -> None:

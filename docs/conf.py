@@ -71,6 +71,12 @@ def spawner_reference() -> str:
         for name in spawner_classes()
     ]
     parts.append(
+        "## Reaching the servers\n\n"
+        "Settings of every spawner class (``c.BatchSpawnerBase.<name>``) for clusters whose "
+        "compute nodes the hub cannot simply reach; see [networking](networking.md).\n\n"
+        + autoconfigurable("batchspawner_x.reach.ReachMixin")
+    )
+    parts.append(
         "## Predecessor names (deprecated)\n\n"
         "Accepted on every spawner class, each with a warning naming its replacement; "
         "see [the migration guide](migration.md).\n\n"

@@ -25,7 +25,11 @@ def test_parse_port_range(text: str, expected: tuple[int, int] | None) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["abc", "9010-9000", "0-10", "0", "70000", "9000-70000", "-5", "9000-9010-9020", "a-b", "90 00"]
+    "text",
+    [
+        *("abc", "9010-9000", "0-10", "0", "70000", "9000-70000", "-5", "9000-9010-9020", "a-b", "90 00"),
+        *("+9000", "9_000", " 9000", "9000-", "9000:9010", "\u0669\u0660\u0660\u0660"),  # Arabic-Indic 9000
+    ],
 )
 def test_parse_port_range_invalid(text: str) -> None:
     with pytest.raises(ValueError):
@@ -164,3 +168,10 @@ def test_job_id_prefers_moab_over_torque() -> None:
     assert job_id_from_env({"PBS_JOBID": "12.torque-server", "MOAB_JOBID": "12"}) == "12"
     assert job_id_from_env({"LSB_JOBID": "1815"}) == "1815"
     assert job_id_from_env({}) == ""
+
+
+def test_report_ip_is_the_address_on_the_route_to_the_hub() -> None:
+    assert report_host("0.0.0.0", "ip", "http://127.0.0.1:8081/hub/api") == "127.0.0.1"
+    assert report_host("10.1.0.17", "ip", "http://127.0.0.1:8081/hub/api") == "10.1.0.17"
+    with pytest.raises(RuntimeError, match="no hub address"):
+        report_host("0.0.0.0", "ip", "")

@@ -1,0 +1,227 @@
+"""Settings and steps that get the hub to a server on a compute node.
+
+Many clusters' compute nodes are not routable from the hub, are known to the
+scheduler by names the hub cannot resolve, or sit behind a firewall that
+opens only a range of ports. :class:`ReachMixin` gives every spawner the
+settings for that (:attr:`~ReachMixin.connect_address`,
+:attr:`~ReachMixin.node_address`, :attr:`~ReachMixin.port_range`,
+:attr:`~ReachMixin.tunnel`) and the steps that use them; the pure parts live
+in :mod:`batchspawner_x.network`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+import time
+from typing import Any
+
+from jupyterhub.utils import maybe_future
+from traitlets import Bool, Callable, Enum, TraitError, Unicode, Union, validate
+from traitlets.config import LoggingConfigurable
+
+from .errors import BatchSpawnerError, ConfigError, TransportError
+from .network import ADDRESS_FIELDS, check_address, check_address_template, map_address, parse_port_range
+from .transport import PortForward, SSHTransport, Transport
+
+
+class ServerUnreachable(BatchSpawnerError):
+    """The hub cannot open a connection to a server that is (or may be) running."""
+
+
+#: errno values that say the address cannot be reached at all (as opposed to
+#: "nothing listens there yet").
+_UNREACHABLE_ERRNOS = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EADDRNOTAVAIL, errno.ETIMEDOUT}
+
+
+def is_unreachable(error: BaseException) -> bool:
+    """True for a connection error that waiting will not cure: no route, no DNS name, a timeout."""
+    if isinstance(error, (socket.gaierror, TimeoutError, asyncio.TimeoutError)):
+        return True
+    return isinstance(error, OSError) and error.errno in _UNREACHABLE_ERRNOS
+
+
+def describe_error(error: BaseException) -> str:
+    if isinstance(error, socket.gaierror):
+        return f"the name does not resolve: {error.strerror or error}"
+    if isinstance(error, (TimeoutError, asyncio.TimeoutError)):
+        return "the connection timed out"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error) or type(error).__name__
+
+
+class ReachMixin(LoggingConfigurable):
+    """The settings that say how the hub reaches a job's server (mixed into the spawner)."""
+
+    connect_address = Union(
+        [Unicode(), Callable()],
+        default_value="",
+        config=True,
+        help="""The address the hub connects to, made from the host the job reported.
+
+        Empty: the reported host as it is. A format string: ``{host}`` is the reported host,
+        ``{short}`` its first label and ``{node}`` the node the scheduler says the job runs on.
+        For example ``"{short}.ib.cluster.example.edu"`` when the hub reaches the nodes over a
+        network whose names differ from the nodes' own. A callable (sync or async) taking the
+        spawner, the reported host and the scheduler's node name, for anything else (a lookup
+        table, a regular expression). The result must be a hostname or an IP address. With
+        :attr:`tunnel`, it is the address the *login node* connects to.
+        """,
+    )
+    node_address = Enum(
+        ["hostname", "ip"],
+        default_value="hostname",
+        config=True,
+        help="""What the job reports as its host, when the server listens on every address
+        (:attr:`ip` ``0.0.0.0``).
+
+        ``hostname``: the node's fully qualified name. ``ip``: the node's IP address on its
+        route to the hub, for clusters whose node names the hub cannot resolve. A server bound
+        to one address (:attr:`ip` set) always reports that address.
+        """,
+    )
+    port_range = Unicode(
+        "",
+        config=True,
+        help="""Ports the server may listen on, as ``LOW-HIGH`` (or a single ``PORT``), when a
+        firewall between the hub and the compute nodes opens only those; empty for any free port.
+
+        The node-side command picks a free port in the range at random. Example:
+        ``"40000-40999"``. A range that is not one raises a configuration error at start-up.
+        """,
+    )
+    tunnel = Bool(
+        False,
+        config=True,
+        help="""Reach each server through the login node instead of directly.
+
+        For clusters whose compute nodes the hub cannot reach: the hub listens on a free port of
+        its own loopback (``127.0.0.1``) and forwards it over the pooled SSH connection to the
+        server, as ``ssh -L`` would; the proxy's route points at that port. The forward comes
+        back by itself when the SSH connection is re-established and is closed when the server
+        stops. Needs ``connection = "ssh"`` and a login node that allows TCP forwarding
+        (sshd's ``AllowTcpForwarding``, on by default). With internal SSL the hub checks the
+        server's certificate for ``127.0.0.1``, which JupyterHub includes while
+        ``ssl_alt_names_include_local`` is True (the default).
+        """,
+    )
+
+    @validate("port_range")
+    def _check_port_range(self, proposal: dict[str, Any]) -> str:
+        value = str(proposal["value"]).strip()
+        try:
+            parse_port_range(value)
+        except ValueError as e:
+            raise TraitError(f"port_range: {e}") from None
+        return value
+
+    @validate("connect_address")
+    def _check_connect_address(self, proposal: dict[str, Any]) -> Any:
+        value = proposal["value"]
+        if isinstance(value, str) and value:
+            try:
+                check_address_template("connect_address", value)
+            except ConfigError as e:
+                raise TraitError(str(e)) from None
+        return value
+
+    # The spawner provides these.
+    _forward: PortForward | None = None
+
+    async def transport(self) -> Transport:
+        raise NotImplementedError
+
+    async def _job_node(self) -> str | None:
+        raise NotImplementedError
+
+    def network_env(self) -> dict[str, str]:
+        """What the node-side command needs to know about ports and addresses."""
+        env = {}
+        if self.port_range:
+            env["BATCHSPAWNER_X_PORT_RANGE"] = self.port_range
+        if self.node_address != "hostname":
+            env["BATCHSPAWNER_X_REPORT"] = self.node_address
+        return env
+
+    def check_reach_config(self, connection: str, internal_ssl: bool, include_local: bool) -> None:
+        """Settings that only make sense together; raise ConfigError naming the setting."""
+        if self.tunnel and connection != "ssh":
+            raise ConfigError(
+                "tunnel", 'needs connection = "ssh": it forwards a port over the SSH connection'
+            )
+        if self.tunnel and internal_ssl and not include_local:
+            raise ConfigError(
+                "tunnel",
+                "with internal_ssl the hub connects to 127.0.0.1 and checks that name in the server's "
+                "certificate: set c.Spawner.ssl_alt_names_include_local = True",
+            )
+
+    async def connect_host(self, host: str) -> str:
+        """The address to connect to for the host the job reported (see :attr:`connect_address`)."""
+        mapping = self.connect_address
+        if not mapping:
+            return host
+        if callable(mapping):
+            node = await self._job_node() or ""
+            address = await maybe_future(mapping(self, host, node))
+            return check_address("connect_address", address)
+        node = (await self._job_node() or "") if "{node}" in mapping else ""
+        return map_address(mapping, host, node)
+
+    async def server_address(self, host: str, port: int) -> tuple[str, int]:
+        """Where the hub (and the proxy) connect to reach the server at ``host:port``.
+
+        Without :attr:`tunnel` the mapped address itself; with it, the local end of a forward
+        through the login node, opened now if this spawner has none to that server.
+        """
+        address = await self.connect_host(host)
+        if not self.tunnel:
+            return address, port
+        forward = self._forward
+        if forward is not None and (forward.dest_host, forward.dest_port) == (address, port):
+            return forward.LISTEN_HOST, forward.port
+        await self.close_tunnel()
+        transport = await self.transport()
+        if not isinstance(transport, SSHTransport):
+            raise ConfigError("tunnel", 'needs connection = "ssh"')
+        forward = transport.forward(address, port)
+        await forward.open()
+        self._forward = forward
+        self.log.info("Forwarding %s for the server of %s", forward.describe(), self.user.name)  # type: ignore[attr-defined]
+        return forward.LISTEN_HOST, forward.port
+
+    async def server_address_within(self, host: str, port: int, timeout: float) -> tuple[str, int] | None:
+        """:meth:`server_address` for a hub that finds a running server after a restart.
+
+        A tunnel that cannot be opened yet (the login node may be restarting too) is tried
+        again every second for up to ``timeout`` seconds. None if it never opens or the
+        address cannot be made; the hub then checks the old address and, finding no server
+        there, stops it.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return await self.server_address(host, port)
+            except (ConfigError, TransportError) as e:
+                if isinstance(e, ConfigError) or time.monotonic() >= deadline:
+                    self.log.warning("Cannot reach the server at %s:%s: %s", host, port, e)
+                    return None
+            await asyncio.sleep(1.0)
+
+    async def close_tunnel(self) -> None:
+        forward, self._forward = self._forward, None
+        if forward is not None:
+            await forward.close()
+
+    async def diagnose_unreachable(self, transport: Transport | None, host: str, port: int) -> bool | None:
+        """Ask the login node whether *it* reaches the server at the ``host`` the job reported
+        (None: it cannot tell). The login node is on the cluster's network, where that name
+        means something even when it means nothing to the hub."""
+        if transport is None or self.tunnel:
+            return None
+        return await transport.can_connect(host, port, timeout=2.0)
+
+
+__all__ = ["ADDRESS_FIELDS", "ReachMixin", "ServerUnreachable", "describe_error", "is_unreachable"]
