@@ -246,7 +246,7 @@ async def test_every_check_passes_on_a_good_setup(tmp_path: Path) -> None:
         "OK   host key known: not used (connection = 'local')",
         "OK   authentication: ran a command as alice",
         "OK   scheduler commands: submit=/usr/bin/sbatch, status=/usr/bin/squeue, cancel=/usr/bin/scancel, "
-        "info=/usr/bin/scontrol",
+        "info=/usr/bin/scontrol, partitions=/usr/bin/sinfo",
         "OK   template renders: slurm.sh.j2 gives a 13-line script (home /home/alice)",
         "OK   job directory writable: wrote and removed a probe file in "
         "/home/alice/.batchspawner_x/alice/certs",
