@@ -48,7 +48,8 @@ def describe_status(
             text += (
                 f": {words} ({status.reason})" if words and words != status.reason else f": {status.reason}"
             )
-        if status.start_time:
+        if status.start_time and status.state is not JobState.HELD:
+            # a held job starts when it is released, whatever the scheduler estimates
             text += f"; expected start {describe_start_time(status.start_time, today)}"
         return text
     if status.state is JobState.RUNNING:

@@ -62,7 +62,7 @@ slurm = SlurmScheduler()
             "Job 25 is waiting in the queue: waiting for another job to finish (Dependency)",
         ),
         (
-            "25|PENDING|n/a|JobHeldUser|N/A",
+            "25|PENDING|n/a|JobHeldUser|2026-11-26T14:05:00",
             0,
             "Job 25 is waiting in the queue: held by you (release it with scontrol release) (JobHeldUser)",
         ),
