@@ -486,6 +486,7 @@ def _input(profile: Profile, resource: str, bounds: Bounds, value: int | str | N
     else:
         spec.update(value=str(current), min=str(low), step="1")
         spec["max"] = str(high) if high is not None else None
+        spec["hint"] = f"up to {high}" if high is not None else ""
     return spec
 
 
