@@ -288,7 +288,7 @@ class BatchSpawnerBase(PredecessorConfig, Spawner):
                  "fields": {"gpus": {"max": 4}, "memory": {"max": "128G"}}},
             ]
 
-        .. versionadded:: 0.2
+        .. versionadded:: 0.1
         """,
     )
     cluster_limits_ttl = Float(
