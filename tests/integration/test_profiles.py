@@ -97,6 +97,30 @@ def test_rest_choices_are_checked_and_reach_slurm_and_survive_a_restart(
     assert info["Partition"] == "debug" and "cpu=1," in info["TRES"] and info["TimeLimit"] == "01:00:00"
 
 
+def test_a_groups_profile_is_for_its_members_only(make_hub: Callable[..., Hub]) -> None:
+    hub = make_hub(
+        PROFILES[: PROFILES.rindex("]")]
+        + """    {"name": "big", "display_name": "Big (group big)", "groups": ["big"],
+     "partition": "interactive", "cpus": 8, "memory": "1G", "walltime": "00:30:00"},
+]
+c.JupyterHub.load_roles[0]["scopes"].append("admin:groups")
+"""
+        + SLOW_SPAWN_DEFAULT
+    )
+    status, text = post_server(hub, {"profile": "big"})
+    assert status == 400, text
+    assert "Invalid choice for profile: 'big' is not a profile you can choose (small, wide)" in text, text
+
+    assert hub.request("POST", "/groups/big").status_code in (201, 409)
+    r = hub.request("POST", "/groups/big/users", json={"users": [USER]})
+    assert r.status_code == 200, r.text
+    status, text = post_server(hub, {"profile": "big"})
+    assert status in (201, 202), text
+    wait_ready(hub)
+    info = cluster.job_info(job_id_of(hub, USER))
+    assert info["Partition"] == "interactive" and "cpu=8," in info["TRES"], info
+
+
 def test_two_named_servers_of_one_user_run_at_once_each_with_its_profile(
     make_hub: Callable[..., Hub],
 ) -> None:
