@@ -32,11 +32,17 @@ c.BatchSpawnerBase.profiles = [
 SLOW_SPAWN_DEFAULT = 'c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 10}\n'
 
 
+def spawn_body(hub: Hub, user_options: dict[str, object]) -> dict[str, object]:
+    """JupyterHub 6 takes ``{"user_options": {...}}``; 5 takes the options as the body."""
+    version = hub.request("GET", "/").json()["version"]
+    return {"user_options": user_options} if int(version.split(".")[0]) >= 6 else user_options
+
+
 def post_server(hub: Hub, user_options: dict[str, object], server: str = "") -> tuple[int, str]:
     hub.create_user(USER)
     hub._spawned.add(USER)
     path = f"/users/{USER}/servers/{server}" if server else f"/users/{USER}/server"
-    r = hub.request("POST", path, json={"user_options": user_options})
+    r = hub.request("POST", path, json=spawn_body(hub, user_options))
     return r.status_code, r.text
 
 
@@ -128,7 +134,7 @@ def test_two_named_servers_of_one_user_run_at_once_each_with_its_profile(
     results: dict[str, object] = {}
 
     def spawn(server: str, options: dict[str, object]) -> None:
-        results[server] = hub.spawn(USER, server, options={"user_options": options})
+        results[server] = hub.spawn(USER, server, options=spawn_body(hub, options))
 
     threads = [
         threading.Thread(target=spawn, args=("one", {"profile": "small"})),
