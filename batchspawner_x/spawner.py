@@ -273,8 +273,9 @@ class BatchSpawnerBase(PredecessorConfig, Spawner):
         or ``{"choices": "cluster"}`` for the partitions the scheduler lists). A profile's
         values replace :attr:`partition`, ``cpu_limit``, ``mem_limit``, :attr:`walltime`
         and :attr:`gpus` for that spawn only; what it does not set keeps those settings.
-        A profile or field the hub cannot understand stops the hub at startup with a
-        message naming it. Empty (the default): no form, the settings apply as they are.
+        A profile or field the hub cannot understand is refused when the spawner is built,
+        with a message naming it (``batchspawner-x check`` shows it). Empty (the default):
+        no form, the settings apply as they are.
 
         Example::
 
