@@ -493,19 +493,38 @@ def _input(profile: Profile, resource: str, bounds: Bounds, value: int | str | N
 def render_form(
     profiles: Sequence[Profile],
     groups: Iterable[str],
-    selected: str | None = None,
+    previous: Mapping[str, Any] | None = None,
     cluster: Mapping[str, PartitionInfo] | None = None,
 ) -> str:
     """The spawn form's HTML for a member of ``groups``: one radio button per profile,
-    and under each the fields the user may change. Every value is escaped."""
+    and under each the fields the user may change. Every value is escaped.
+
+    ``previous``: the user's last ``user_options``; if they are still valid, that profile
+    is selected and its fields show the values chosen then.
+    """
     offered = available_profiles(profiles, groups)
-    if selected not in {p.name for p in offered}:
-        selected = offered[0].name if offered else None
+    last: dict[str, int | str | None] = {}
+    selected = offered[0].name if offered else None
+    if previous and previous.get("profile"):
+        try:
+            choice = resolve_choice(profiles, groups, previous, cluster)
+        except ConfigError:
+            choice = None
+        if choice is not None:
+            selected = choice.profile
+            last = {
+                "partition": choice.partition,
+                "cpus": choice.cpus,
+                "memory": choice.memory_mb,
+                "walltime": walltime_seconds("walltime", choice.walltime) if choice.walltime else None,
+                "gpus": choice.gpus,
+            }
     items = []
     for p in offered:
         partition = p.values.get("partition")
+        values: Mapping[str, int | str | None] = last if p.name == selected and last else p.values
         inputs = [
-            _input(p, r, effective_bounds(p, r, str(partition or ""), cluster), p.values.get(r))
+            _input(p, r, effective_bounds(p, r, str(partition or ""), cluster), values.get(r))
             for r in RESOURCES
             if r in p.fields
         ]

@@ -633,10 +633,7 @@ class BatchSpawnerBase(PredecessorConfig, Spawner):
     async def _render_options_form(self) -> str:
         """The spawn form: the profiles the user's groups may choose, the last choice selected."""
         cluster = await self.cluster_partitions()
-        previous = (self.user_options or {}).get("profile")
-        return profile_model.render_form(
-            self._profiles(), self._user_groups(), str(previous) if previous else None, cluster
-        )
+        return profile_model.render_form(self._profiles(), self._user_groups(), self.user_options, cluster)
 
     async def _apply_profile(self, user_options: dict[str, Any]) -> None:
         """Check ``user_options`` against the profiles (from the form or the REST API alike)

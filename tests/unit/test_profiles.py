@@ -203,7 +203,7 @@ def test_form_shows_only_the_users_profiles_and_selects_the_last_choice() -> Non
     html = render_form(PROFILES, [], cluster=CLUSTER)
     assert "GPU:" not in html and "Small: 1 CPU, 2G, 2 h" in html
     assert 'value="small" checked' in html
-    html = render_form(PROFILES, ["gpu-users"], selected="small", cluster=CLUSTER)
+    html = render_form(PROFILES, ["gpu-users"], previous={"profile": "small"}, cluster=CLUSTER)
     assert 'value="small" checked' in html and 'value="gpu">' in html
     # the cluster's limits show in the form: debug's node has 2 CPUs
     assert 'id="bsx-small-cpus" name="small.cpus"\n               value="1" min="1" max="2"' in html
@@ -214,3 +214,15 @@ def test_choice_state_round_trip() -> None:
     assert Choice.from_state(choice.to_state()) == choice
     assert Choice.from_state({}) is None
     assert choice.summary() == "small: partition debug, 2 CPUs, 4G, 01:00:00"
+
+
+def test_form_shows_the_last_valid_choice_again() -> None:
+    last = {"profile": "small", "cpus": "3", "memory": "4G", "walltime": "1.5", "partition": "interactive"}
+    html = render_form(PROFILES, [], previous=last)
+    assert 'name="small.cpus"\n               value="3"' in html
+    assert 'name="small.memory"\n               value="4"' in html
+    assert 'name="small.walltime"\n               value="1.5"' in html
+    assert '<option value="interactive" selected>' in html
+    # a choice no longer allowed (the site lowered a maximum) falls back to the defaults
+    html = render_form(PROFILES, [], previous={**last, "cpus": "99"})
+    assert 'name="small.cpus"\n               value="1"' in html
