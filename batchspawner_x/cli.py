@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 from urllib.parse import quote, urlparse
 
+from tornado import web
+
 from .errors import BatchSpawnerError, ConfigError, HostKeyError, TemplateError, TransportError
 from .spawner import CERT_DIR, BatchSpawnerBase
 from .transport import SSHPool, Transport
@@ -86,9 +88,19 @@ def load_hub(config_file: str) -> Any:
 
 
 async def make_spawner(
-    app: Any, username: str, server: str = "", options: dict[str, Any] | None = None, hooks: bool = False
+    app: Any,
+    username: str,
+    server: str = "",
+    options: dict[str, Any] | None = None,
+    hooks: bool = False,
+    *,
+    offline: bool = False,
 ) -> BatchSpawnerBase:
-    """The configured spawner for ``username``'s server, as the hub would build it before start()."""
+    """The configured spawner for ``username``'s server, as the hub would build it before start().
+
+    ``offline``: do not read the cluster's partition limits (profiles then use only
+    their configured bounds).
+    """
     cls = app.spawner_class
     if not (isinstance(cls, type) and issubclass(cls, BatchSpawnerBase)):
         name = getattr(cls, "__name__", cls)
@@ -108,9 +120,17 @@ async def make_spawner(
         )
     except Exception as e:
         raise CliError(f"cannot build {cls.__name__}: {e}") from None
+    if offline:
+        spawner.cluster_limits_ttl = 0
     apply = getattr(spawner, "_run_apply_user_options", None)
     if options and apply is not None:  # JupyterHub >= 5.3 applies user options this way
-        await apply(spawner.user_options)
+        try:
+            await apply(spawner.user_options)
+        except web.HTTPError as e:
+            refusal = getattr(e, "jupyterhub_message", None) or e.log_message or str(e)
+            raise CliError(
+                f"the hub would refuse these options with HTTP {e.status_code}: {refusal}"
+            ) from None
     if hooks:
         pre_spawn = spawner.run_pre_spawn_hook()
         if asyncio.iscoroutine(pre_spawn) or isinstance(pre_spawn, asyncio.Future):
@@ -138,7 +158,9 @@ def submit_command(spawner: BatchSpawnerBase, cluster_user: str) -> list[str]:
 
 async def render(args: argparse.Namespace, out: TextIO) -> int:
     app = load_hub(args.config)
-    spawner = await make_spawner(app, args.user, args.server, args.options, args.run_pre_spawn_hook)
+    spawner = await make_spawner(
+        app, args.user, args.server, args.options, args.run_pre_spawn_hook, offline=True
+    )
     cluster_user = await spawner.cluster_username()
     home = args.home or f"/home/{cluster_user}"
     script = await spawner.render_script(home=home)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import functools
 import hashlib
 import hmac
@@ -23,17 +24,31 @@ from jupyterhub.spawner import Spawner
 from jupyterhub.utils import maybe_future
 from sqlalchemy import inspect as sa_inspect
 from tornado import web
-from traitlets import Callable, Dict, Enum, Float, Integer, List, Unicode, Union, default
+from traitlets import (
+    Callable,
+    Dict,
+    Enum,
+    Float,
+    Integer,
+    List,
+    TraitError,
+    Unicode,
+    Union,
+    default,
+    validate,
+)
 
 from . import api, submission
+from . import profiles as profile_model
 from .compat import PredecessorConfig, render_batch_script
 from .errors import BatchSpawnerError, ConfigError, SubmitError, TemplateError, TransportError
+from .messages import describe_status
 from .network import unreachable_message
 from .poller import CachedStatus, StatusPoller
 from .reach import ReachMixin, ServerUnreachable, describe_error, is_unreachable
-from .schedulers.base import Scheduler
+from .schedulers.base import PartitionInfo, Scheduler
 from .script import Trusted, render
-from .states import JobState, JobStatus
+from .states import JobState, JobStatus, StatusUnavailable
 from .submission import SubmissionUnknown, new_identity
 from .transport import LocalTransport, SSHTarget, SSHTransport, Transport
 from .validation import (
@@ -260,6 +275,52 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
     )
     # port_range, connect_address, node_address and tunnel: see ReachMixin (reach.py)
 
+    # -- what users may choose -------------------------------------------------
+    profiles = List(
+        Dict(),
+        config=True,
+        help="""Resource profiles users choose from on the spawn form (or by ``user_options``).
+
+        Each profile is a dict: ``name`` (1-30 characters of ``a-z``, ``0-9``, ``-``; what
+        ``user_options["profile"]`` names), ``display_name``, ``description``, ``default``
+        (``True`` for the one an empty request gets; else the first), ``groups`` (JupyterHub
+        groups that may choose it; empty for everyone), the resources it sets (``partition``,
+        ``cpus``, ``memory`` such as ``"32G"``, ``walltime`` such as ``"08:00:00"``, ``gpus``),
+        and ``fields``: the resources the user may change, each with its bounds
+        (``{"max": ...}`` and optionally ``"min"``; for ``partition``, ``{"choices": [...]}``
+        or ``{"choices": "cluster"}`` for the partitions the scheduler lists). A profile's
+        values replace :attr:`partition`, ``cpu_limit``, ``mem_limit``, :attr:`walltime`
+        and :attr:`gpus` for that spawn only; what it does not set keeps those settings.
+        A profile or field the hub cannot understand is refused when the spawner is built,
+        with a message naming it (``batchspawner-x check`` shows it). Empty (the default):
+        no form, the settings apply as they are.
+
+        Example::
+
+            c.SlurmSpawner.profiles = [
+                {"name": "small", "display_name": "Small: 1 CPU, 2G, 2 h",
+                 "partition": "debug", "cpus": 1, "memory": "2G", "walltime": "02:00:00",
+                 "fields": {"cpus": {"max": 4}, "walltime": {"max": "08:00:00"}}},
+                {"name": "gpu", "display_name": "GPU: 1 GPU, 8 CPUs, 32G, 8 h",
+                 "groups": ["gpu-users"], "partition": "gpu", "gpus": 1, "cpus": 8,
+                 "memory": "32G", "walltime": "08:00:00",
+                 "fields": {"gpus": {"max": 4}, "memory": {"max": "128G"}}},
+            ]
+
+        .. versionadded:: 0.1
+        """,
+    )
+    cluster_limits_ttl = Float(
+        300,
+        config=True,
+        help="""Seconds the partitions and limits read from the scheduler (``sinfo``) are kept.
+
+        With :attr:`profiles`, the spawn form offers ``{"choices": "cluster"}`` partitions
+        from this list, and no field goes above the limits of its partition's largest
+        node (time limit, CPUs, memory, GPUs). One read serves every user of the hub;
+        0 turns the reading off.""",
+    )
+
     # -- timing ---------------------------------------------------------------
     submit_timeout = Float(60, config=True, help="Seconds the submit command may take.")
     submit_attempts = Integer(
@@ -313,6 +374,28 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
     def _default_template(self) -> str:
         return self.scheduler_class.template
 
+    @validate("profiles")
+    def _check_profiles(self, proposal: Any) -> list[dict[str, Any]]:
+        try:
+            profile_model.parse_profiles(proposal["value"])
+        except ConfigError as e:
+            raise TraitError(str(e)) from None
+        return list(proposal["value"])
+
+    @default("options_form")
+    def _default_options_form(self) -> Any:
+        return BatchSpawnerBase._render_options_form if self.profiles else ""
+
+    @default("options_from_form")
+    def _default_options_from_form(self) -> Any:
+        if not self.profiles:
+            return self._passthrough_options_from_form
+        return profile_model.options_from_form
+
+    @default("apply_user_options")
+    def _default_apply_user_options(self) -> Any:
+        return BatchSpawnerBase._apply_profile
+
     # -- state ------------------------------------------------------------------
     job_id: str = ""
     job_dir_path: str = ""
@@ -334,6 +417,7 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
         self._awaiting_report = False
         self._reported: tuple[str, int] | None = None
         self._report_event = asyncio.Event()
+        self._choice: profile_model.Choice | None = None
 
     def load_state(self, state: dict[str, Any]) -> None:
         super().load_state(state)
@@ -343,6 +427,7 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
         self.server_host = str(state.get("host", ""))
         self.server_port = int(state.get("port", 0) or 0)
         self.submission_id = str(state.get("submission", ""))
+        self._choice = profile_model.Choice.from_state(state.get("resources", {}))
 
     def get_state(self) -> dict[str, Any]:
         state: dict[str, Any] = super().get_state()
@@ -360,6 +445,8 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
             state.update(
                 submission=self.submission_id, job_dir=self.job_dir_path, token_sha256=self.token_sha256
             )
+        if (self.job_id or self.submission_id) and self._choice is not None:
+            state["resources"] = self._choice.to_state()
         return state
 
     def clear_state(self) -> None:
@@ -371,6 +458,7 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
         self.server_port = 0
         self.submission_id = ""
         self._reported = None
+        self._choice = None
 
     def _save_state(self) -> None:
         """Persist state now, not only when start() returns: a hub killed while the job
@@ -466,6 +554,7 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
 
     def job_context(self, job_dir: str, home: str) -> dict[str, Any]:
         """Everything the template may use, each value checked. No I/O."""
+        choice = self.resource_choice()
         mem = self.mem_limit or self.mem_guarantee
         cpus = self.cpu_limit or self.cpu_guarantee
         command = [
@@ -481,13 +570,13 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
             "job_dir": job_dir,
             "output": check_path("job_dir", posixpath.join(job_dir, self.scheduler_class.output_pattern)),
             "workdir": check_path("workdir", self.workdir or home),
-            "partition": check_name("partition", self.partition),
+            "partition": check_name("partition", self.effective_partition()),
             "account": check_name("account", self.account),
             "qos": check_name("qos", self.qos),
-            "walltime": check_walltime("walltime", self.walltime),
-            "gpus": self.gpus,
-            "memory_mb": memory_mb(mem),
-            "cpus": cpu_count(cpus),
+            "walltime": check_walltime("walltime", choice.walltime or self.walltime),
+            "gpus": choice.gpus if choice.gpus is not None else self.gpus,
+            "memory_mb": choice.memory_mb or memory_mb(mem),
+            "cpus": choice.cpus or cpu_count(cpus),
             "extra_directives": [check_line("extra_directives", d) for d in self.extra_directives],
             "prologue": Trusted(self.prologue),
             "epilogue": Trusted(self.epilogue),
@@ -528,6 +617,84 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
         env.update(self.network_env())
         return env
 
+    # -- profiles ---------------------------------------------------------------------
+    def _user_groups(self) -> list[str]:
+        return [g.name for g in getattr(self.user, "groups", None) or []]
+
+    def _profiles(self) -> tuple[profile_model.Profile, ...]:
+        return profile_model.parse_profiles(self.profiles)
+
+    def resource_choice(self) -> profile_model.Choice:
+        """What this spawn asks for: the profile resolved from ``user_options`` (kept in the
+        state across hub restarts). Without :attr:`profiles`, an empty choice."""
+        if self._choice is None:
+            if not self.profiles:
+                return profile_model.Choice(profile="")
+            self._choice = profile_model.resolve_choice(
+                self._profiles(), self._user_groups(), self.user_options, self._cached_partitions()
+            )
+        return self._choice
+
+    def effective_partition(self) -> str:
+        """The partition of this spawn: the chosen profile's, else :attr:`partition`."""
+        return self.resource_choice().partition or self.partition
+
+    _partitions_cache: ClassVar[dict[tuple[Any, ...], tuple[float, dict[str, PartitionInfo]]]] = {}
+
+    def _partitions_key(self) -> tuple[Any, ...]:
+        return (type(self.scheduler).__name__, self.connection, self.ssh_host, self.ssh_port)
+
+    def _cached_partitions(self) -> dict[str, PartitionInfo] | None:
+        entry = self._partitions_cache.get(self._partitions_key())
+        return entry[1] if entry is not None else None
+
+    async def cluster_partitions(self) -> dict[str, PartitionInfo] | None:
+        """The scheduler's partitions and their limits, read at most every
+        :attr:`cluster_limits_ttl` seconds for all users of this cluster; None if the
+        scheduler cannot list them or the reading failed (then the configured bounds apply)."""
+        argv = self.scheduler.partitions_argv()
+        if argv is None or not self.cluster_limits_ttl:
+            return None
+        key = self._partitions_key()
+        entry = self._partitions_cache.get(key)
+        if entry is not None and time.monotonic() - entry[0] < self.cluster_limits_ttl:
+            return entry[1]
+        try:
+            result = await (await self.transport()).run(argv, timeout=self.status_timeout)
+            found = self.scheduler.parse_partitions(result)
+        except (TransportError, StatusUnavailable, ConfigError) as e:
+            self.log.warning("%s cannot list the partitions: %s", self._log_prefix(), e)
+            return entry[1] if entry is not None else None
+        self._partitions_cache[key] = (time.monotonic(), found)
+        return found
+
+    async def _render_options_form(self) -> str:
+        """The spawn form: the profiles the user's groups may choose, the last choice selected."""
+        cluster = await self.cluster_partitions()
+        return profile_model.render_form(self._profiles(), self._user_groups(), self.user_options, cluster)
+
+    async def _apply_profile(self, user_options: dict[str, Any]) -> None:
+        """Check ``user_options`` against the profiles (from the form or the REST API alike)
+        and keep the result for this spawn; a bad choice is a 400 naming the option."""
+        if not self.profiles:
+            if user_options:
+                self.log.warning(
+                    "%s ignoring user_options %s: no profiles are configured",
+                    self._log_prefix(),
+                    sorted(user_options),
+                )
+            return
+        cluster = await self.cluster_partitions()
+        try:
+            self._choice = profile_model.resolve_choice(
+                self._profiles(), self._user_groups(), user_options, cluster
+            )
+        except ConfigError as e:
+            err = web.HTTPError(400, "%s", f"Invalid choice for {e.field}: {e.message}")
+            err.jupyterhub_message = f"Invalid choice for {e.field}: {e.message}"  # type: ignore[attr-defined]
+            raise err from None
+        self.log.info("%s resources %s", self._log_prefix(), self._choice.summary())
+
     # -- progress -------------------------------------------------------------------
     def _emit(self, message: str, progress: int | None = None) -> None:
         if self._events and self._events[-1]["message"] == message:
@@ -551,23 +718,13 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
             await _wait_event(self._events_changed, 1.0)
 
     def _describe_status(self, status: JobStatus) -> str:
-        sched = self.scheduler
-        if status.state.queued:
-            text = f"Job {status.job_id} is waiting in the queue"
-            if status.reason:
-                words = sched.describe_reason(status.reason)
-                text += (
-                    f": {words} ({status.reason})"
-                    if words and words != status.reason
-                    else f": {status.reason}"
-                )
-            if status.start_time:
-                text += f"; expected start {status.start_time}"
-            return text
-        if status.state is JobState.RUNNING:
-            where = f" on {status.host}" if status.host else ""
-            return f"Job {status.job_id} is running{where}; waiting for the notebook server to start"
-        return f"Job {status.job_id} is {status.raw_state or status.state.value}"
+        gpus = self.resource_choice().gpus if self.profiles else None
+        return describe_status(
+            status,
+            self.scheduler,
+            gpus=self.gpus if gpus is None else gpus,
+            today=datetime.date.today(),
+        )
 
     # -- the port handshake ------------------------------------------------------------
     def accept_server_report(self, token: str, host: str, port: int) -> bool:
@@ -730,7 +887,8 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
         self.submission_id = ""
         self._save_state()
         (await self.poller()).track(job_id, starting=True)
-        where = f" to partition {self.partition}" if self.partition else ""
+        partition = self.effective_partition()
+        where = f" to partition {partition}" if partition else ""
         self._emit(f"Submitted {sched.display_name} job {job_id}{where}", 20)
 
         try:

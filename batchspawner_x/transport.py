@@ -630,7 +630,13 @@ async def _sftp_private_dirs(sftp: asyncssh.SFTPClient, directory: str) -> None:
         missing.append(current)
         current = os.path.dirname(current)
     for path in reversed(missing):
-        await sftp.mkdir(path, asyncssh.SFTPAttrs(permissions=0o700))
+        try:
+            await sftp.mkdir(path, asyncssh.SFTPAttrs(permissions=0o700))
+        except asyncssh.SFTPFailure:
+            # Another spawn of the same user (a second named server) made it meanwhile;
+            # OpenSSH's sftp-server answers an existing directory with a bare "Failure".
+            if not await sftp.isdir(path):
+                raise
     await sftp.chmod(directory, 0o700)
 
 

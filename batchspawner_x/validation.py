@@ -19,6 +19,8 @@ _WALLTIME = re.compile(r"^(?:\d+-)?\d+(?::\d{1,2}){0,2}$")
 #: A path we are willing to put in a directive line.
 _PATH = re.compile(r"^/[A-Za-z0-9_./@%+=,:~-]*$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: A number of hours, told from a Slurm walltime in minutes by its dot: ``1.5``, ``8.0``.
+_HOURS = re.compile(r"^\d{1,5}\.\d{0,4}$")
 
 
 def check_name(field: str, value: str) -> str:
@@ -32,6 +34,50 @@ def check_walltime(field: str, value: str) -> str:
     if value and not _WALLTIME.fullmatch(value):
         raise ConfigError(field, f"{value[:80]!r} is not a walltime such as 08:00:00 or 1-12:00:00")
     return value
+
+
+def walltime_seconds(option: str, value: object) -> int:
+    """A walltime to seconds: Slurm's forms (``M``, ``M:S``, ``H:M:S``, ``D-H``,
+    ``D-H:M``, ``D-H:M:S``), or a bare number of hours with a dot (``"1.5"``).
+
+    >>> walltime_seconds("walltime", "1-02:00:00"), walltime_seconds("walltime", "1.5")
+    (93600, 5400)
+    """
+    text = str(value).strip()
+    if _HOURS.fullmatch(text):
+        return round(float(text) * 3600)
+    check_walltime(option, text)
+    if not text:
+        raise ConfigError(option, "a walltime is required")
+    days = 0
+    if "-" in text:
+        day_text, text = text.split("-", 1)
+        days = int(day_text)
+        parts = [int(p) for p in text.split(":")]  # D-H, D-H:M, D-H:M:S
+        h, m, s = [*parts, 0, 0][:3]
+    else:
+        parts = [int(p) for p in text.split(":")]
+        if len(parts) == 1:
+            h, m, s = 0, parts[0], 0
+        elif len(parts) == 2:
+            h, m, s = 0, parts[0], parts[1]
+        else:
+            h, m, s = parts
+    return ((days * 24 + h) * 60 + m) * 60 + s
+
+
+def format_walltime(seconds: int) -> str:
+    """Seconds as ``D-HH:MM:SS`` (``HH:MM:SS`` below a day), a form every scheduler
+    module of this package understands.
+
+    >>> format_walltime(5400), format_walltime(93600)
+    ('01:30:00', '1-02:00:00')
+    """
+    days, rest = divmod(seconds, 86400)
+    h, rest = divmod(rest, 3600)
+    m, s = divmod(rest, 60)
+    clock = f"{h:02d}:{m:02d}:{s:02d}"
+    return f"{days}-{clock}" if days else clock
 
 
 def check_path(field: str, value: str) -> str:

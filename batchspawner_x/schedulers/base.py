@@ -29,6 +29,22 @@ class CommandResult:
         return text or f"exit status {self.returncode} and no output"
 
 
+@dataclass(frozen=True)
+class PartitionInfo:
+    """One partition (queue) as the scheduler lists it, for the spawn form's choices.
+
+    Limits are those of the partition's largest node; None where the scheduler
+    sets none (``infinite``).
+    """
+
+    name: str
+    available: bool = True
+    max_walltime_seconds: int | None = None
+    cpus: int | None = None
+    memory_mb: int | None = None
+    gpus: int | None = None
+
+
 class Scheduler(abc.ABC):
     """One batch scheduler's commands and output formats.
 
@@ -122,7 +138,20 @@ class Scheduler(abc.ABC):
         """Return an error message if a cancel command really failed, else None."""
         return None if result.returncode == 0 else result.message()
 
+    # -- partitions ----------------------------------------------------------
+    def partitions_argv(self) -> list[str] | None:
+        """The command that lists partitions and their limits; None if not supported."""
+        return None
+
+    def parse_partitions(self, result: CommandResult) -> dict[str, PartitionInfo]:
+        """Parse :meth:`partitions_argv`'s output, by partition name."""
+        raise NotImplementedError
+
     # -- messages ----------------------------------------------------------
     def describe_reason(self, reason: str) -> str:
         """Turn a scheduler's pending reason code into words for a researcher."""
         return reason
+
+    def describe_gpu_reason(self, reason: str) -> str:
+        """Like :meth:`describe_reason`, for a job that asks for GPUs."""
+        return self.describe_reason(reason)

@@ -10,9 +10,10 @@ import re
 import shlex
 from collections.abc import Sequence
 
-from ..errors import SubmitError
+from ..errors import ConfigError, SubmitError
 from ..states import JobState, JobStatus, StatusUnavailable
-from .base import CommandResult, Scheduler
+from ..validation import check_name, walltime_seconds
+from .base import CommandResult, PartitionInfo, Scheduler
 
 #: Every Slurm job state, long name, mapped to what the spawner does with it.
 SLURM_STATES: dict[str, JobState] = {
@@ -99,6 +100,27 @@ SLURM_REASONS: dict[str, str] = {
     "AssocGrpJobsLimit": "your group is at its job limit",
     "AssocGrpGRES": "your group is at its GPU limit",
     "launch failed requeued held": "the job failed to launch and is held",
+    "PartitionConfig": "the request does not fit the partition's configuration",
+    "BadConstraints": "no node has the features the job asks for",
+    "Licenses": "waiting for a software license",
+    "QOSGrpCpuLimit": "your QOS is at its CPU limit",
+    "QOSGrpMemLimit": "your QOS is at its memory limit",
+    "QOSGrpGRES": "your QOS is at its GPU limit",
+    "QOSGrpJobsLimit": "your QOS is at its job limit",
+    "QOSMaxWallDurationPerJobLimit": "the requested time is above your QOS's limit",
+    "AssocGrpCPUMinutesLimit": "your group has used up its CPU time",
+    "AssocGrpGRESMinutes": "your group has used up its GPU time",
+    "AssocMaxWallDurationPerJobLimit": "the requested time is above your account's limit",
+    "MaxJobsPerAccount": "your account is at its job limit",
+    "Prolog": "the node is running its start-up script",
+    "NodeNotAvail": "the node it needs is not available",
+}
+
+#: Reasons worded for a job that asks for GPUs, where the general words would hide
+#: what it waits for.
+SLURM_GPU_REASONS: dict[str, str] = {
+    "Resources": "waiting for a free GPU node",
+    "Priority": "other jobs have higher priority for the GPU nodes",
 }
 
 _JOB_ID = re.compile(r"^\d+(?:_\d+)?$")
@@ -124,6 +146,7 @@ class SlurmScheduler(Scheduler):
         "status": "squeue",
         "cancel": "scancel",
         "info": "scontrol",
+        "partitions": "sinfo",
     }
 
     def submit_argv(self, identity: str = "", script: str = "") -> list[str]:
@@ -200,6 +223,17 @@ class SlurmScheduler(Scheduler):
     def describe_reason(self, reason: str) -> str:
         return SLURM_REASONS.get(reason, reason)
 
+    def describe_gpu_reason(self, reason: str) -> str:
+        return SLURM_GPU_REASONS.get(reason) or self.describe_reason(reason)
+
+    def partitions_argv(self) -> list[str]:
+        return [self.command("partitions"), "--noheader", "--format=" + SINFO_FORMAT]
+
+    def parse_partitions(self, result: CommandResult) -> dict[str, PartitionInfo]:
+        if result.returncode != 0:
+            raise StatusUnavailable(f"sinfo failed: {result.message()}")
+        return parse_sinfo(result.stdout)
+
 
 def parse_squeue_line(line: str) -> JobStatus:
     """Parse one line of :data:`SQUEUE_FORMAT` output.
@@ -268,3 +302,62 @@ def script_comment(script: str) -> str:
             elif word == "--comment" and i + 1 < len(words):
                 comment = words[i + 1]
     return comment
+
+
+#: Partition, time limit, CPUs, memory (MiB) and GRES per node, availability.
+SINFO_FORMAT = SEP.join(["%R", "%l", "%c", "%m", "%G", "%a"])
+_GPU_GRES = re.compile(r"(?:^|,)gpu(?::[^:,(]+)?:(\d+)")
+_UNLIMITED = ("infinite", "UNLIMITED", "n/a", "")
+
+
+def parse_sinfo(text: str) -> dict[str, PartitionInfo]:
+    """Partitions from ``sinfo --noheader --format=SINFO_FORMAT`` output.
+
+    A partition with several kinds of node has one line each; its limits are those of
+    its largest node. Lines that do not parse are skipped, never guessed at.
+
+    >>> parse_sinfo("gpu|2-00:00:00|32|192000|gpu:a100:4(S:0-1)|up")["gpu"].gpus
+    4
+    """
+    found: dict[str, PartitionInfo] = {}
+    for line in text.splitlines():
+        parts = [p.strip() for p in line.split(SEP)]
+        if len(parts) != 6:
+            continue
+        name, limit, cpus, memory, gres, avail = parts
+        name = name.rstrip("*")  # sinfo marks the default partition (%P does; %R not)
+        try:
+            check_name("partition", name)
+            seconds = None if limit in _UNLIMITED else walltime_seconds("MaxTime", limit)
+        except ConfigError:
+            continue
+        gpus = sum(int(m.group(1)) for m in _GPU_GRES.finditer(gres))
+        info = PartitionInfo(
+            name=name,
+            available=avail == "up",
+            max_walltime_seconds=seconds,
+            cpus=_leading_int(cpus),
+            memory_mb=_leading_int(memory),
+            gpus=gpus,
+        )
+        old = found.get(name)
+        if old is not None:
+            info = PartitionInfo(
+                name=name,
+                available=old.available or info.available,
+                max_walltime_seconds=info.max_walltime_seconds,
+                cpus=_larger(old.cpus, info.cpus),
+                memory_mb=_larger(old.memory_mb, info.memory_mb),
+                gpus=_larger(old.gpus, info.gpus),
+            )
+        found[name] = info
+    return found
+
+
+def _leading_int(text: str) -> int | None:
+    match = re.match(r"\d+", text)  # "32+" on mixed nodes
+    return int(match.group()) if match else None
+
+
+def _larger(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else max(a, b)

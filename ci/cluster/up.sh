@@ -113,7 +113,8 @@ pkg_installed() {
 }
 
 install_packages() {
-    local want=(slurm-wlm munge openssh-server openssh-client python3-venv sudo)
+    # chromium: the browser tests drive Debian's chromium through playwright.
+    local want=(slurm-wlm munge openssh-server openssh-client python3-venv sudo chromium)
     # Node may come from NodeSource (its nodejs bundles npm and Conflicts: npm),
     # so ask apt for nodejs/npm only when the commands are missing.
     command -v node >/dev/null 2>&1 || want+=(nodejs)

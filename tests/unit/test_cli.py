@@ -174,6 +174,26 @@ def test_options_must_be_a_json_object(tmp_path: Path, capsys: pytest.CaptureFix
     assert "--options must be a JSON object" in capsys.readouterr().err
 
 
+PROFILE = """
+c.SlurmSpawner.profiles = [
+    {"name": "small", "partition": "debug", "cpus": 1, "memory": "2G", "walltime": "02:00:00",
+     "fields": {"cpus": {"max": 4}, "partition": {"choices": "cluster"}}},
+]
+"""
+
+
+def test_render_applies_a_profile_offline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path, PROFILE)
+    argv = ["render", "--config", config, "--user", "alice", "--script-only"]
+    code, out, _ = run([*argv, "--options", '{"profile": "small", "cpus": "3"}'], capsys)
+    assert code == 0
+    assert "#SBATCH --partition=debug\n#SBATCH --time=02:00:00\n#SBATCH --mem=2048M\n" in out
+    assert "#SBATCH --cpus-per-task=3\n" in out
+    code, out, err = run([*argv, "--options", '{"profile": "small", "cpus": "5"}'], capsys)
+    assert code != 0 and out == ""
+    assert "the hub would refuse these options with HTTP 400: Invalid choice for cpus: 5 is above" in err
+
+
 # -- check, against a login node that answers from a script ------------------------------
 
 Answer = Callable[[list[str]], CommandResult]
@@ -246,7 +266,7 @@ async def test_every_check_passes_on_a_good_setup(tmp_path: Path) -> None:
         "OK   host key known: not used (connection = 'local')",
         "OK   authentication: ran a command as alice",
         "OK   scheduler commands: submit=/usr/bin/sbatch, status=/usr/bin/squeue, cancel=/usr/bin/scancel, "
-        "info=/usr/bin/scontrol",
+        "info=/usr/bin/scontrol, partitions=/usr/bin/sinfo",
         "OK   template renders: slurm.sh.j2 gives a 13-line script (home /home/alice)",
         "OK   job directory writable: wrote and removed a probe file in "
         "/home/alice/.batchspawner_x/alice/certs",
