@@ -6,6 +6,8 @@ import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from . import cluster
 from .hub import Hub
 
@@ -43,3 +45,55 @@ def test_cluster_name_that_is_not_a_user_name_is_refused(make_hub: Callable[...,
     message = "\n".join(result.messages)
     assert "ssh_username" in message and "does not match the allowed cluster user names" in message, message
     assert cluster.alive_jobs("alice") == []
+
+
+PROFILES = """
+c.BatchSpawnerBase.profiles = [
+    {"name": "small", "display_name": "Small", "default": True,
+     "partition": "debug", "cpus": 1, "memory": "1G", "walltime": "01:00:00",
+     "fields": {"cpus": {"max": 4}, "memory": {"max": "4G"}, "walltime": {"max": "04:00:00"},
+                "partition": {"choices": ["debug", "interactive"]}}},
+]
+c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 10}
+"""
+
+#: Values that must never reach a shell or a job script.
+HOSTILE = [
+    "debug\n#SBATCH --uid=0",
+    "debug\r\n",
+    "x'; touch /tmp/bsx-pwned; '",
+    "$(touch /tmp/bsx-pwned)",
+    "`touch /tmp/bsx-pwned`",
+    "{{ 7*7 }}",
+    "{% include '/etc/shadow' %}",
+    "#SBATCH --partition=interactive",
+    "debug\x00",
+    "d" * 10_000,
+    "débug-ünïcødé",
+]
+
+
+@pytest.mark.parametrize("field", ["profile", "partition", "cpus", "memory", "walltime", "gpus", "extra"])
+def test_hostile_user_options_are_refused_naming_the_field(make_hub: Callable[..., Hub], field: str) -> None:
+    hub = make_hub(PROFILES)
+    hub.create_user("alice")
+    hub._spawned.add("alice")
+    version = int(hub.request("GET", "/").json()["version"].split(".")[0])
+    for value in HOSTILE:
+        options = {"profile": "small", field: value}
+        body = {"user_options": options} if version >= 6 else options
+        r = hub.request("POST", "/users/alice/server", json=body)
+        assert r.status_code == 400, (field, value[:40], r.status_code, r.text[:300])
+        message = r.json()["message"]
+        assert field in message, (field, message)
+        assert len(message) < 2_000, "a 10 kB value must not be echoed back whole"
+        assert hub.server_model("alice") is None
+    assert cluster.alive_jobs("alice") == []
+    assert not Path("/tmp/bsx-pwned").exists()
+    assert "bsx-pwned" not in cluster.run("squeue", "--noheader", "--user", "alice", "--format=%k %j").stdout
+    # and a sound request still works
+    body = {"profile": "small", "cpus": "2"}
+    r = hub.request("POST", "/users/alice/server", json={"user_options": body} if version >= 6 else body)
+    assert r.status_code in (201, 202), r.text
+    Hub.wait_for(lambda: (hub.server_model("alice") or {}).get("ready") is True, 120, "alice's server")
+    hub.stop("alice")
