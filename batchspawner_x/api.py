@@ -8,6 +8,7 @@ one the hub gave the job), and its body must be exactly ``{"host": str,
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from jupyterhub.apihandlers import default_handlers
@@ -20,11 +21,19 @@ from .network import valid_host
 REPORT_PATH = "/batchspawner_x/server"
 
 
+#: A batch job id as any supported scheduler prints it (``123``, ``123.server``, ``7_2``).
+_JOB_ID = re.compile(r"[A-Za-z0-9_.\[\]+-]{1,128}")
+
+
 def validate_report(body: Any) -> tuple[str, int]:
-    """Check a handshake body; return (host, port) or raise ValueError saying why."""
+    """Check a handshake body; return (host, port) or raise ValueError saying why.
+
+    The body is ``{"host": str, "port": int}`` and, from node-side commands that know
+    it, ``"job_id": str`` (see :func:`report_job_id`); nothing else.
+    """
     if not isinstance(body, dict):
         raise ValueError("body must be a JSON object")
-    extra = set(body) - {"host", "port"}
+    extra = set(body) - {"host", "port", "job_id"}
     if extra:
         raise ValueError(f"unexpected fields: {', '.join(sorted(map(str, extra)))}")
     host, port = body.get("host"), body.get("port")
@@ -32,7 +41,23 @@ def validate_report(body: Any) -> tuple[str, int]:
         raise ValueError("host must be a hostname or an IP address")
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise ValueError("port must be an integer from 1 to 65535")
+    report_job_id(body)
     return host, port
+
+
+def report_job_id(body: dict[str, Any]) -> str:
+    """The id of the job that sent the report, or "" if it did not say (older node-side
+    commands, HTCondor); raises ValueError for anything but a job id."""
+    job_id = body.get("job_id", "")
+    if not isinstance(job_id, str) or (job_id and not _JOB_ID.fullmatch(job_id)):
+        raise ValueError("job_id must be a batch job id")
+    return job_id
+
+
+def same_job(reported: str, known: str) -> bool:
+    """Whether the job id a node reports is the job the spawner tracks. Schedulers print
+    some ids longer in one place than the other (PBS: ``123`` and ``123.server``)."""
+    return reported == known or reported.split(".", 1)[0] == known.split(".", 1)[0]
 
 
 class ServerReportHandler(APIHandler):
@@ -44,13 +69,15 @@ class ServerReportHandler(APIHandler):
         if not token or user is None or not hasattr(user, "spawners"):
             raise web.HTTPError(403, "a server's own API token is required")
         try:
-            host, port = validate_report(self.get_json_body())
+            body = self.get_json_body()
+            host, port = validate_report(body)
+            job_id = report_job_id(body)
         except ValueError as e:
             self.log.warning("Refused a server address report for %s: %s", user.name, e)
             raise web.HTTPError(400, str(e)) from None
         for spawner in list(user.spawners.values()):
             accept = getattr(spawner, "accept_server_report", None)
-            if accept is not None and accept(token, host, port):
+            if accept is not None and accept(token, host, port, job_id):
                 self.set_status(204)
                 return
         self.log.warning(

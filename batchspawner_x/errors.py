@@ -35,9 +35,15 @@ class SubmitError(BatchSpawnerError):
 class TransportError(BatchSpawnerError):
     """A command could not be run on the cluster (connection, auth, timeout)."""
 
+    #: False when the error came before anything was sent (no connection, login refused,
+    #: an unknown host key): the command certainly did not run.
+    maybe_sent: bool = True
+
 
 class HostKeyError(TransportError):
     """The login node's host key is unknown or has changed."""
+
+    maybe_sent = False
 
 
 class CommandTimeout(TransportError):

@@ -121,7 +121,12 @@ def _ssl_context(env: dict[str, str]) -> ssl.SSLContext | None:
 
 def send_report(env: dict[str, str], host: str, port: int, attempts: int = 6) -> None:
     url = env["JUPYTERHUB_API_URL"].rstrip("/") + REPORT_PATH
-    body = json.dumps({"host": host, "port": port}).encode()
+    report: dict[str, object] = {"host": host, "port": port}
+    job_id = job_id_from_env(env)
+    if job_id:
+        # a second job of one submission (same token) is told apart by its id
+        report["job_id"] = job_id
+    body = json.dumps(report).encode()
     context = _ssl_context(env)
     delay = 0.5
     for attempt in range(1, attempts + 1):

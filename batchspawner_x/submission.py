@@ -18,11 +18,12 @@ import asyncio
 import logging
 import secrets
 import time
+from dataclasses import dataclass
 
-from .errors import TransportError
+from .errors import CommandTimeout, TransportError
 from .schedulers.base import Scheduler
 from .states import StatusUnavailable
-from .transport import ConnectFailed, Transport
+from .transport import Transport
 
 #: Longest pause between two attempts to ask the scheduler about a lost submission.
 MAX_LOOKUP_DELAY = 8.0
@@ -31,6 +32,16 @@ MAX_LOOKUP_DELAY = 8.0
 def new_identity() -> str:
     """A fresh submission identity: ``bsx-`` and 16 hex digits, safe in any argv or script."""
     return "bsx-" + secrets.token_hex(8)
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """The job a submission made."""
+
+    job_id: str
+    #: True when the submission's answer was lost and the job was found by its identity:
+    #: the submission may have made another job (see the spawner's ``stop()``).
+    answer_lost: bool = False
 
 
 class SubmissionUnknown(TransportError):
@@ -50,12 +61,16 @@ async def submit(
     attempts: int,
     log: logging.Logger | logging.LoggerAdapter[logging.Logger],
     job_name: str = "",
-) -> str:
-    """Submit ``script`` and return the job id; never two jobs for one ``identity``.
+) -> Submitted:
+    """Submit ``script`` and return its job; never send it again while a job it made may
+    still appear.
 
-    Raises :class:`~batchspawner_x.errors.SubmitError` when the scheduler refuses the
-    job, :class:`~batchspawner_x.errors.TransportError` when it cannot be reached
-    (nothing was sent), and :class:`SubmissionUnknown` when it is not known whether the
+    A lost connection (sshd, and with it the submit command, gone) is followed by a
+    lookup; only when that shows no job is the submission sent again. A submit command
+    that timed out may still be running: it is looked up for ``lookup_timeout`` seconds
+    and never sent again. Raises :class:`~batchspawner_x.errors.SubmitError` when the
+    scheduler refuses the job, :class:`~batchspawner_x.errors.TransportError` when
+    nothing was sent, and :class:`SubmissionUnknown` when it is not known whether the
     job arrived.
     """
     for attempt in range(1, max(attempts, 1) + 1):
@@ -63,9 +78,10 @@ async def submit(
             result = await transport.run(
                 scheduler.submit_argv(identity, script), input=script, timeout=timeout, idempotent=False
             )
-        except ConnectFailed:
-            raise  # nothing reached the login node
         except TransportError as lost:
+            if not lost.maybe_sent:
+                raise  # nothing reached the login node
+            still_running = isinstance(lost, CommandTimeout)
             found = await find(
                 transport,
                 scheduler,
@@ -74,14 +90,19 @@ async def submit(
                 timeout=lookup_timeout,
                 command_timeout=command_timeout,
                 job_name=job_name,
+                settle=still_running,
             )
             if found:
                 job_id, *extra = found
                 log.warning("The answer to submission %s was lost (%s); it is job %s", identity, lost, job_id)
-                for other in extra:  # cannot happen unless someone resubmitted by hand
-                    log.warning("Cancelling job %s, a second job of submission %s", other, identity)
-                    await transport.run(scheduler.cancel_argv(other), timeout=command_timeout)
-                return job_id
+                for other in extra:
+                    await _cancel_extra(transport, scheduler, other, identity, command_timeout, log)
+                return Submitted(job_id, answer_lost=True)
+            if still_running:
+                raise SubmissionUnknown(
+                    f"{lost}; no job of submission {identity} appeared within {lookup_timeout:g}s, "
+                    "and it is not sent again while the first attempt may still arrive"
+                ) from None
             if attempt >= attempts:
                 raise SubmissionUnknown(
                     f"{lost}; {scheduler.display_name} shows no job of submission {identity} "
@@ -94,8 +115,23 @@ async def submit(
                 scheduler.display_name,
             )
             continue
-        return scheduler.parse_submit(result)
+        return Submitted(scheduler.parse_submit(result))
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _cancel_extra(
+    transport: Transport,
+    scheduler: Scheduler,
+    job_id: str,
+    identity: str,
+    timeout: float,
+    log: logging.Logger | logging.LoggerAdapter[logging.Logger],
+) -> None:
+    log.warning("Cancelling job %s, a second job of submission %s", job_id, identity)
+    try:
+        await transport.run(scheduler.cancel_argv(job_id), timeout=timeout)
+    except TransportError as e:  # the job found first is what matters
+        log.warning("Cannot cancel job %s: %s", job_id, e)
 
 
 async def find(
@@ -107,12 +143,15 @@ async def find(
     timeout: float,
     command_timeout: float,
     job_name: str = "",
+    settle: bool = False,
 ) -> list[str]:
     """The ids of the user's jobs carrying ``identity``, lowest first.
 
     Asks again, with growing pauses, while the login node or the scheduler cannot
     answer, for up to ``timeout`` seconds (0: ask once); then raises
-    :class:`SubmissionUnknown`. Each query may take ``command_timeout`` seconds.
+    :class:`SubmissionUnknown`. With ``settle``, an answer that shows no job is asked
+    again too, until a job shows or the time is up (a submit command that timed out
+    may still be running). Each query may take ``command_timeout`` seconds.
     """
     argv = scheduler.lookup_argv(identity)
     what = f"job {job_name!r}" if job_name else "the job"
@@ -123,18 +162,25 @@ async def find(
         )
     deadline = time.monotonic() + timeout
     delay = 0.5
+    answered = False
+    error: Exception | None = None
     while True:
         try:
             result = await transport.run(argv, timeout=command_timeout)
             found = scheduler.parse_lookup(identity, result)
-            return sorted(found, key=_job_order)
+            answered = True
+            if found or not settle:
+                return sorted(found, key=_job_order)
         except (TransportError, StatusUnavailable) as e:
-            if time.monotonic() + delay > deadline:
-                because = f"{cause}; " if cause is not None else ""
-                raise SubmissionUnknown(
-                    f"{because}cannot ask {scheduler.display_name} whether submission {identity} "
-                    f"arrived ({e}); {what} carries that identity"
-                ) from None
+            error = e
+        if time.monotonic() + delay > deadline:
+            if answered:
+                return []
+            because = f"{cause}; " if cause is not None else ""
+            raise SubmissionUnknown(
+                f"{because}cannot ask {scheduler.display_name} whether submission {identity} "
+                f"arrived ({error}); {what} carries that identity"
+            ) from None
         await asyncio.sleep(delay)
         delay = min(delay * 2, MAX_LOOKUP_DELAY)
 

@@ -131,6 +131,8 @@ class ConnectFailed(TransportError):
     any command, even a submission, may be tried again. ``retry_at`` is the
     monotonic time before which the pool will not try to connect again."""
 
+    maybe_sent = False
+
     def __init__(self, message: str, retry_at: float = 0.0) -> None:
         super().__init__(message)
         self.retry_at = retry_at
@@ -403,6 +405,9 @@ class SSHTransport(Transport):
                 get_logger().warning("%s; retrying in %.1fs", e, delay)
                 await asyncio.sleep(delay)
                 continue
+            except TransportError as e:
+                e.maybe_sent = False  # refused login, unreadable key: nothing reached the node
+                raise
             try:
                 async with pooled.session():
                     return await op(conn)

@@ -168,10 +168,11 @@ class SlurmScheduler(Scheduler):
         found = []
         for line in result.stdout.splitlines():
             job_id, sep, comment = line.strip().partition(SEP)
+            if identity not in comment.split():
+                continue  # another job of the user's: an array (1234_[1-9]) or a het job (12+0)
             if not sep or not _JOB_ID.match(job_id):
                 raise StatusUnavailable(f"unexpected squeue output: {line.strip()!r}")
-            if identity in comment.split():
-                found.append(job_id)
+            found.append(job_id)
         return found
 
     def parse_submit(self, result: CommandResult) -> str:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from batchspawner_x.api import validate_report
+from batchspawner_x.api import report_job_id, validate_report
 
 
 @pytest.mark.parametrize(
@@ -33,7 +33,7 @@ def test_returns_exact_types() -> None:
     [
         {"host": "c1.cluster", "port": 8888, "ip": "1.2.3.4"},
         {"host": "c1.cluster", "port": 8888, "url": "http://evil/"},
-        {"host": "c1.cluster", "port": 8888, "job_id": "25"},
+        {"host": "c1.cluster", "port": 8888, "job_id": "25", "cmd": "x"},
     ],
 )
 def test_rejects_extra_fields(body: dict[str, Any]) -> None:
@@ -86,3 +86,17 @@ def test_rejects_host_with_trailing_newline() -> None:
 def test_rejects_non_dict_bodies(body: Any) -> None:
     with pytest.raises(ValueError, match="body must be a JSON object"):
         validate_report(body)
+
+
+@pytest.mark.parametrize("job_id", ["25", "1234.pbs-server", "7_2", "Moab.12", ""])
+def test_accepts_a_job_id(job_id: str) -> None:
+    body = {"host": "c1.cluster", "port": 8888, "job_id": job_id}
+    assert validate_report(body) == ("c1.cluster", 8888)
+    assert report_job_id(body) == job_id
+    assert report_job_id({"host": "c1.cluster", "port": 8888}) == ""
+
+
+@pytest.mark.parametrize("job_id", [25, None, "25\n", "25; id", "$(id)", "x" * 129, ["25"]])
+def test_rejects_a_bad_job_id(job_id: Any) -> None:
+    with pytest.raises(ValueError, match="job_id"):
+        validate_report({"host": "c1.cluster", "port": 8888, "job_id": job_id})

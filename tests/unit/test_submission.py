@@ -7,6 +7,7 @@ The same faults on the real stack are in tests/integration/test_faults.py.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import Sequence
@@ -14,17 +15,25 @@ from collections.abc import Sequence
 import pytest
 
 from batchspawner_x import SlurmSpawner
-from batchspawner_x.errors import SubmitError, TransportError
+from batchspawner_x.errors import CommandTimeout, SubmitError, TransportError
 from batchspawner_x.schedulers.base import CommandResult, Scheduler
 from batchspawner_x.schedulers.pbs import PBSProScheduler
 from batchspawner_x.schedulers.slurm import SlurmScheduler, script_comment
 from batchspawner_x.states import StatusUnavailable
-from batchspawner_x.submission import SubmissionUnknown, find, new_identity, submit
+from batchspawner_x.submission import SubmissionUnknown, Submitted, find, new_identity, submit
 from batchspawner_x.transport import ConnectFailed
 
 from .test_spawner import RecordedTransport, make_spawner
 
 LOG = logging.getLogger("test")
+
+
+class NotSent(TransportError):
+    """An error raised before anything reached the login node (a refused login)."""
+
+    maybe_sent = False
+
+
 SCRIPT = "#!/bin/bash\n#SBATCH --job-name=jupyter-alice\n"
 
 
@@ -41,6 +50,7 @@ class FakeSlurm:
         self.lookups_fail = lookups_fail
         self.jobs: dict[str, str] = {"14704": "(null)"}  # someone else's earlier job
         self.next_id = 14710
+        self.late: tuple[int, str, str] | None = None
         self.transport = RecordedTransport(self.answer)
 
     def answer(self, argv: list[str]) -> CommandResult:
@@ -48,9 +58,16 @@ class FakeSlurm:
             drop = self.drop.pop(0) if self.drop else None
             if drop == "before":
                 raise TransportError("Connection to alice@login:22 lost: Connection lost")
+            if drop == "hung":  # sbatch times out and never makes its job
+                raise CommandTimeout("sbatch did not finish within 5s on alice@login:22")
+            if drop == "refused":
+                raise NotSent("SSH login as 'alice' to login:22 was refused")
             comment = next((a.split("=", 1)[1] for a in argv if a.startswith("--comment=")), "(null)")
             job_id = str(self.next_id)
             self.next_id += 1
+            if drop == "slow":  # sbatch times out, and its job appears two lookups later
+                self.late = (2, job_id, comment)
+                raise CommandTimeout("sbatch did not finish within 5s on alice@login:22")
             self.jobs[job_id] = comment
             if drop == "after":
                 raise TransportError("Connection to alice@login:22 lost: Connection lost")
@@ -59,6 +76,11 @@ class FakeSlurm:
             if self.lookups_fail:
                 self.lookups_fail -= 1
                 raise ConnectFailed("Cannot connect to login:22 as 'alice': Connection refused")
+            if self.late is not None:
+                wait, job_id, comment = self.late
+                self.late = (wait - 1, job_id, comment) if wait > 1 else None
+                if wait <= 1:
+                    self.jobs[job_id] = comment
             return CommandResult(0, "".join(f"{j}|{c}\n" for j, c in self.jobs.items()))
         if argv[0] == "scancel":
             self.jobs.pop(argv[-1], None)
@@ -76,7 +98,7 @@ async def submit_to(
     scheduler: Scheduler | None = None,
     attempts: int = 3,
     job_name: str = "",
-) -> str:
+) -> Submitted:
     return await submit(
         transport,
         scheduler or SlurmScheduler(),
@@ -124,33 +146,70 @@ def test_slurm_lookup_reads_squeue_output() -> None:
         sched.parse_lookup(
             "bsx-1", CommandResult(1, "", "slurm_load_jobs error: Unable to contact slurm controller")
         )
+    # the user's other jobs may be arrays or heterogeneous jobs
+    other = "1234_[1-10%2]|(null)\n1235+0|(null)\n14707|bsx-1\n"
+    assert sched.parse_lookup("bsx-1", CommandResult(0, other)) == ["14707"]
     with pytest.raises(StatusUnavailable):
-        sched.parse_lookup("bsx-1", CommandResult(0, "JOBID PARTITION NAME\n"))
+        sched.parse_lookup("bsx-1", CommandResult(0, "JOBID|COMMENT bsx-1\n"))
 
 
 async def test_a_plain_submission_is_sent_once() -> None:
     slurm = FakeSlurm()
-    assert await submit_to(slurm.transport) == "14710"
+    assert await submit_to(slurm.transport) == Submitted("14710")
     assert slurm.submissions() == 1 and slurm.jobs["14710"] == "bsx-1"
 
 
 async def test_answer_lost_after_the_job_was_made_finds_that_job() -> None:
     slurm = FakeSlurm(drop=["after"])
-    assert await submit_to(slurm.transport) == "14710"
+    assert await submit_to(slurm.transport) == Submitted("14710", answer_lost=True)
     assert slurm.submissions() == 1, "a job that arrived is never submitted again"
     assert list(slurm.jobs) == ["14704", "14710"]
 
 
 async def test_answer_lost_before_the_job_was_made_submits_again() -> None:
     slurm = FakeSlurm(drop=["before"])
-    assert await submit_to(slurm.transport) == "14710"
+    assert await submit_to(slurm.transport) == Submitted("14710")
     assert slurm.submissions() == 2
     assert [j for j, c in slurm.jobs.items() if c == "bsx-1"] == ["14710"]
 
 
+async def test_a_timed_out_submission_is_waited_for_not_sent_again() -> None:
+    slurm = FakeSlurm(drop=["slow"])
+    assert await submit_to(slurm.transport) == Submitted("14710", answer_lost=True)
+    assert slurm.submissions() == 1
+
+
+async def test_a_timed_out_submission_that_never_shows_is_not_sent_again() -> None:
+    slurm = FakeSlurm(drop=["hung"])
+    with pytest.raises(SubmissionUnknown, match="not sent again"):
+        await submit_to(slurm.transport)
+    assert slurm.submissions() == 1
+
+
+async def test_a_refused_login_is_raised_without_a_lookup() -> None:
+    slurm = FakeSlurm(drop=["refused"])
+    with pytest.raises(NotSent):
+        await submit_to(slurm.transport)
+    assert [argv[0] for argv in slurm.transport.commands] == ["sbatch"]
+
+
+async def test_a_failing_cancel_of_a_second_job_keeps_the_first() -> None:
+    slurm = FakeSlurm(drop=["after"])
+    slurm.jobs["14700"] = "bsx-1"  # made by hand from the same script, say
+    answer = slurm.transport.answer
+
+    def no_scancel(argv: list[str]) -> CommandResult:
+        if argv[0] == "scancel":
+            raise TransportError("Connection to alice@login:22 lost: Connection lost")
+        return answer(argv)
+
+    slurm.transport.answer = no_scancel
+    assert await submit_to(slurm.transport) == Submitted("14700", answer_lost=True)
+
+
 async def test_lookup_waits_for_the_login_node_to_come_back() -> None:
     slurm = FakeSlurm(drop=["after"], lookups_fail=2)
-    assert await submit_to(slurm.transport) == "14710"
+    assert (await submit_to(slurm.transport)).job_id == "14710"
     assert slurm.submissions() == 1
 
 
@@ -260,3 +319,26 @@ async def test_stop_cancels_the_job_of_a_lost_submission() -> None:
     assert ["scancel", "14720"] in slurm.transport.commands
     assert "14720" not in slurm.jobs
     assert spawner.job_id == "" and spawner.submission_id == ""
+
+
+def test_a_report_from_another_job_of_the_submission_is_refused() -> None:
+    spawner = restarted_spawner(FakeSlurm(), "bsx-1")
+    token = "0123456789abcdef"
+    spawner.token_sha256 = hashlib.sha256(token.encode()).hexdigest()
+    spawner.job_id = "14720"
+    spawner._awaiting_report = True
+    assert not spawner.accept_server_report(token, "c1", 8888, "14721")
+    assert spawner.accept_server_report(token, "c1", 8888, "14720")
+    assert spawner.accept_server_report(token, "c1", 8888, "")  # an older node-side command
+
+
+async def test_stop_after_a_lost_answer_cancels_every_job_of_the_submission() -> None:
+    slurm = FakeSlurm()
+    slurm.jobs.update({"14720": "bsx-1", "14721": "bsx-1"})
+    spawner = restarted_spawner(slurm, "bsx-1")
+    spawner.job_id, spawner.submission_uncertain = "14720", True
+    spawner.cancel_timeout = 0
+    await spawner.stop()
+    cancelled = [argv[-1] for argv in slurm.transport.commands if argv[0] == "scancel"]
+    assert cancelled == ["14720", "14721"]
+    assert spawner.get_state() == {}
