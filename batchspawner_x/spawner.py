@@ -49,7 +49,7 @@ from .reach import ReachMixin, ServerUnreachable, describe_error, is_unreachable
 from .schedulers.base import PartitionInfo, Scheduler
 from .script import Trusted, render
 from .states import JobState, JobStatus, StatusUnavailable
-from .submission import SubmissionUnknown, new_identity
+from .submission import SubmissionUnknown, Submitted, new_identity
 from .transport import LocalTransport, SSHTarget, SSHTransport, Transport
 from .validation import (
     check_line,
@@ -404,6 +404,8 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
     server_port: int = 0
     #: The identity the current submission carries (see :mod:`batchspawner_x.submission`).
     submission_id: str = ""
+    #: Whether that submission's answer was lost: it may have made a second job.
+    submission_uncertain: bool = False
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -416,6 +418,7 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
         self._start_done = True
         self._awaiting_report = False
         self._reported: tuple[str, int] | None = None
+        self._reported_job = ""
         self._report_event = asyncio.Event()
         self._choice: profile_model.Choice | None = None
 
@@ -427,6 +430,7 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
         self.server_host = str(state.get("host", ""))
         self.server_port = int(state.get("port", 0) or 0)
         self.submission_id = str(state.get("submission", ""))
+        self.submission_uncertain = bool(state.get("submission_uncertain", False))
         self._choice = profile_model.Choice.from_state(state.get("resources", {}))
 
     def get_state(self) -> dict[str, Any]:
@@ -445,6 +449,8 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
             state.update(
                 submission=self.submission_id, job_dir=self.job_dir_path, token_sha256=self.token_sha256
             )
+            if self.submission_uncertain:
+                state["submission_uncertain"] = True
         if (self.job_id or self.submission_id) and self._choice is not None:
             state["resources"] = self._choice.to_state()
         return state
@@ -457,6 +463,7 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
         self.server_host = ""
         self.server_port = 0
         self.submission_id = ""
+        self.submission_uncertain = False
         self._reported = None
         self._choice = None
 
@@ -642,7 +649,9 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
     _partitions_cache: ClassVar[dict[tuple[Any, ...], tuple[float, dict[str, PartitionInfo]]]] = {}
 
     def _partitions_key(self) -> tuple[Any, ...]:
-        return (type(self.scheduler).__name__, self.connection, self.ssh_host, self.ssh_port)
+        # per cluster account: sinfo hides partitions a user's groups may not use
+        account = self._transport.key if self._transport is not None else ()
+        return (type(self.scheduler).__name__, self.connection, self.ssh_host, self.ssh_port, account)
 
     def _cached_partitions(self) -> dict[str, PartitionInfo] | None:
         entry = self._partitions_cache.get(self._partitions_key())
@@ -655,12 +664,13 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
         argv = self.scheduler.partitions_argv()
         if argv is None or not self.cluster_limits_ttl:
             return None
+        transport = await self.transport()
         key = self._partitions_key()
         entry = self._partitions_cache.get(key)
         if entry is not None and time.monotonic() - entry[0] < self.cluster_limits_ttl:
             return entry[1]
         try:
-            result = await (await self.transport()).run(argv, timeout=self.status_timeout)
+            result = await transport.run(argv, timeout=self.status_timeout)
             found = self.scheduler.parse_partitions(result)
         except (TransportError, StatusUnavailable, ConfigError) as e:
             self.log.warning("%s cannot list the partitions: %s", self._log_prefix(), e)
@@ -727,20 +737,26 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
         )
 
     # -- the port handshake ------------------------------------------------------------
-    def accept_server_report(self, token: str, host: str, port: int) -> bool:
+    def accept_server_report(self, token: str, host: str, port: int, job_id: str = "") -> bool:
         """Called by the API handler: True if ``token`` is this server's own.
 
         A report is taken while the spawner waits for one; later, only a repeat
         of the address already known is accepted (the job may have reported
-        late, after a restarted hub found it through ``server.json``).
+        late, after a restarted hub found it through ``server.json``). A report
+        that names another job than this spawner's (a second job of a submission
+        whose answer was lost carries the same token) is refused: that job ends.
         """
         if not (self.token_sha256 and (self.job_id or self.submission_id)):
             return False
         digest = hashlib.sha256(token.encode()).hexdigest()
         if not hmac.compare_digest(digest, self.token_sha256):
             return False
+        if job_id and self.job_id and not api.same_job(job_id, self.job_id):
+            self.log.warning("%s refused a report from job %s, not its own", self._log_prefix(), job_id)
+            return False
         if self._awaiting_report:
             self._reported = (host, port)
+            self._reported_job = job_id
             self._report_event.set()
             return True
         return (host, port) == (self.server_host, self.server_port)
@@ -863,11 +879,12 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
                 job_name=self._job_name(),
             )
         )
+        identity = self.submission_id
         try:
-            job_id = await asyncio.shield(submitting)
+            submitted = await asyncio.shield(submitting)
         except asyncio.CancelledError:
             # The submission may still create a job: wait for it and cancel that job.
-            await self._cancel_submission(submitting)
+            await self._cancel_submission(submitting, identity)
             raise
         except SubmitError as e:
             await self._remove_private_files()
@@ -883,8 +900,12 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
             # else: stop(), which the hub calls next, cancels the job if it turns up
             raise spawn_error(f"Cannot submit the job: {e}", reason="connection", status=503) from None
 
-        self.job_id = job_id
-        self.submission_id = ""
+        job_id = self.job_id = submitted.job_id
+        # kept for the job's life: if the answer was lost, stop() also cancels any other job
+        # that the same submission may have made
+        self.submission_uncertain = submitted.answer_lost
+        if self._reported_job and not api.same_job(self._reported_job, job_id):
+            self._reported = None  # an early report from another job of this submission
         self._save_state()
         (await self.poller()).track(job_id, starting=True)
         partition = self.effective_partition()
@@ -979,13 +1000,14 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
                 unreachable_message(host, port, describe_error(error), login_reaches=None)
             )
 
-    async def _cancel_submission(self, submission: asyncio.Future[str]) -> None:
+    async def _cancel_submission(self, submitting: asyncio.Future[Submitted], identity: str) -> None:
+        """After a cancelled spawn: cancel the job its submission made, if any. The hub may
+        have stopped and cleared this spawner meanwhile, so the identity is passed in."""
         try:
-            self.job_id = await asyncio.wait_for(submission, self.submit_timeout)
+            self.job_id = (await asyncio.wait_for(submitting, self.submit_timeout)).job_id
         except Exception:
-            if not self.submission_id:
-                return
-            # stop() looks the submission up and cancels what it finds
+            self.submission_id = identity  # stop() looks the submission up
+        self.submission_uncertain = True
         await self._cancel_quietly()
 
     def _job_name(self) -> str:
@@ -1006,9 +1028,33 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
         if not found:
             return False
         self.job_id = found[0]
+        self.submission_uncertain = True
         self.log.info("%s found the job of submission %s", self._log_prefix(), self.submission_id)
         self._save_state()
         return True
+
+    async def _cancel_other_jobs_of_submission(self, keep: str) -> None:
+        """Cancel every job but ``keep`` that carries this spawn's submission identity: a
+        submission whose answer was lost may have made one more job than the spawner
+        tracks. Best effort: such a job could not serve anyway (its report is refused)."""
+        if self.scheduler.lookup_argv(self.submission_id) is None:
+            return
+        transport = await self.transport()
+        try:
+            found = await submission.find(
+                transport, self.scheduler, self.submission_id, timeout=0, command_timeout=self.status_timeout
+            )
+            for other in found:
+                if other != keep:
+                    self.log.warning(
+                        "%s cancelling job %s, another job of submission %s",
+                        self._log_prefix(),
+                        other,
+                        self.submission_id,
+                    )
+                    await transport.run(self.scheduler.cancel_argv(other), timeout=self.status_timeout)
+        except (TransportError, StatusUnavailable) as e:
+            self.log.warning("%s cannot look for other jobs of its submission: %s", self._log_prefix(), e)
 
     async def _cancel_quietly(self) -> None:
         try:
@@ -1097,10 +1143,13 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
                 break
             await asyncio.sleep(1.0)
         poller.untrack(job_id)
+        if self.submission_uncertain:
+            await self._cancel_other_jobs_of_submission(job_id)
         await self._remove_private_files()
         self.log.info("%s stopped", self._log_prefix())
         self.job_id = ""
         self.submission_id = ""
+        self.submission_uncertain = False
         self.server_host, self.server_port = "", 0
 
     async def _remove_private_files(self) -> None:
