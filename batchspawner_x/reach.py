@@ -204,10 +204,13 @@ class ReachMixin(LoggingConfigurable):
         while True:
             try:
                 return await self.server_address(host, port)
-            except (ConfigError, TransportError) as e:
-                if isinstance(e, ConfigError) or time.monotonic() >= deadline:
+            except TransportError as e:
+                if time.monotonic() >= deadline:
                     self.log.warning("Cannot reach the server at %s:%s: %s", host, port, e)
                     return None
+            except Exception as e:  # a site's connect_address callable must not stop the hub
+                self.log.warning("Cannot reach the server at %s:%s: %s", host, port, e, exc_info=True)
+                return None
             await asyncio.sleep(1.0)
 
     async def close_tunnel(self) -> None:

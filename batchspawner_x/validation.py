@@ -44,6 +44,8 @@ def walltime_seconds(option: str, value: object) -> int:
     (93600, 5400)
     """
     text = str(value).strip()
+    if len(text) > 24:  # no walltime is longer; and int() refuses thousands of digits
+        raise ConfigError(option, f"{text[:40]!r}... is not a walltime such as 08:00:00 or 1-12:00:00")
     if _HOURS.fullmatch(text):
         return round(float(text) * 3600)
     check_walltime(option, text)

@@ -221,3 +221,11 @@ def test_slug_truncates_long_names() -> None:
     assert result.startswith("a" * 40 + "-")
     assert len(result) == 49
     assert slug("a" * 40) == "a" * 40
+
+
+def test_walltime_of_thousands_of_digits_is_a_config_error() -> None:
+    from batchspawner_x.validation import walltime_seconds
+
+    for text in ("1" * 5000, "9" * 400 + ".5", "1-" + "2" * 5000):
+        with pytest.raises(ConfigError, match="is not a walltime"):
+            walltime_seconds("walltime", text)
