@@ -530,27 +530,32 @@ class SSHTransport(Transport):
 class PortForward:
     """``ssh -L 127.0.0.1:PORT:dest_host:dest_port`` over the pooled connection.
 
-    :meth:`open` listens on a free port of the hub's loopback (``port``) with
-    asyncssh's ``forward_local_port``: every connection to it becomes a channel
-    to ``dest_host:dest_port``, opened by the login node. The listener belongs
-    to the SSH connection and goes away with it; while the forward is open, a
-    watcher waits for that, reconnects through the pool (with its back-off)
-    and listens again on the *same* port, so the proxy's route stays valid.
-    The pool does not close a connection that carries a forward as idle.
+    :meth:`open` listens on a free port of the hub's loopback (``port``); every
+    connection to it becomes a ``direct-tcpip`` channel to ``dest_host:dest_port``,
+    opened by the login node over the login's pooled SSH connection. The listening
+    socket is the hub's own and stays bound until :meth:`close`, whatever happens to
+    the SSH connection: no other forward or process can take the port while the
+    proxy routes a user's requests to it. A watcher notices when the connection
+    drops and reconnects through the pool (with its back-off), so that the next
+    request finds it ready; requests meanwhile are refused. The pool does not close
+    a connection that carries a forward as idle.
     """
 
     LISTEN_HOST = "127.0.0.1"
+    #: Bytes read at once from either side.
+    CHUNK = 65536
 
     def __init__(self, transport: SSHTransport, dest_host: str, dest_port: int) -> None:
         self.transport = transport
         self.dest_host = dest_host
         self.dest_port = dest_port
         self.port = 0
-        #: How many times the listener was set up (1 after open, +1 per reconnection).
+        #: How many SSH connections carried the forward (1 after open, +1 per reconnection).
         self.established = 0
         self._pooled = SSHPool.connection(transport.target)
         self._conn: asyncssh.SSHClientConnection | None = None
-        self._listener: asyncssh.SSHListener | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._clients: set[asyncio.StreamWriter] = set()
         self._watcher: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -562,32 +567,48 @@ class PortForward:
         """Start forwarding; return the local port. Raises TransportError if it cannot."""
         self._pooled.forwards += 1
         try:
-            await self._listen()
+            self._conn = await self._pooled.get()
+            try:
+                self._server = await asyncio.start_server(self._serve, self.LISTEN_HOST, self.port)
+            except OSError as e:
+                raise TransportError(
+                    f"Cannot listen on {self.LISTEN_HOST}:{self.port} for a forward: {e}"
+                ) from None
         except BaseException:
             self._pooled.forwards -= 1
             self._closed = True
             raise
+        self.port = int(self._server.sockets[0].getsockname()[1])
+        self.established = 1
         self._watcher = asyncio.ensure_future(self._keep())
         return self.port
 
-    async def _listen(self) -> None:
-        conn = await self._pooled.get()
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One client of the local port: a channel to the destination, bytes both ways."""
+        self._clients.add(writer)
         try:
-            listener = await conn.forward_local_port(
-                self.LISTEN_HOST, self.port, self.dest_host, self.dest_port
-            )
-        except OSError as e:
-            raise TransportError(
-                f"Cannot listen on {self.LISTEN_HOST}:{self.port} for a forward: {e}"
-            ) from None
-        except asyncssh.Error as e:
-            raise TransportError(f"Cannot forward through {self.transport.describe()}: {e}") from None
-        self._conn, self._listener = conn, listener
-        self.port = listener.get_port()
-        self.established += 1
+            try:
+                conn = await self._pooled.get()
+                remote_reader, remote_writer = await conn.open_connection(
+                    self.dest_host, self.dest_port, encoding=None
+                )
+            except (TransportError, OSError, asyncssh.Error) as e:
+                get_logger().warning("Forward %s cannot open a channel: %s", self.describe(), e)
+                return
+            upstream = asyncio.ensure_future(_pipe(reader, remote_writer, self.CHUNK))
+            try:
+                # until the server, or the channel, closes its side
+                await _pipe(remote_reader, writer, self.CHUNK)
+            finally:
+                upstream.cancel()
+                remote_writer.close()
+        finally:
+            self._clients.discard(writer)
+            writer.close()
 
     async def _keep(self) -> None:
-        """Re-establish the listener each time its connection closes, until :meth:`close`."""
+        """Reconnect through the pool each time the forward's connection closes, until
+        :meth:`close`; the listening socket stays as it is."""
         log = get_logger()
         while not self._closed:
             if self._conn is not None:
@@ -595,11 +616,11 @@ class PortForward:
             if self._closed:
                 return
             log.warning("SSH connection of forward %s closed; re-establishing it", self.describe())
-            self._conn = self._listener = None
+            self._conn = None
             delay = RECONNECT_BASE_DELAY
             while not self._closed:
                 try:
-                    await self._listen()
+                    self._conn = await self._pooled.get()
                 except ConnectFailed as e:
                     await asyncio.sleep(max(e.retry_at - time.monotonic(), RECONNECT_BASE_DELAY))
                     continue
@@ -608,11 +629,12 @@ class PortForward:
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, self.transport.target.reconnect_max_delay)
                     continue
+                self.established += 1
                 log.info("Forward %s re-established", self.describe())
                 break
 
     async def close(self) -> None:
-        """Stop listening; connections already forwarded end with the server. Idempotent."""
+        """Stop listening and end the connections being forwarded. Idempotent."""
         if self._closed:
             return
         self._closed = True
@@ -621,10 +643,27 @@ class PortForward:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
-        if self._listener is not None:
-            self._listener.close()
-            await self._listener.wait_closed()
-        self._conn = self._listener = None
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+        for writer in list(self._clients):
+            writer.close()
+        if server is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(server.wait_closed(), 5)
+        self._conn = None
+
+
+async def _pipe(reader: Any, writer: Any, chunk: int) -> None:
+    """Copy ``reader`` to ``writer`` until end of file, then pass the end on."""
+    try:
+        while data := await reader.read(chunk):
+            writer.write(data)
+            await writer.drain()
+        if writer.can_write_eof():
+            writer.write_eof()
+    except (OSError, asyncssh.Error):
+        pass  # either side went away: the caller closes both
 
 
 async def _sftp_private_dirs(sftp: asyncssh.SFTPClient, directory: str) -> None:
