@@ -75,3 +75,35 @@ stop_pidfile() {
     fi
     rm -f "$pidfile"
 }
+
+# write_if_changed FILE MODE: write stdin to FILE (mode MODE, owner root) only
+# when the content differs. Returns 0 if the file changed, 1 if it did not.
+write_if_changed() {
+    local file=$1 mode=$2 tmp
+    tmp=$(mktemp "$file.XXXXXX")
+    cat >"$tmp"
+    chmod "$mode" "$tmp"
+    if [[ -f $file ]] && cmp -s "$tmp" "$file"; then
+        rm -f "$tmp"
+        chmod "$mode" "$file"
+        return 1
+    fi
+    mv -f "$tmp" "$file"
+    return 0
+}
+
+# wait_until SECONDS CMD...: run CMD every 0.1 s until it succeeds; 1 on timeout.
+wait_until() {
+    local tenths=$(($1 * 10)) i
+    shift
+    for ((i = 0; i < tenths; i++)); do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# pkg_installed PKG: true if dpkg has PKG fully installed.
+pkg_installed() {
+    [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == "install ok installed" ]]
+}

@@ -89,28 +89,7 @@ on_err() {
 }
 trap 'on_err $LINENO' ERR
 
-# write_if_changed FILE MODE: write stdin to FILE (mode MODE, owner root) only
-# when the content differs. Returns 0 if the file changed, 1 if it did not.
-write_if_changed() {
-    local file=$1 mode=$2 tmp
-    tmp=$(mktemp "$file.XXXXXX")
-    cat >"$tmp"
-    chmod "$mode" "$tmp"
-    if [[ -f $file ]] && cmp -s "$tmp" "$file"; then
-        rm -f "$tmp"
-        chmod "$mode" "$file"
-        return 1
-    fi
-    mv -f "$tmp" "$file"
-    return 0
-}
-
 # --- 1. packages ------------------------------------------------------------
-
-# pkg_installed PKG: true if dpkg has PKG fully installed.
-pkg_installed() {
-    [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == "install ok installed" ]]
-}
 
 install_packages() {
     # chromium: the browser tests drive Debian's chromium through playwright.
