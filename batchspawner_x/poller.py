@@ -43,10 +43,11 @@ MAX_ARGV_BYTES = 100_000
 
 @dataclass(frozen=True)
 class CachedStatus:
-    """A job's last known status, when it was read, and whether reads are failing."""
+    """A job's last known status, since when it holds, and whether reads are failing."""
 
     status: JobStatus
-    fetched_at: float
+    #: When (monotonic) the round that first reported this status started.
+    since: float
     stale: bool = False
     error: str | None = None
 
@@ -288,20 +289,25 @@ class StatusPoller:
                     self.cache[jid] = replace(old, stale=True, error=str(e))
             return
         self.last_error = None
+        tracked, cache = self.tracked, self.cache
         for jid, status in statuses.items():
-            if jid not in self.tracked:
+            if jid not in tracked:
                 continue
-            old = self.cache.get(jid)
-            if old is not None and old.status.state is JobState.FINISHED:
-                if status.state is JobState.GONE:
-                    # A purged job: keep what we knew of how it ended.
-                    status = old.status
-                elif status.state is JobState.FINISHED and status.exit_code is None:
-                    status = replace(status, exit_code=old.status.exit_code)
-            self.cache[jid] = CachedStatus(status, started)
-        for jid in job_ids:
-            if jid in self.tracked:
-                self.asked[jid] = started
+            old = cache.get(jid)
+            if old is not None:
+                if old.status is status and not old.stale:
+                    continue  # unchanged (most jobs, most rounds): nothing to store
+                if old.status.state is JobState.FINISHED:
+                    if status.state is JobState.GONE:
+                        # A purged job: keep what we knew of how it ended.
+                        status = old.status
+                    elif status.state is JobState.FINISHED and status.exit_code is None:
+                        status = replace(status, exit_code=old.status.exit_code)
+                if status == old.status:
+                    cache[jid] = CachedStatus(status, old.since)
+                    continue
+            cache[jid] = CachedStatus(status, started)
+        self.asked.update((jid, started) for jid in job_ids if jid in tracked)
 
     async def _exit_code(self, job_id: str) -> None:
         """Ask once for the exit code of a job seen finished without one.

@@ -138,7 +138,7 @@ async def test_failed_query_keeps_running_and_marks_stale() -> None:
         assert entry.status == before.status
         assert entry.status.state is JobState.RUNNING
         assert entry.stale is True
-        assert entry.fetched_at == before.fetched_at
+        assert entry.since == before.since
     assert "Socket timed out on send/recv operation" in (entry.error or "")
     assert poller.last_error == entry.error
     assert len(transport.calls) == 4
@@ -160,6 +160,28 @@ async def test_recovery_after_failure_clears_stale() -> None:
     fresh = poller.cached("101")
     assert fresh is not None
     assert (fresh.stale, fresh.error, poller.last_error) == (False, None, None)
+
+
+async def test_an_unchanged_status_keeps_its_entry_and_since() -> None:
+    line = "101|PENDING|n/a|Priority|N/A"
+    poller, _ = make([squeue(line), squeue(line), squeue("101|RUNNING|c1|None|N/A")])
+    first = await poller.status("101", max_age=0)
+    second = await poller.status("101", max_age=0)
+    assert first is not None and second is first
+    third = await poller.status("101", max_age=0)
+    assert third is not None and third.status.state is JobState.RUNNING
+    assert third.since == poller.asked["101"]  # the round that first saw it
+
+
+async def test_recovery_with_the_same_status_keeps_since() -> None:
+    line = "101|RUNNING|c1|None|N/A"
+    poller, _ = make([squeue(line), TIMED_OUT, squeue(line)])
+    before = await poller.status("101", max_age=0)
+    await poller.refresh()
+    await poller.refresh()
+    after = poller.cached("101")
+    assert before is not None and after is not None
+    assert not after.stale and after.since == before.since
 
 
 async def test_finished_job_gets_exit_code() -> None:

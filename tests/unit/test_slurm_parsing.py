@@ -311,6 +311,27 @@ def test_lines_for_jobs_not_asked_are_ignored(slurm: SlurmScheduler) -> None:
     assert set(slurm.parse_status(["25"], squeue(out))) == {"25"}
 
 
+def test_unchanged_lines_reuse_the_previous_answers_statuses(slurm: SlurmScheduler) -> None:
+    first = slurm.parse_status(
+        ["25", "26"], squeue("25|RUNNING|localhost|None|N/A\n26|PENDING|n/a|Priority|N/A\n")
+    )
+    second = slurm.parse_status(
+        ["25", "26"], squeue("25|RUNNING|localhost|None|N/A\n26|RUNNING|node2|None|N/A\n")
+    )
+    assert second["25"] is first["25"]
+    assert second["26"] == JobStatus("26", JobState.RUNNING, "RUNNING", host="node2")
+    # only the latest answer is remembered: a line seen two answers ago is parsed afresh
+    third = slurm.parse_status(["26"], squeue("26|PENDING|n/a|Priority|N/A\n"))
+    assert third["26"] == first["26"] and third["26"] is not first["26"]
+
+
+def test_a_bad_line_is_not_remembered(slurm: SlurmScheduler) -> None:
+    with pytest.raises(StatusUnavailable):
+        slurm.parse_status(["25"], squeue("25|RUNNING\n"))
+    with pytest.raises(StatusUnavailable):
+        slurm.parse_status(["25"], squeue("25|RUNNING\n"))
+
+
 # -- errors -------------------------------------------------------------------
 
 
