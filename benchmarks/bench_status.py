@@ -312,9 +312,13 @@ async def section_a(sizes: Sequence[int], repeats: int, concurrency: int) -> lis
         await reset_pool()
         settle()
         _, first = await ours_round(spawners)  # opens the connection
-        ours = [await ours_round(spawners) for _ in range(repeats)]
-        queries = [await poller_round() for _ in range(repeats)]
-        floors = [await floor_round(ids) for _ in range(repeats)]
+        # interleaved, so that each kind of round meets the controller in the same moods
+        # (a backfill pass, jobs being purged) as the others
+        ours, queries, floors = [], [], []
+        for _ in range(repeats):
+            ours.append(await ours_round(spawners))
+            queries.append(await poller_round())
+            floors.append(await floor_round(ids))
         base_repeats = max(1, min(repeats, 3) if n <= 100 else 1)
         bases = [await baseline_round(ids, 1) for _ in range(base_repeats)]
         parallel = [await baseline_round(ids, concurrency) for _ in range(base_repeats)]
@@ -761,7 +765,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--sections", default="a,b,c,d", help="which sections to run (default: a,b,c,d)")
     parser.add_argument("--sizes", default="1,100,1000", help="numbers of spawners for (a) and (c)")
-    parser.add_argument("--repeats", type=int, default=5, help="rounds per measurement in (a)")
+    parser.add_argument("--repeats", type=int, default=15, help="rounds per measurement in (a)")
     parser.add_argument(
         "--baseline-concurrency", type=int, default=8, help="predecessor squeues at once in (a)"
     )
