@@ -113,7 +113,12 @@ class StatusPoller:
 
         Spawners configured with different intervals share the shortest.
         """
-        key = (transport.key, scheduler.name, tuple(sorted(scheduler.commands.items())))
+        key = (
+            transport.key,
+            scheduler.name,
+            tuple(sorted(scheduler.commands.items())),
+            scheduler.all_users,
+        )
         poller = cls._registry.get(key)
         if poller is None or poller.closed:
             poller = cls._registry[key] = cls(

@@ -194,7 +194,8 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
         With an account that can see every user's jobs (Slurm's ``squeue`` shows all jobs
         unless ``PrivateData=jobs`` is set), all spawners of a cluster share one poller and one
         SSH connection: one batched status command per :attr:`status_interval`, whatever the
-        number of users. Submitting and cancelling always run as the user. With
+        number of users. Commands that list only the caller's jobs by default are asked for
+        everybody's (Grid Engine: ``qstat -u '*'``). Submitting and cancelling always run as the user. With
         ``connection = "local"`` the queries run as this account behind :attr:`local_prefix`.
         Example: ``"jupyterhub-status"``.""",
     )
@@ -533,7 +534,7 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
         if self._poller is None or self._poller.closed:
             self._poller = StatusPoller.get(
                 await self.status_transport(),
-                self.scheduler,
+                self.scheduler_class(self.scheduler_commands, all_users=bool(self.status_ssh_username)),
                 interval=self.status_interval,
                 timeout=self.status_timeout,
                 fast_interval=self.startup_poll_interval,

@@ -76,10 +76,14 @@ class Scheduler(abc.ABC):
             return cls.output_pattern
         return cls.output_pattern.replace(cls.job_id_placeholder, job_id)
 
-    def __init__(self, commands: Mapping[str, str] | None = None) -> None:
+    def __init__(self, commands: Mapping[str, str] | None = None, *, all_users: bool = False) -> None:
         merged = dict(self.default_commands)
         merged.update(commands or {})
         self.commands = merged
+        #: Whether status commands run as an account that owns none of the jobs asked
+        #: about (a status identity), so that a command that lists only the caller's own
+        #: jobs by default must be told to list every user's.
+        self.all_users = all_users
 
     def command(self, role: str) -> str:
         return self.commands[role]

@@ -138,7 +138,9 @@ class GridengineScheduler(Scheduler):
     def status_argv(self, job_ids: Sequence[str]) -> list[str]:
         # qstat cannot select jobs by id in its list form; one listing of the
         # user's jobs answers for all of them. "$user" is qstat's own placeholder.
-        return [self.command("status"), "-xml", "-s", "prsz", "-u", "$user"]
+        # A status identity owns none of the jobs: it lists every user's, or each
+        # job would look gone.
+        return [self.command("status"), "-xml", "-s", "prsz", "-u", "*" if self.all_users else "$user"]
 
     def parse_status(self, job_ids: Sequence[str], result: CommandResult) -> dict[str, JobStatus]:
         wanted = set(job_ids)

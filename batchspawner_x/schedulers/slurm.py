@@ -149,8 +149,8 @@ class SlurmScheduler(Scheduler):
         "partitions": "sinfo",
     }
 
-    def __init__(self, commands: Mapping[str, str] | None = None) -> None:
-        super().__init__(commands)
+    def __init__(self, commands: Mapping[str, str] | None = None, *, all_users: bool = False) -> None:
+        super().__init__(commands, all_users=all_users)
         #: Each line of the latest squeue answer, and what it meant.
         self._lines: dict[str, JobStatus] = {}
 

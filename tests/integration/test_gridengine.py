@@ -181,6 +181,21 @@ def test_held_job_says_so_and_starts_when_released(
     assert_server_answers(hub)
 
 
+def test_a_status_identity_sees_the_users_job(sge: dict[str, str], sge_hub: Callable[[str], Hub]) -> None:
+    # qstat lists only the caller's own jobs unless told otherwise: queried as frank,
+    # erin's job would look gone and her server would be taken for dead
+    hub = sge_hub('c.BatchSpawnerBase.status_ssh_username = "frank"\n')
+    result = hub.spawn(USER)
+    assert result.ready, result
+    job_id = job_id_of(hub)
+    assert job_details(sge, job_id)["owner"] == USER
+    time.sleep(4)  # a few status rounds, all of them as frank
+    assert (hub.server_model(USER) or {}).get("ready") is True
+    assert_server_answers(hub)
+    hub.stop(USER)
+    wait_gone(sge, job_id)
+
+
 def test_qdel_from_outside_is_noticed(sge: dict[str, str], sge_hub: Callable[[str], Hub]) -> None:
     hub = sge_hub()
     assert hub.spawn(USER).ready

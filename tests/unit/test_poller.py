@@ -439,6 +439,17 @@ async def test_intervals_of_sharing_spawners_take_the_shortest() -> None:
     assert (a.interval, a.fast_interval) == (10, 1)
 
 
+async def test_a_status_identity_and_a_users_own_queries_do_not_share_a_poller() -> None:
+    transport = FakeTransport([])
+    try:
+        own = StatusPoller.get(transport, SlurmScheduler(), interval=30, timeout=5)
+        shared = StatusPoller.get(transport, SlurmScheduler(all_users=True), interval=30, timeout=5)
+        assert own is not shared
+        assert StatusPoller.get(transport, SlurmScheduler(), interval=30, timeout=5) is own
+    finally:
+        StatusPoller.close_all()
+
+
 async def test_status_output_is_parsed_outside_the_event_loop() -> None:
     threads = []
 

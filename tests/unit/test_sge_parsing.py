@@ -291,6 +291,12 @@ def test_status_is_one_qstat_for_all_jobs_of_the_user(sge: GridengineScheduler) 
     assert sge.status_argv(["6", "7", "12"]) == ["qstat", "-xml", "-s", "prsz", "-u", "$user"]
 
 
+def test_a_status_identity_lists_every_users_jobs() -> None:
+    # the account asking owns none of the jobs: "$user" would list none of them
+    sge = GridengineScheduler(all_users=True)
+    assert sge.status_argv(["6"]) == ["qstat", "-xml", "-s", "prsz", "-u", "*"]
+
+
 def test_recorded_suspended_queue_document(sge: GridengineScheduler) -> None:
     ids = ["6", "7", "10", "11", "8", "9", "1"]
     found = sge.parse_status(ids, CommandResult(0, RECORDED_SUSPENDED_QUEUE, ""))
