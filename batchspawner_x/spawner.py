@@ -195,8 +195,9 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
         unless ``PrivateData=jobs`` is set), all spawners of a cluster share one poller and one
         SSH connection: one batched status command per :attr:`status_interval`, whatever the
         number of users. Commands that list only the caller's jobs by default are asked for
-        everybody's (Grid Engine: ``qstat -u '*'``). Submitting and cancelling always run as the user. With
-        ``connection = "local"`` the queries run as this account behind :attr:`local_prefix`.
+        everybody's (Grid Engine: ``qstat -u '*'``, LSF: ``bjobs -u all``). Submitting and
+        cancelling always run as the user. With ``connection = "local"`` the queries run as this
+        account behind :attr:`local_prefix`.
         Example: ``"jupyterhub-status"``.""",
     )
     status_ssh_keys = List(

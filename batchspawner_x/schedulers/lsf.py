@@ -112,7 +112,10 @@ class LsfScheduler(Scheduler):
 
     def status_argv(self, job_ids: Sequence[str]) -> list[str]:
         # -a: finished jobs (DONE, EXIT) stay listed until CLEAN_PERIOD has passed.
-        return [self.command("status"), "-a", "-noheader", "-o", BJOBS_FORMAT, *job_ids]
+        # bjobs shows the caller's own jobs by default; a status identity asks for
+        # everybody's ("-u all"), which LSF lets any user see in this summary form.
+        everybody = ["-u", "all"] if self.all_users else []
+        return [self.command("status"), "-a", "-noheader", "-o", BJOBS_FORMAT, *everybody, *job_ids]
 
     def parse_status(self, job_ids: Sequence[str], result: CommandResult) -> dict[str, JobStatus]:
         wanted = set(job_ids)

@@ -142,6 +142,11 @@ def test_status_argv_asks_for_every_job_at_once(lsf: LsfScheduler) -> None:
     assert lsf.status_argv(["1815", "1816"]) == ["bjobs", "-a", "-noheader", "-o", FORMAT, "1815", "1816"]
 
 
+def test_a_status_identity_asks_for_every_users_jobs() -> None:
+    lsf = LsfScheduler(all_users=True)
+    assert lsf.status_argv(["1815"]) == ["bjobs", "-a", "-noheader", "-o", FORMAT, "-u", "all", "1815"]
+
+
 @pytest.mark.parametrize(
     ("line", "expected"),
     [

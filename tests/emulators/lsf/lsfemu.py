@@ -550,21 +550,21 @@ def bjobs(argv: list[str]) -> int:
         return 255
     show_all = False
     noheader = False
-    spec: str | None = None
+    valued: dict[str, str] = {}  # -o FORMAT, -u USER|all
     ids: list[str] = []
     i = 0
     while i < len(argv):
         arg = argv[i]
         if arg == "-a":
             show_all = True
+        elif arg in ("-o", "-u"):
+            if i + 1 >= len(argv):
+                sys.stderr.write(f"bjobs: option requires an argument -- {arg[1]}\n")
+                return 255
+            valued[arg] = argv[i + 1]
+            i += 1
         elif arg == "-noheader":
             noheader = True
-        elif arg == "-o":
-            if i + 1 >= len(argv):
-                sys.stderr.write("bjobs: option requires an argument -- o\n")
-                return 255
-            spec = argv[i + 1]
-            i += 1
         elif arg in ("-w", "-l"):
             pass
         elif arg.startswith("-"):
@@ -573,6 +573,7 @@ def bjobs(argv: list[str]) -> int:
         else:
             ids.append(arg)
         i += 1
+    spec, owner = valued.get("-o"), valued.get("-u")
 
     now = time.time()
     records: list[dict[str, Any]] = []
@@ -580,17 +581,17 @@ def bjobs(argv: list[str]) -> int:
     if ids:
         for job_id in ids:
             record = load(job_id)
-            if record is None or _purged(record, now, cfg):
+            if record is None or _purged(record, now, cfg) or owner not in (None, "all", record["user"]):
                 missing.append(job_id)
             else:
                 records.append(record)
     else:
-        me = user_name()
+        me = owner or user_name()
         for name in sorted(os.listdir(os.path.join(SPOOL, "jobs")), key=_numeric):
             if not name.endswith(".json"):
                 continue
             record = load(name[:-5])
-            if record is None or record["user"] != me or _purged(record, now, cfg):
+            if record is None or me not in ("all", record["user"]) or _purged(record, now, cfg):
                 continue
             if record["state"] in FINISHED and not show_all:
                 continue
