@@ -38,7 +38,7 @@ from traitlets import (
     validate,
 )
 
-from . import api, submission
+from . import api, cancel, submission
 from . import profiles as profile_model
 from .compat import PredecessorConfig, render_batch_script
 from .errors import BatchSpawnerError, ConfigError, SubmitError, TemplateError, TransportError
@@ -357,7 +357,14 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
     cancel_timeout = Float(
         60,
         config=True,
-        help="Seconds :meth:`stop` waits for the scheduler to confirm the job has left the running states.",
+        help="""Seconds :meth:`stop` keeps sending the cancel command, and then waits for the
+        scheduler to confirm the job has left the running states.
+
+        Cancelling is repeated through a login node that cannot be reached, a dropped
+        connection or a scheduler that refuses for a moment. JupyterHub forgets the job when
+        stop() ends, even with an error, so a cancel still not accepted after this long is
+        retried in the background for a day, and the error names the job and the command
+        that cancels it by hand.""",
     )
     output_tail_bytes = Integer(
         2000, config=True, help="How much of a failed job's output is shown to the user."
@@ -1125,12 +1132,8 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
             self.submission_id = ""
             return
         transport = await self.transport()
-        sched = self.scheduler
         poller = await self.poller()
-        result = await transport.run(sched.cancel_argv(job_id), timeout=self.status_timeout)
-        failure = sched.cancel_failed(result)
-        if failure:
-            self.log.warning("%s %s", self._log_prefix(), failure)
+        await self._send_cancel(transport, job_id, poller)
         deadline = time.monotonic() + self.cancel_timeout
         while True:
             cached = await poller.status(job_id, max_age=0)
@@ -1154,11 +1157,59 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
         self.submission_uncertain = False
         self.server_host, self.server_port = "", 0
 
-    async def _remove_private_files(self) -> None:
+    async def _send_cancel(self, transport: Transport, job_id: str, poller: StatusPoller) -> None:
+        """Send the job's cancel until the scheduler accepts it, for up to
+        :attr:`cancel_timeout`: a login node that is rebooting, a connection waiting out
+        its back-off or a scheduler hiccup does not leave the job running.
+
+        JupyterHub forgets the job even when stop() fails, so if the cancel still cannot
+        be sent, it is retried in the background (see :mod:`batchspawner_x.cancel`) and
+        the error says which job is left and how to cancel it by hand.
+        """
+
+        def retrying(problem: str, wait: float) -> None:
+            self.log.warning(
+                "%s cannot cancel the job yet (%s); trying again in %.1fs", self._log_prefix(), problem, wait
+            )
+
+        try:
+            await cancel.cancel_job(
+                transport,
+                self.scheduler,
+                job_id,
+                command_timeout=self.status_timeout,
+                deadline=time.monotonic() + self.cancel_timeout,
+                on_retry=retrying,
+            )
+        except cancel.CancelFailed as e:
+            poller.untrack(job_id)
+            later = ""
+            if not e.permanent:
+                job_dir = self.job_dir_path
+
+                async def remove_files() -> None:
+                    await self._remove_private_files(job_dir)
+
+                cancel.keep_cancelling(
+                    transport,
+                    self.scheduler,
+                    job_id,
+                    command_timeout=self.status_timeout,
+                    log_prefix=self._log_prefix(),
+                    then=remove_files,
+                )
+                later = f" The hub keeps trying for {cancel.BACKGROUND_PERIOD / 3600:g} hours."
+            raise cancel.CancelFailed(
+                f"Could not cancel job {job_id} on {transport.describe()}: {e}.{later} "
+                f"To cancel it by hand: {cancel.manual_command(self.scheduler, job_id)}",
+                permanent=e.permanent,
+            ) from None
+
+    async def _remove_private_files(self, job_dir: str | None = None) -> None:
         """Remove the token and certificates from the cluster; keep the job output."""
-        if not self.job_dir_path:
+        d = self.job_dir_path if job_dir is None else job_dir
+        if not d:
             return
-        d = self.job_dir_path
         paths = [posixpath.join(d, ENV_FILE), posixpath.join(d, SERVER_FILE)]
         paths += [posixpath.join(d, CERT_DIR, name) for name in ("key.pem", "cert.pem", "ca.pem")]
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -91,6 +92,37 @@ def test_login_node_sshd_down_and_back_keeps_every_server(make_hub: Callable[...
     hub.stop("alice")  # commands work again over the new connection
     assert cluster.alive_jobs("alice") == []
     hub.stop("bob")
+
+
+def test_stop_during_a_login_node_outage_cancels_the_job_when_it_returns(
+    make_hub: Callable[..., Hub],
+) -> None:
+    # JupyterHub forgets the job when stop() ends, even with an error: the cancel must
+    # wait for the login node rather than fail and leave the job running
+    hub = make_hub("c.BatchSpawnerBase.status_timeout = 4\nc.BatchSpawnerBase.ssh_reconnect_max_delay = 4\n")
+    assert hub.spawn("alice").ready
+    job_id = job_id_of(hub)
+    errors: list[BaseException] = []
+
+    def stop() -> None:
+        try:
+            hub.stop("alice")
+        except BaseException as e:  # reported by the main thread
+            errors.append(e)
+
+    cluster.stop_sshd()
+    stopping = threading.Thread(target=stop)
+    try:
+        stopping.start()
+        Hub.wait_for(lambda: "cannot cancel the job yet" in hub.log_text(), 30, "a cancel that waits")
+        time.sleep(5)  # long enough for the pool to back off
+        assert cluster.job_state(job_id) == "RUNNING", "nothing reached the cluster yet"
+    finally:
+        cluster.start_sshd()
+    stopping.join(150)
+    assert not stopping.is_alive() and not errors, errors
+    assert cluster.alive_jobs("alice") == []
+    assert "Could not cancel" not in hub.log_text()
 
 
 def slow_sbatch(tmp: Path, *, cut: str) -> tuple[Path, Path]:

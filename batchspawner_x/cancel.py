@@ -1,0 +1,166 @@
+"""Cancelling a job so that it is cancelled, even across a login node's outage.
+
+JupyterHub forgets a server's state when :meth:`Spawner.stop` returns *or
+raises*, so a cancel that never reached the scheduler leaves a job running that
+nobody tracks any more. Cancelling is safe to repeat, so instead of giving up at
+the first dropped connection, :func:`cancel_job` keeps sending the cancel
+command, waiting at least as long as the connection pool's back-off asks,
+until the scheduler accepts it or a deadline passes. When even that fails,
+:func:`keep_cancelling` goes on in the background (for
+:data:`BACKGROUND_PERIOD` seconds, with growing pauses) while the hub tells
+the user and the log which job is left and how to cancel it by hand.
+
+Errors that waiting cannot cure (a refused login, an unknown host key) end the
+attempts at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import time
+from collections.abc import Awaitable, Callable
+
+from traitlets.log import get_logger
+
+from .errors import BatchSpawnerError, TransportError
+from .schedulers.base import Scheduler
+from .states import StatusUnavailable
+from .transport import ConnectFailed, Transport
+
+#: First pause between two attempts; it doubles after each failure.
+FIRST_PAUSE = 1.0
+#: Longest pause between two attempts while :meth:`stop` waits.
+MAX_PAUSE = 8.0
+#: How long, in seconds, a cancel that :meth:`stop` could not send is retried in the background.
+BACKGROUND_PERIOD = 24 * 3600.0
+#: Longest pause between two background attempts.
+BACKGROUND_MAX_PAUSE = 300.0
+
+#: Cancels being retried in the background (kept here so that they are not garbage-collected).
+_background: set[asyncio.Task[None]] = set()
+
+
+class CancelFailed(BatchSpawnerError):
+    """The scheduler did not accept the cancel before the deadline, or could not be asked
+    for a reason that waiting does not cure (then ``permanent`` is true)."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+def is_permanent(error: TransportError) -> bool:
+    """True for errors that waiting does not cure: nothing was sent, and the reason is not
+    that the login node could not be reached (a refused login, an unknown host key)."""
+    return not error.maybe_sent and not isinstance(error, ConnectFailed)
+
+
+async def cancel_job(
+    transport: Transport,
+    scheduler: Scheduler,
+    job_id: str,
+    *,
+    command_timeout: float,
+    deadline: float,
+    max_pause: float = MAX_PAUSE,
+    on_retry: Callable[[str, float], None] | None = None,
+) -> None:
+    """Send ``job_id``'s cancel command until the scheduler accepts it.
+
+    A connection that cannot be opened or is lost, a command that times out and a
+    scheduler that refuses (for example a controller that is down) while the job is
+    still listed are tried again,
+    after ``FIRST_PAUSE`` seconds, then twice as long each time up to ``max_pause``,
+    and never before the connection pool's next attempt to connect. Raises
+    :class:`CancelFailed` when the next attempt would come after ``deadline``
+    (monotonic), or at once for an error that waiting does not cure.
+    """
+    argv = scheduler.cancel_argv(job_id)
+    pause = FIRST_PAUSE
+    while True:
+        wait = pause
+        try:
+            result = await transport.run(argv, timeout=command_timeout)
+        except TransportError as e:
+            if is_permanent(e):
+                raise CancelFailed(str(e), permanent=True) from None
+            problem = str(e)
+            if isinstance(e, ConnectFailed):
+                wait = max(wait, e.retry_at - time.monotonic())
+        else:
+            refused = scheduler.cancel_failed(result)
+            if refused is None or await is_gone(transport, scheduler, job_id, command_timeout):
+                return
+            problem = f"{argv[0]} failed: {refused}"
+        if time.monotonic() + wait > deadline:
+            raise CancelFailed(problem)
+        if on_retry is not None:
+            on_retry(problem, wait)
+        await asyncio.sleep(wait)
+        pause = min(pause * 2, max_pause)
+
+
+async def is_gone(transport: Transport, scheduler: Scheduler, job_id: str, timeout: float) -> bool:
+    """Whether the scheduler says ``job_id`` has left the running states: then a refused
+    cancel (one whose wording :meth:`Scheduler.cancel_failed` does not know) is moot.
+    False when the scheduler cannot tell."""
+    try:
+        result = await transport.run(scheduler.status_argv([job_id]), timeout=timeout)
+        status = scheduler.parse_status([job_id], result).get(job_id)
+    except (TransportError, StatusUnavailable):
+        return False
+    return status is not None and not status.alive
+
+
+def manual_command(scheduler: Scheduler, job_id: str) -> str:
+    """The command an administrator runs to cancel ``job_id`` by hand."""
+    return shlex.join(scheduler.cancel_argv(job_id))
+
+
+def keep_cancelling(
+    transport: Transport,
+    scheduler: Scheduler,
+    job_id: str,
+    *,
+    command_timeout: float,
+    log_prefix: str,
+    then: Callable[[], Awaitable[None]] | None = None,
+) -> asyncio.Task[None]:
+    """Go on cancelling ``job_id`` in the background for :data:`BACKGROUND_PERIOD`
+    seconds; run ``then`` (for example removing the job's private files) once the
+    scheduler has accepted the cancel. Every attempt and the outcome are logged."""
+    log = get_logger()
+
+    def retrying(problem: str, wait: float) -> None:
+        log.warning("%s cannot cancel the job yet (%s); trying again in %.0fs", log_prefix, problem, wait)
+
+    async def run() -> None:
+        started = time.monotonic()
+        try:
+            await cancel_job(
+                transport,
+                scheduler,
+                job_id,
+                command_timeout=command_timeout,
+                deadline=started + BACKGROUND_PERIOD,
+                max_pause=BACKGROUND_MAX_PAUSE,
+                on_retry=retrying,
+            )
+        except CancelFailed as e:
+            log.error(
+                "%s gave up cancelling the job after %.0fs: %s. Cancel it by hand: %s",
+                log_prefix,
+                time.monotonic() - started,
+                e,
+                manual_command(scheduler, job_id),
+            )
+            return
+        log.info("%s cancelled, %.0fs after stop() gave up waiting", log_prefix, time.monotonic() - started)
+        if then is not None:
+            await then()
+
+    task = asyncio.ensure_future(run())
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+    return task

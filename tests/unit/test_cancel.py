@@ -1,0 +1,172 @@
+"""Cancelling through connection failures and scheduler hiccups (no cluster).
+
+The real fault (the login node's sshd gone while a server is stopped) is in
+tests/integration/test_faults.py; these pin the retry rules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+
+import pytest
+
+from batchspawner_x import cancel
+from batchspawner_x.errors import CommandTimeout, HostKeyError, TransportError
+from batchspawner_x.schedulers.base import CommandResult
+from batchspawner_x.schedulers.slurm import SlurmScheduler
+from batchspawner_x.transport import ConnectFailed
+
+from .test_spawner import RecordedTransport, make_spawner
+
+Step = Callable[[list[str]], CommandResult]
+
+
+def raises(error: TransportError) -> Step:
+    def step(argv: list[str]) -> CommandResult:
+        raise error
+
+    return step
+
+
+def answers(rc: int = 0, stdout: str = "", stderr: str = "") -> Step:
+    return lambda argv: CommandResult(rc, stdout, stderr)
+
+
+class ScriptedTransport(RecordedTransport):
+    """Answers the cancel commands with ``steps`` in turn (the last one repeats), and the
+    status command with ``squeue``."""
+
+    def __init__(self, steps: Sequence[Step], squeue: str = "25|RUNNING|n1|None|N/A\n") -> None:
+        super().__init__(lambda argv: CommandResult(0))
+        self.steps = list(steps)
+        self.squeue = squeue
+        self.at: list[float] = []
+
+    async def run(
+        self, argv: Sequence[str], *, input: str | None = None, timeout: float, idempotent: bool = True
+    ) -> CommandResult:
+        self.commands.append(list(argv))
+        if argv[0] == "squeue":
+            return CommandResult(0, self.squeue)
+        if argv[0] == "scontrol":
+            return CommandResult(0, "JobId=25 JobState=CANCELLED ExitCode=0:15\n")
+        self.at.append(time.monotonic())
+        step = self.steps.pop(0) if len(self.steps) > 1 else self.steps[0]
+        return step(list(argv))
+
+    def cancels(self) -> int:
+        return sum(1 for c in self.commands if c[0] == "scancel")
+
+
+@pytest.fixture(autouse=True)
+def short_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cancel, "FIRST_PAUSE", 0.05)
+    monkeypatch.setattr(cancel, "MAX_PAUSE", 0.1)
+    monkeypatch.setattr(cancel, "BACKGROUND_MAX_PAUSE", 0.1)
+
+
+async def send(transport: ScriptedTransport, deadline_in: float = 5.0) -> None:
+    await cancel.cancel_job(
+        transport, SlurmScheduler(), "25", command_timeout=1, deadline=time.monotonic() + deadline_in
+    )
+
+
+async def test_an_unreachable_login_node_is_waited_for_as_long_as_the_pool_backs_off() -> None:
+    retry_at = time.monotonic() + 0.3
+    transport = ScriptedTransport([raises(ConnectFailed("Cannot connect: refused", retry_at)), answers()])
+    await send(transport)
+    assert transport.cancels() == 2
+    # not before the pool's next attempt (an earlier one would fail at once)
+    assert transport.at[1] >= retry_at
+
+
+async def test_a_lost_connection_and_a_timeout_are_tried_again() -> None:
+    transport = ScriptedTransport(
+        [
+            raises(TransportError("Connection lost")),
+            raises(CommandTimeout("scancel did not finish")),
+            answers(),
+        ]
+    )
+    await send(transport)
+    assert transport.cancels() == 3
+
+
+async def test_a_refusing_scheduler_is_asked_again_while_the_job_is_listed() -> None:
+    refused = answers(1, stderr="scancel: error: Unable to contact slurm controller (connect failure)\n")
+    transport = ScriptedTransport([refused, refused, answers()])
+    await send(transport)
+    assert transport.cancels() == 3
+
+
+async def test_a_refused_cancel_of_a_job_that_already_ended_is_done() -> None:
+    transport = ScriptedTransport(
+        [answers(1, stderr="scancel: error: something new\n")], squeue="25|CANCELLED|n1|None|N/A\n"
+    )
+    await send(transport)
+    assert transport.cancels() == 1
+
+
+async def test_an_error_that_waiting_does_not_cure_ends_at_once() -> None:
+    transport = ScriptedTransport([raises(HostKeyError("The host key of login:22 does not match"))])
+    with pytest.raises(cancel.CancelFailed, match="host key") as failed:
+        await send(transport)
+    assert failed.value.permanent
+    assert transport.cancels() == 1
+
+
+async def test_the_deadline_ends_the_attempts_with_the_last_problem() -> None:
+    transport = ScriptedTransport([raises(ConnectFailed("Cannot connect to login:22: refused"))])
+    started = time.monotonic()
+    with pytest.raises(cancel.CancelFailed, match="refused") as failed:
+        await send(transport, deadline_in=0.3)
+    assert not failed.value.permanent
+    assert time.monotonic() - started < 0.3
+    assert transport.cancels() >= 2
+
+
+async def test_stop_keeps_cancelling_through_an_outage_shorter_than_cancel_timeout() -> None:
+    spawner, _ = make_spawner(lambda argv: CommandResult(0))
+    outage = raises(ConnectFailed("Cannot connect to login:22 as 'alice': refused"))
+    transport = ScriptedTransport([outage, outage, outage, answers()], squeue="25|CANCELLED|n1|None|N/A\n")
+    spawner._transport = transport
+    spawner.load_state({"job_id": "25", "job_dir": "/home/alice/.batchspawner_x/alice"})
+    await spawner.stop()
+    assert transport.cancels() == 4
+    assert spawner.job_id == ""
+
+
+async def test_a_cancel_stop_could_not_send_goes_on_in_the_background() -> None:
+    spawner, _ = make_spawner(lambda argv: CommandResult(0))
+    outage = raises(ConnectFailed("Cannot connect to login:22 as 'alice': refused"))
+    transport = ScriptedTransport([outage] * 6 + [answers()])
+    spawner._transport = transport
+    spawner.cancel_timeout = 0.2
+    spawner.load_state({"job_id": "25", "job_dir": "/home/alice/.batchspawner_x/alice"})
+    transport.files["/home/alice/.batchspawner_x/alice/env.json"] = b'{"JUPYTERHUB_API_TOKEN": "secret"}'
+    with pytest.raises(cancel.CancelFailed) as failed:
+        await spawner.stop()
+    message = str(failed.value)
+    assert "job 25" in message and "keeps trying" in message and "scancel 25" in message, message
+    (task,) = cancel._background
+    await asyncio.wait_for(task, 10)
+    assert transport.cancels() == 7
+    # once cancelled, the token leaves the cluster too
+    assert "/home/alice/.batchspawner_x/alice/env.json" not in transport.files
+
+
+async def test_a_permanent_failure_is_not_retried_in_the_background() -> None:
+    spawner, _ = make_spawner(lambda argv: CommandResult(0))
+    refused = TransportError("SSH login as 'alice' to login:22 was refused")
+    refused.maybe_sent = False  # as the pool marks it: nothing reached the node
+    transport = ScriptedTransport([raises(refused)])
+    spawner._transport = transport
+    spawner.load_state({"job_id": "25"})
+    before = set(cancel._background)
+    with pytest.raises(cancel.CancelFailed, match="scancel 25") as failed:
+        await spawner.stop()
+    assert "keeps trying" not in str(failed.value)
+    assert set(cancel._background) == before
+    assert transport.cancels() == 1
