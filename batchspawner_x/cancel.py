@@ -7,8 +7,8 @@ the first dropped connection, :func:`cancel_job` keeps sending the cancel
 command, waiting at least as long as the connection pool's back-off asks,
 until the scheduler accepts it or a deadline passes. When even that fails,
 :func:`keep_cancelling` goes on in the background (for
-:data:`BACKGROUND_PERIOD` seconds, with growing pauses) while the hub tells
-the user and the log which job is left and how to cancel it by hand.
+:data:`BACKGROUND_PERIOD` seconds, with growing pauses) while the log says
+which job is left and how to cancel it by hand.
 
 Errors that waiting cannot cure (a refused login, an unknown host key) end the
 attempts at once.
@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import shlex
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from traitlets.log import get_logger
 
@@ -125,11 +125,12 @@ def keep_cancelling(
     *,
     command_timeout: float,
     log_prefix: str,
-    then: Callable[[], Awaitable[None]] | None = None,
 ) -> asyncio.Task[None]:
     """Go on cancelling ``job_id`` in the background for :data:`BACKGROUND_PERIOD`
-    seconds; run ``then`` (for example removing the job's private files) once the
-    scheduler has accepted the cancel. Every attempt and the outcome are logged."""
+    seconds. Every attempt and the outcome are logged.
+
+    The job's files are left alone: by the time this succeeds the user may have
+    started a new server that uses the same job directory."""
     log = get_logger()
 
     def retrying(problem: str, wait: float) -> None:
@@ -157,8 +158,6 @@ def keep_cancelling(
             )
             return
         log.info("%s cancelled, %.0fs after stop() gave up waiting", log_prefix, time.monotonic() - started)
-        if then is not None:
-            await then()
 
     task = asyncio.ensure_future(run())
     _background.add(task)

@@ -362,9 +362,9 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
 
         Cancelling is repeated through a login node that cannot be reached, a dropped
         connection or a scheduler that refuses for a moment. JupyterHub forgets the job when
-        stop() ends, even with an error, so a cancel still not accepted after this long is
-        retried in the background for a day, and the error names the job and the command
-        that cancels it by hand.""",
+        stop() ends, so a cancel still not accepted after this long is retried in the
+        background for a day, and an error in the log names the job and the command that
+        cancels it by hand. The server's token is revoked as for any stop.""",
     )
     output_tail_bytes = Integer(
         2000, config=True, help="How much of a failed job's output is shown to the user."
@@ -1133,38 +1133,48 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
             return
         transport = await self.transport()
         poller = await self.poller()
-        await self._send_cancel(transport, job_id, poller)
-        deadline = time.monotonic() + self.cancel_timeout
-        while True:
-            cached = await poller.status(job_id, max_age=0)
-            if cached is not None and not cached.stale and not cached.status.alive:
-                break
-            if cached is not None and cached.status.state is JobState.FINISHING and now:
-                break
-            if time.monotonic() > deadline:
-                self.log.warning(
-                    "%s still listed %.0fs after cancelling it", self._log_prefix(), self.cancel_timeout
-                )
-                break
-            await asyncio.sleep(1.0)
-        poller.untrack(job_id)
-        if self.submission_uncertain:
-            await self._cancel_other_jobs_of_submission(job_id)
-        await self._remove_private_files()
-        self.log.info("%s stopped", self._log_prefix())
+        if await self._send_cancel(transport, job_id):
+            await self._wait_until_cancelled(poller, job_id, now=now)
+            poller.untrack(job_id)
+            if self.submission_uncertain:
+                await self._cancel_other_jobs_of_submission(job_id)
+            await self._remove_private_files()
+            self.log.info("%s stopped", self._log_prefix())
+        else:
+            poller.untrack(job_id)
         self.job_id = ""
         self.submission_id = ""
         self.submission_uncertain = False
         self.server_host, self.server_port = "", 0
 
-    async def _send_cancel(self, transport: Transport, job_id: str, poller: StatusPoller) -> None:
+    async def _wait_until_cancelled(self, poller: StatusPoller, job_id: str, *, now: bool) -> None:
+        """Wait, up to :attr:`cancel_timeout`, for the scheduler to list the cancelled job
+        as ended (as finishing is enough when ``now``)."""
+        deadline = time.monotonic() + self.cancel_timeout
+        while True:
+            cached = await poller.status(job_id, max_age=0)
+            if cached is not None and not cached.stale and not cached.status.alive:
+                return
+            if cached is not None and cached.status.state is JobState.FINISHING and now:
+                return
+            if time.monotonic() > deadline:
+                self.log.warning(
+                    "%s still listed %.0fs after cancelling it", self._log_prefix(), self.cancel_timeout
+                )
+                return
+            await asyncio.sleep(1.0)
+
+    async def _send_cancel(self, transport: Transport, job_id: str) -> bool:
         """Send the job's cancel until the scheduler accepts it, for up to
         :attr:`cancel_timeout`: a login node that is rebooting, a connection waiting out
-        its back-off or a scheduler hiccup does not leave the job running.
+        its back-off or a scheduler hiccup does not leave the job running. True once the
+        scheduler accepted it.
 
-        JupyterHub forgets the job even when stop() fails, so if the cancel still cannot
-        be sent, it is retried in the background (see :mod:`batchspawner_x.cancel`) and
-        the error says which job is left and how to cancel it by hand.
+        JupyterHub forgets the job when stop() ends, even with an error. A cancel that
+        still fails is therefore logged as an error naming the job and the command that
+        cancels it by hand, and retried in the background (see :mod:`batchspawner_x.cancel`);
+        stop() itself returns, so that JupyterHub revokes the server's token and removes
+        its route: the job, while it lasts, can no longer act for the user.
         """
 
         def retrying(problem: str, wait: float) -> None:
@@ -1181,33 +1191,31 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
                 deadline=time.monotonic() + self.cancel_timeout,
                 on_retry=retrying,
             )
+            return True
         except cancel.CancelFailed as e:
-            poller.untrack(job_id)
             later = ""
             if not e.permanent:
-                job_dir = self.job_dir_path
-
-                async def remove_files() -> None:
-                    await self._remove_private_files(job_dir)
-
                 cancel.keep_cancelling(
                     transport,
                     self.scheduler,
                     job_id,
                     command_timeout=self.status_timeout,
                     log_prefix=self._log_prefix(),
-                    then=remove_files,
                 )
-                later = f" The hub keeps trying for {cancel.BACKGROUND_PERIOD / 3600:g} hours."
-            raise cancel.CancelFailed(
-                f"Could not cancel job {job_id} on {transport.describe()}: {e}.{later} "
-                f"To cancel it by hand: {cancel.manual_command(self.scheduler, job_id)}",
-                permanent=e.permanent,
-            ) from None
+                later = f" Trying again in the background for {cancel.BACKGROUND_PERIOD / 3600:g} hours."
+            self.log.error(
+                "%s could not cancel the job on %s: %s.%s To cancel it by hand: %s",
+                self._log_prefix(),
+                transport.describe(),
+                e,
+                later,
+                cancel.manual_command(self.scheduler, job_id),
+            )
+            return False
 
-    async def _remove_private_files(self, job_dir: str | None = None) -> None:
+    async def _remove_private_files(self) -> None:
         """Remove the token and certificates from the cluster; keep the job output."""
-        d = self.job_dir_path if job_dir is None else job_dir
+        d = self.job_dir_path
         if not d:
             return
         paths = [posixpath.join(d, ENV_FILE), posixpath.join(d, SERVER_FILE)]

@@ -7,6 +7,7 @@ tests/integration/test_faults.py; these pin the retry rules.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Sequence
 
@@ -138,26 +139,29 @@ async def test_stop_keeps_cancelling_through_an_outage_shorter_than_cancel_timeo
     assert spawner.job_id == ""
 
 
-async def test_a_cancel_stop_could_not_send_goes_on_in_the_background() -> None:
+async def test_a_cancel_stop_could_not_send_goes_on_in_the_background(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     spawner, _ = make_spawner(lambda argv: CommandResult(0))
     outage = raises(ConnectFailed("Cannot connect to login:22 as 'alice': refused"))
     transport = ScriptedTransport([outage] * 6 + [answers()])
     spawner._transport = transport
     spawner.cancel_timeout = 0.2
     spawner.load_state({"job_id": "25", "job_dir": "/home/alice/.batchspawner_x/alice"})
-    transport.files["/home/alice/.batchspawner_x/alice/env.json"] = b'{"JUPYTERHUB_API_TOKEN": "secret"}'
-    with pytest.raises(cancel.CancelFailed) as failed:
-        await spawner.stop()
-    message = str(failed.value)
-    assert "job 25" in message and "keeps trying" in message and "scancel 25" in message, message
-    (task,) = cancel._background
+    before = set(cancel._background)
+    caplog.set_level(logging.INFO)
+    # stop() returns, so that JupyterHub revokes the server's token as for any stop
+    await spawner.stop()
+    assert spawner.job_id == ""
+    (error,) = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert "could not cancel" in error and "in the background" in error and "scancel 25" in error, error
+    (task,) = set(cancel._background) - before
     await asyncio.wait_for(task, 10)
     assert transport.cancels() == 7
-    # once cancelled, the token leaves the cluster too
-    assert "/home/alice/.batchspawner_x/alice/env.json" not in transport.files
+    assert any("cancelled" in r.getMessage() for r in caplog.records if r.levelname == "INFO")
 
 
-async def test_a_permanent_failure_is_not_retried_in_the_background() -> None:
+async def test_a_permanent_failure_is_not_retried_in_the_background(caplog: pytest.LogCaptureFixture) -> None:
     spawner, _ = make_spawner(lambda argv: CommandResult(0))
     refused = TransportError("SSH login as 'alice' to login:22 was refused")
     refused.maybe_sent = False  # as the pool marks it: nothing reached the node
@@ -165,8 +169,8 @@ async def test_a_permanent_failure_is_not_retried_in_the_background() -> None:
     spawner._transport = transport
     spawner.load_state({"job_id": "25"})
     before = set(cancel._background)
-    with pytest.raises(cancel.CancelFailed, match="scancel 25") as failed:
-        await spawner.stop()
-    assert "keeps trying" not in str(failed.value)
+    await spawner.stop()
+    (error,) = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert "was refused" in error and "scancel 25" in error and "background" not in error, error
     assert set(cancel._background) == before
     assert transport.cancels() == 1
