@@ -225,6 +225,9 @@ CommunicationParameters=NoCtldInAddrAny,NoInAddrAny
 EnforcePartLimits=ALL
 # Finished jobs stay visible to squeue --states=all / scontrol for 5 minutes.
 MinJobAge=300
+# A job without --mem gets 256 MB per CPU rather than the whole node's memory,
+# so one such job does not keep every other job pending for "Resources".
+DefMemPerCPU=256
 MailProg=/bin/true
 # Let the node claim more CPUs/memory than the machine has (2 cores here).
 SlurmdParameters=config_overrides
@@ -279,9 +282,11 @@ setup_slurm() {
     done
     slurmctld_healthy || die "slurmctld not answering 'scontrol ping' after 30 s" "$SLURMCTLD_LOG"
 
+    local slurmd_started=""
     if pid_from_file "$SLURMD_PIDFILE" /usr/sbin/slurmd >/dev/null; then
         log "slurm: slurmd already running"
     else
+        slurmd_started=$(date +%s)
         log "slurm: starting slurmd -N localhost"
         /usr/sbin/slurmd -N localhost || die "slurmd failed to start" "$SLURMD_LOG"
     fi
@@ -306,13 +311,36 @@ setup_slurm() {
         idle | mix | alloc | comp) log "slurm: node localhost is $state" ;;
         *) die "node localhost is '${state:-unknown}' after 30 s" "$SLURMCTLD_LOG" "$SLURMD_LOG" ;;
     esac
+    [[ -z $slurmd_started ]] || end_lost_jobs "$slurmd_started"
+}
+
+# end_lost_jobs EPOCH: cancel the jobs slurmctld still counts as running although
+# their processes died with the daemons (the machine or its processes were killed).
+# slurmctld recovers such a job from its saved state, and the restarted slurmd only
+# purges its script: the job stays RUNNING, holds its CPUs and memory, and is never
+# ended. A job is lost when it started before EPOCH (slurmd's start in this run, so
+# no job this run launched is touched) and no slurmstepd answers for it on the node
+# (`scontrol listpids` talks to the job's slurmstepd over its socket in the spool
+# directory).
+end_lost_jobs() {
+    local since=$1 out id user start host started
+    out=$(squeue -h -t RUNNING,SUSPENDED -o '%A|%u|%S|%B' 2>&1) ||
+        die "squeue (looking for jobs lost with the old daemons): $out" "$SLURMCTLD_LOG"
+    while IFS='|' read -r id user start host; do
+        [[ $id =~ ^[0-9]+$ && $host == localhost ]] || continue
+        started=$(date -d "$start" +%s 2>/dev/null) || continue
+        ((started < since)) || continue
+        scontrol listpids "$id" >/dev/null 2>&1 && continue
+        log "slurm: job $id ($user) was running when the old daemons stopped and its processes are gone; cancelling it"
+        scancel "$id" || warn "slurm: scancel $id failed"
+    done <<<"$out"
 }
 
 # Submit a real job as alice, see it in squeue/scontrol, and wait for it to end.
 check_slurm_job() {
     local out jobid i info
     out=$(runuser -u alice -- sbatch --parsable --chdir=/tmp --output=/dev/null \
-        --job-name=bsx-up-check --wrap true 2>&1) ||
+        --job-name=bsx-up-check --mem=16M --wrap true 2>&1) ||
         die "sbatch as alice was rejected: $out" "$SLURMCTLD_LOG"
     jobid=${out%%;*}
     [[ $jobid =~ ^[0-9]+$ ]] || die "sbatch printed no job id: $out" "$SLURMCTLD_LOG"
