@@ -17,6 +17,7 @@ attempts at once.
 from __future__ import annotations
 
 import asyncio
+import logging
 import shlex
 import time
 from collections.abc import Callable
@@ -113,6 +114,17 @@ async def is_gone(transport: Transport, scheduler: Scheduler, job_id: str, timeo
     return status is not None and not status.alive
 
 
+def retry_warning(
+    log: logging.Logger | logging.LoggerAdapter[logging.Logger], log_prefix: str
+) -> Callable[[str, float], None]:
+    """An ``on_retry`` callback for :func:`cancel_job` that logs each retry as a warning."""
+
+    def warn(problem: str, wait: float) -> None:
+        log.warning("%s cannot cancel the job yet (%s); trying again in %.1fs", log_prefix, problem, wait)
+
+    return warn
+
+
 def manual_command(scheduler: Scheduler, job_id: str) -> str:
     """The command an administrator runs to cancel ``job_id`` by hand."""
     return shlex.join(scheduler.cancel_argv(job_id))
@@ -133,9 +145,6 @@ def keep_cancelling(
     started a new server that uses the same job directory."""
     log = get_logger()
 
-    def retrying(problem: str, wait: float) -> None:
-        log.warning("%s cannot cancel the job yet (%s); trying again in %.0fs", log_prefix, problem, wait)
-
     async def run() -> None:
         started = time.monotonic()
         try:
@@ -146,7 +155,7 @@ def keep_cancelling(
                 command_timeout=command_timeout,
                 deadline=started + BACKGROUND_PERIOD,
                 max_pause=BACKGROUND_MAX_PAUSE,
-                on_retry=retrying,
+                on_retry=retry_warning(log, log_prefix),
             )
         except CancelFailed as e:
             log.error(

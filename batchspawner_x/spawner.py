@@ -1176,12 +1176,6 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
         stop() itself returns, so that JupyterHub revokes the server's token and removes
         its route: the job, while it lasts, can no longer act for the user.
         """
-
-        def retrying(problem: str, wait: float) -> None:
-            self.log.warning(
-                "%s cannot cancel the job yet (%s); trying again in %.1fs", self._log_prefix(), problem, wait
-            )
-
         try:
             await cancel.cancel_job(
                 transport,
@@ -1189,7 +1183,7 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
                 job_id,
                 command_timeout=self.status_timeout,
                 deadline=time.monotonic() + self.cancel_timeout,
-                on_retry=retrying,
+                on_retry=cancel.retry_warning(self.log, self._log_prefix()),
             )
             return True
         except cancel.CancelFailed as e:
