@@ -11,10 +11,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$HERE/lib.sh"
 
-if [[ $EUID -ne 0 ]]; then
-    echo "clear-jobs.sh: must run as root" >&2
-    exit 1
-fi
+require_root
 
 users=$(IFS=,; echo "${BSX_TEST_USERS[*]}")
 

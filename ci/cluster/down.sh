@@ -12,10 +12,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$HERE/lib.sh"
 
-if [[ $EUID -ne 0 ]]; then
-    echo "down.sh: must run as root" >&2
-    exit 1
-fi
+require_root
 
 stop_pidfile slurmd "$SLURMD_PIDFILE" /usr/sbin/slurmd
 stop_pidfile slurmctld "$SLURMCTLD_PIDFILE" /usr/sbin/slurmctld

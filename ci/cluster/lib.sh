@@ -32,6 +32,14 @@ MUNGED_LOG=/var/log/munge/munged.log
 log() { printf '[%s] %s\n' "${0##*/}" "$*"; }
 warn() { printf '[%s] WARNING: %s\n' "${0##*/}" "$*" >&2; }
 
+# require_root: exit with a message unless the script runs as root.
+require_root() {
+    if [[ $EUID -ne 0 ]]; then
+        echo "${0##*/}: must run as root" >&2
+        exit 1
+    fi
+}
+
 # pid_from_file PIDFILE EXE: print the pid in PIDFILE if that process is alive,
 # not a zombie, and runs EXE; otherwise print nothing and return 1.
 # PID 1 on these machines never reaps, so a dead daemon stays a zombie and

@@ -14,10 +14,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=net-lib.sh
 . "$HERE/net-lib.sh"
 
-if [[ $EUID -ne 0 ]]; then
-    echo "net-down.sh: must run as root" >&2
-    exit 1
-fi
+require_root
 
 stop_pidfile net-sshd "$BSX_NET_SSHD_PIDFILE" /usr/sbin/sshd
 stop_pidfile net-socat "$BSX_NET_SOCAT_PIDFILE" /usr/bin/socat

@@ -31,10 +31,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/net-lib.sh"
 
 START_TIME=$SECONDS
-if [[ $EUID -ne 0 ]]; then
-    echo "net-up.sh: must run as root" >&2
-    exit 1
-fi
+require_root
 umask 022
 cd /
 

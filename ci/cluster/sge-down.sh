@@ -16,10 +16,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=sge-lib.sh
 . "$HERE/sge-lib.sh"
 
-if [[ $EUID -ne 0 ]]; then
-    echo "sge-down.sh: must run as root" >&2
-    exit 1
-fi
+require_root
 
 stop_pidfile sge-socat "$BSX_SGE_SOCAT_PIDFILE" /usr/bin/socat
 stop_pidfile sge-sshd "$BSX_SGE_SSHD_PIDFILE" /usr/sbin/sshd

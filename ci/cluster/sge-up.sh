@@ -29,10 +29,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 START_TIME=$SECONDS
 CHECK_USER=erin # the Grid Engine suite's own test user
 
-if [[ $EUID -ne 0 ]]; then
-    echo "sge-up.sh: must run as root" >&2
-    exit 1
-fi
+require_root
 umask 022
 export DEBIAN_FRONTEND=noninteractive
 cd /

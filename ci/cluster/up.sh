@@ -41,10 +41,7 @@ while (($#)); do
     esac
 done
 
-if [[ $EUID -ne 0 ]]; then
-    echo "up.sh: must run as root" >&2
-    exit 1
-fi
+require_root
 if [[ -n $REPO ]]; then
     [[ -d $REPO ]] || { echo "up.sh: --repo $REPO is not a directory" >&2; exit 2; }
     REPO=$(cd "$REPO" && pwd)
