@@ -10,6 +10,8 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$HERE/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=sge-lib.sh
+. "$HERE/sge-lib.sh"
 
 require_root
 
@@ -24,19 +26,14 @@ while read -r id user state; do
 done <<<"$out"
 ((${#ids[@]} == 0)) || scancel -- "${ids[@]}"
 
-SGE_ENV=/etc/batchspawner-x-test/sge.env
-if [[ -f $SGE_ENV ]]; then
-    # shellcheck source=/dev/null
-    . "$SGE_ENV"
-    sge() {
-        SGE_ROOT=$BSX_SGE_ROOT SGE_CELL=$BSX_SGE_CELL ip netns exec "$BSX_SGE_NETNS" "$@"
-    }
-    out=$(sge qstat -u "$users") || { warn "qstat failed: $out"; exit 1; }
+# sge-up.sh writes sge.env once its daemons are up: without it there is no Grid Engine cluster.
+if [[ -f $BSX_SGE_ENV ]]; then
+    out=$(in_sge_ns qstat -u "$users") || { warn "qstat failed: $out"; exit 1; }
     # qstat prints a header and a line of dashes, then one job per line.
     if [[ -n $out ]]; then
         tail -n +3 <<<"$out" | while read -r id _ _ user state _; do
             log "gridengine: deleting job $id ($user, $state) left by an earlier run"
         done
-        sge qdel -u "$users" >/dev/null
+        in_sge_ns qdel -u "$users" >/dev/null
     fi
 fi
