@@ -1209,9 +1209,9 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
 
     async def _remove_private_files(self) -> None:
         """Remove the token and certificates from the cluster; keep the job output."""
-        d = self.job_dir_path
-        if not d:
+        if not self.job_dir_path:
             return
+        d = self.job_dir_path
         paths = [posixpath.join(d, ENV_FILE), posixpath.join(d, SERVER_FILE)]
         paths += [posixpath.join(d, CERT_DIR, name) for name in ("key.pem", "cert.pem", "ca.pem")]
         try:
