@@ -25,6 +25,7 @@ from jupyterhub.utils import maybe_future
 from sqlalchemy import inspect as sa_inspect
 from tornado import web
 from traitlets import (
+    Bool,
     Callable,
     Dict,
     Enum,
@@ -40,6 +41,8 @@ from traitlets import (
 
 from . import api, cancel, submission
 from . import profiles as profile_model
+from .accounts import DEFAULT_DENIED_ACCOUNTS, DEFAULT_MIN_UID, AccountRefused, check_account
+from .certificates import check_source_addresses
 from .compat import PredecessorConfig, render_batch_script
 from .errors import BatchSpawnerError, ConfigError, SubmitError, TemplateError, TransportError
 from .messages import describe_status
@@ -125,6 +128,43 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
         config=True,
         help="Regular expression every cluster user name must match in full.",
     )
+    cluster_min_uid = Integer(
+        DEFAULT_MIN_UID,
+        min=0,
+        config=True,
+        help="""Lowest uid a cluster account may have, as the hub's account database
+        (``getent passwd NAME``: files, LDAP, SSSD) gives it; 0 turns the floor off.
+
+        Checked for :attr:`ssh_username` and :attr:`status_ssh_username` before any connection
+        is opened or certificate signed. Example: ``1000``, where ordinary accounts start on
+        Debian and Red Hat. An account below it fails the spawn with a message naming the
+        account and this setting. ``root`` (by name or uid 0) is refused whatever this is.
+        A name the hub does not know is let through unless :attr:`refuse_unknown_accounts`.""",
+    )
+    cluster_denied_accounts = List(
+        Unicode(),
+        default_value=list(DEFAULT_DENIED_ACCOUNTS),
+        config=True,
+        help="""Cluster accounts the hub never acts as, whatever their uid: the base system's
+        and the cluster services' accounts (``root``, ``daemon``, ``bin``, ``sys``, ``nobody``,
+        ``sshd``, ``munge``, ``slurm``, ...; see :data:`batchspawner_x.accounts.DEFAULT_DENIED_ACCOUNTS`).
+
+        Applies to :attr:`ssh_username` and :attr:`status_ssh_username`, also to names the hub's
+        account database does not know. To add names, extend the default:
+        ``c.BatchSpawnerBase.cluster_denied_accounts.extend(["backupsvc"])``. ``root`` is
+        refused even if removed from the list.""",
+    )
+    refuse_unknown_accounts = Bool(
+        False,
+        config=True,
+        help="""Refuse a cluster account that the hub's own account database does not know.
+
+        False (the default): such a name is let through, with :attr:`cluster_denied_accounts`
+        still applied, for hubs that do not share the cluster's LDAP or SSSD; the login node's
+        sshd (``PermitRootLogin no``, ``AuthorizedPrincipalsCommand``) remains the last check.
+        True: only accounts the hub can look up, and so check against :attr:`cluster_min_uid`,
+        are used. Set it when the hub resolves the cluster's accounts.""",
+    )
     ssh_keys = List(
         Unicode(),
         config=True,
@@ -150,6 +190,19 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
         help="""Seconds a certificate minted with :attr:`ssh_ca_key` stays valid. sshd checks it
         only when a connection logs in, so this bounds how long a stolen certificate is of use,
         not how long a connection may last.""",
+    )
+    ssh_certificate_source_address = List(
+        Unicode(),
+        config=True,
+        help="""Client addresses a certificate minted with :attr:`ssh_ca_key` may be used from:
+        IPv4 or IPv6 addresses or CIDR networks, written into the certificate's
+        ``source-address`` option; empty (the default) for anywhere.
+
+        Give the address (or network) the hub connects to the login node from, for example
+        ``["192.0.2.10"]`` or ``["10.20.0.0/24"]``; sshd then refuses the certificate from any
+        other client address, so a certificate copied off the hub is of no use elsewhere even
+        while it is valid. A value that is not an address or network is refused when the
+        spawner is built, naming this setting.""",
     )
     ssh_known_hosts = Unicode(
         "/etc/ssh/ssh_known_hosts",
@@ -370,6 +423,13 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
         2000, config=True, help="How much of a failed job's output is shown to the user."
     )
 
+    @validate("ssh_certificate_source_address")
+    def _check_source_address(self, proposal: Any) -> list[str]:
+        try:
+            return list(check_source_addresses("ssh_certificate_source_address", proposal["value"]))
+        except ConfigError as e:
+            raise TraitError(str(e)) from None
+
     @default("ip")
     def _default_ip(self) -> str:
         return "0.0.0.0"
@@ -498,7 +558,18 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
     async def cluster_username(self) -> str:
         value = self.ssh_username
         name = await maybe_future(value(self)) if callable(value) else value.format(username=self.user.name)
-        return check_username("ssh_username", str(name), self.cluster_username_pattern)
+        return self._check_account("ssh_username", str(name))
+
+    def _check_account(self, field: str, name: str) -> str:
+        """``name`` if it is a cluster user name the hub may act as (see :mod:`.accounts`)."""
+        check_username(field, name, self.cluster_username_pattern)
+        return check_account(
+            field,
+            name,
+            min_uid=self.cluster_min_uid,
+            denied=self.cluster_denied_accounts,
+            refuse_unknown=self.refuse_unknown_accounts,
+        )
 
     def _make_transport(self, username: str, keys: list[str]) -> Transport:
         if self.connection == "local":
@@ -516,6 +587,9 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
             reconnect_max_delay=self.ssh_reconnect_max_delay,
             ca_key=self.ssh_ca_key,
             cert_validity=self.ssh_certificate_validity,
+            cert_source_address=tuple(self.ssh_certificate_source_address),
+            # a tunnel is a port forward: only then may a certificate permit forwarding
+            cert_port_forwarding=self.tunnel,
         )
         return SSHTransport(target)
 
@@ -531,9 +605,7 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
         if not self.status_ssh_username:
             return await self.transport()
         if self._status_transport is None:
-            username = check_username(
-                "status_ssh_username", self.status_ssh_username, self.cluster_username_pattern
-            )
+            username = self._check_account("status_ssh_username", self.status_ssh_username)
             self._status_transport = self._make_transport(username, self.status_ssh_keys or self.ssh_keys)
         return self._status_transport
 
@@ -673,7 +745,11 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
         argv = self.scheduler.partitions_argv()
         if argv is None or not self.cluster_limits_ttl:
             return None
-        transport = await self.transport()
+        try:
+            transport = await self.transport()
+        except ConfigError as e:  # a refused account: the spawn itself says so
+            self.log.warning("%s cannot list the partitions: %s", self._log_prefix(), e)
+            return None
         key = self._partitions_key()
         entry = self._partitions_cache.get(key)
         if entry is not None and time.monotonic() - entry[0] < self.cluster_limits_ttl:
@@ -859,11 +935,16 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
         try:
             self.check_reach_config(self.connection, self.internal_ssl, self.ssl_alt_names_include_local)
             transport = await self.transport()
+            await self.status_transport()  # its account is checked now, before any connection
             job_dir = await self.resolve_job_dir()
             script = await self.render_script()
             env_data = json.dumps({"env": self.job_env()}).encode()
             await transport.remove([posixpath.join(job_dir, SERVER_FILE)])
             await transport.write_file(posixpath.join(job_dir, ENV_FILE), env_data)
+        except AccountRefused as e:
+            raise spawn_error(
+                f"Cannot start a server as this cluster account: {e}", reason="config"
+            ) from None
         except (ConfigError, TemplateError) as e:
             raise spawn_error(f"Cannot build the job: {e}", reason="config") from None
         except TransportError as e:

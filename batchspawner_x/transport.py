@@ -105,6 +105,10 @@ class SSHTarget:
     ca_key: str = ""
     #: Seconds such a certificate stays valid.
     cert_validity: float = 300.0
+    #: Networks the certificate may be used from (its ``source-address``); empty for anywhere.
+    cert_source_address: tuple[str, ...] = ()
+    #: Whether the certificate permits port forwarding (only a tunnel needs it).
+    cert_port_forwarding: bool = False
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -301,9 +305,24 @@ def _client_keys(target: SSHTarget) -> list[Any]:
     if target.ca_key:
         try:
             ca = load_ca_key(target.ca_key)
-            keys.append(mint_user_certificate(ca, target.username, target.cert_validity))
+            keys.append(
+                mint_user_certificate(
+                    ca,
+                    target.username,
+                    target.cert_validity,
+                    source_addresses=target.cert_source_address,
+                    port_forwarding=target.cert_port_forwarding,
+                )
+            )
         except ConfigError as e:
             raise TransportError(str(e)) from None
+        get_logger().info(
+            "Signed an SSH certificate for principal %s, valid %gs%s%s",
+            target.username,
+            target.cert_validity,
+            f", from {','.join(target.cert_source_address)}" if target.cert_source_address else "",
+            ", port forwarding permitted" if target.cert_port_forwarding else "",
+        )
     for path in target.keys:
         try:
             keys.append(asyncssh.read_private_key(path))
