@@ -53,7 +53,7 @@ from .schedulers.base import PartitionInfo, Scheduler
 from .script import Trusted, render
 from .states import JobState, JobStatus, StatusUnavailable
 from .submission import SubmissionUnknown, Submitted, new_identity
-from .transport import LocalTransport, SSHTarget, SSHTransport, Transport
+from .transport import LOCAL_ENV_KEEP, LocalTransport, SSHTarget, SSHTransport, Transport
 from .validation import (
     check_line,
     check_name,
@@ -264,7 +264,28 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
         default_value=["sudo", "-n", "-u", "{username}", "--"],
         config=True,
         help="""With ``connection = "local"``: the argv that runs a command as the user.
-        ``{username}`` is the cluster user name. The environment is not passed on.""",
+        ``{username}`` is the cluster user name.
+
+        The command (prefix included) starts with a minimal environment, never the hub's
+        own: the :attr:`local_env_keep` variables of the hub's environment, and ``HOME``,
+        ``USER`` and ``LOGNAME`` of the user. ``sudo`` then resets even that to its own
+        ``env_reset`` list and ``secure_path``; a prefix that keeps the environment
+        (``runuser -u {username} --``, or none) passes on exactly this, so the hub's secrets
+        reach neither the scheduler's commands nor the job.""",
+    )
+    local_env_keep = List(
+        Unicode(),
+        default_value=list(LOCAL_ENV_KEEP),
+        config=True,
+        help="""With ``connection = "local"``: the variables of the hub's environment that
+        commands run behind :attr:`local_prefix` receive; nothing else of it is passed on.
+
+        The default keeps ``PATH`` (where the scheduler's commands are), the locale, ``TZ``
+        and the variables schedulers read their configuration from (``SLURM_CONF``,
+        ``SGE_ROOT``, ``SGE_CELL``, ``LSF_ENVDIR``, ``CONDOR_CONFIG``, ``PBS_CONF_FILE``...;
+        see :data:`batchspawner_x.transport.LOCAL_ENV_KEEP`). Add a name only if it holds no
+        secret: Slurm's ``sbatch`` copies its whole environment into the job. Example:
+        ``c.BatchSpawnerBase.local_env_keep.append("SLURM_CLUSTERS")``.""",
     )
 
     # -- the job --------------------------------------------------------------
@@ -573,7 +594,7 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
 
     def _make_transport(self, username: str, keys: list[str]) -> Transport:
         if self.connection == "local":
-            return LocalTransport(username, self.local_prefix)
+            return LocalTransport(username, self.local_prefix, self.local_env_keep)
         target = SSHTarget(
             host=self.ssh_host,
             port=self.ssh_port,
