@@ -1025,6 +1025,7 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
 
         try:
             host, port = await self._wait_for_server()
+            await self.check_reported_host(host)
         except asyncio.CancelledError:
             self.log.info("%s spawn cancelled; cancelling the job", self._log_prefix())
             await self._cancel_quietly()
@@ -1179,6 +1180,7 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
             # The hub restarted while this job was starting: find its server.
             try:
                 host, port = await asyncio.wait_for(self._wait_for_server(), self.start_timeout)
+                await self.check_reported_host(host)
             except Exception as e:
                 self.log.warning("%s cannot find the server of the job: %s", self._log_prefix(), e)
                 url: str = await super().get_url()
