@@ -15,6 +15,9 @@ from __future__ import annotations
 import pwd
 from collections.abc import Callable, Collection
 
+from traitlets import Bool, Integer, List, Unicode
+from traitlets.config import LoggingConfigurable
+
 from .errors import ConfigError
 
 #: Accounts of the base system and of the services a cluster runs: nobody logs in as these.
@@ -69,7 +72,6 @@ DEFAULT_DENIED_ACCOUNTS = (
     "pbsadmin",
     "pbs",
     "moab",
-    "jupyterhub",
 )
 
 #: The lowest uid of an ordinary user on most Linux distributions (``UID_MIN``).
@@ -137,4 +139,64 @@ def check_account(
     return name
 
 
-__all__ = ["DEFAULT_DENIED_ACCOUNTS", "DEFAULT_MIN_UID", "AccountRefused", "check_account", "lookup_uid"]
+class AccountsMixin(LoggingConfigurable):
+    """The settings that say which cluster accounts the hub may act as (mixed into the spawner)."""
+
+    cluster_min_uid = Integer(
+        DEFAULT_MIN_UID,
+        min=0,
+        max=2**32 - 1,
+        config=True,
+        help="""Lowest uid a cluster account may have, as the hub's account database
+        (``getent passwd NAME``: files, LDAP, SSSD) gives it; 0 turns the floor off.
+
+        Checked for :attr:`ssh_username` and :attr:`status_ssh_username` before any connection
+        is opened or certificate signed. Example: ``1000``, where ordinary accounts start on
+        Debian and Red Hat. An account below it fails the spawn with a message naming the
+        account and this setting. ``root`` (by name or uid 0) is refused whatever this is.
+        A name the hub does not know is let through unless :attr:`refuse_unknown_accounts`.""",
+    )
+    cluster_denied_accounts = List(
+        Unicode(),
+        default_value=list(DEFAULT_DENIED_ACCOUNTS),
+        config=True,
+        help="""Cluster accounts the hub never acts as, whatever their uid: the base system's
+        and the cluster services' accounts (``root``, ``daemon``, ``bin``, ``sys``, ``nobody``,
+        ``sshd``, ``munge``, ``slurm``, ...; see :data:`batchspawner_x.accounts.DEFAULT_DENIED_ACCOUNTS`).
+
+        Applies to :attr:`ssh_username` and :attr:`status_ssh_username`, also to names the hub's
+        account database does not know. To add names, extend the default:
+        ``c.BatchSpawnerBase.cluster_denied_accounts.extend(["backupsvc"])``. ``root`` is
+        refused even if removed from the list.""",
+    )
+    refuse_unknown_accounts = Bool(
+        False,
+        config=True,
+        help="""Refuse a cluster account that the hub's own account database does not know.
+
+        False (the default): such a name is let through, with :attr:`cluster_denied_accounts`
+        still applied, for hubs that do not share the cluster's LDAP or SSSD; the login node's
+        sshd (``PermitRootLogin no``, ``AuthorizedPrincipalsCommand``) remains the last check.
+        True: only accounts the hub can look up, and so check against :attr:`cluster_min_uid`,
+        are used. Set it when the hub resolves the cluster's accounts.""",
+    )
+
+    def check_cluster_account(self, field: str, name: str) -> str:
+        """``name`` if the hub may act as that account (see :func:`check_account`)."""
+        return check_account(
+            field,
+            name,
+            min_uid=self.cluster_min_uid,
+            denied=self.cluster_denied_accounts,
+            refuse_unknown=self.refuse_unknown_accounts,
+        )
+
+
+__all__ = [
+    "DEFAULT_DENIED_ACCOUNTS",
+    "DEFAULT_MIN_UID",
+    "AccountRefused",
+    "AccountsMixin",
+    "check_account",
+    "lookup_uid",
+]

@@ -25,7 +25,6 @@ from jupyterhub.utils import maybe_future
 from sqlalchemy import inspect as sa_inspect
 from tornado import web
 from traitlets import (
-    Bool,
     Callable,
     Dict,
     Enum,
@@ -41,7 +40,7 @@ from traitlets import (
 
 from . import api, cancel, submission
 from . import profiles as profile_model
-from .accounts import DEFAULT_DENIED_ACCOUNTS, DEFAULT_MIN_UID, AccountRefused, check_account
+from .accounts import AccountRefused, AccountsMixin
 from .certificates import check_source_addresses
 from .compat import PredecessorConfig, render_batch_script
 from .errors import BatchSpawnerError, ConfigError, SubmitError, TemplateError, TransportError
@@ -84,7 +83,7 @@ def spawn_error(message: str, *, reason: str, status: int = 400) -> Exception:
     return exc
 
 
-class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
+class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
     """Runs each notebook server as a job of a batch scheduler.
 
     Scheduler-independent settings live here, so a site may keep them under
@@ -127,43 +126,6 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
         r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}",
         config=True,
         help="Regular expression every cluster user name must match in full.",
-    )
-    cluster_min_uid = Integer(
-        DEFAULT_MIN_UID,
-        min=0,
-        config=True,
-        help="""Lowest uid a cluster account may have, as the hub's account database
-        (``getent passwd NAME``: files, LDAP, SSSD) gives it; 0 turns the floor off.
-
-        Checked for :attr:`ssh_username` and :attr:`status_ssh_username` before any connection
-        is opened or certificate signed. Example: ``1000``, where ordinary accounts start on
-        Debian and Red Hat. An account below it fails the spawn with a message naming the
-        account and this setting. ``root`` (by name or uid 0) is refused whatever this is.
-        A name the hub does not know is let through unless :attr:`refuse_unknown_accounts`.""",
-    )
-    cluster_denied_accounts = List(
-        Unicode(),
-        default_value=list(DEFAULT_DENIED_ACCOUNTS),
-        config=True,
-        help="""Cluster accounts the hub never acts as, whatever their uid: the base system's
-        and the cluster services' accounts (``root``, ``daemon``, ``bin``, ``sys``, ``nobody``,
-        ``sshd``, ``munge``, ``slurm``, ...; see :data:`batchspawner_x.accounts.DEFAULT_DENIED_ACCOUNTS`).
-
-        Applies to :attr:`ssh_username` and :attr:`status_ssh_username`, also to names the hub's
-        account database does not know. To add names, extend the default:
-        ``c.BatchSpawnerBase.cluster_denied_accounts.extend(["backupsvc"])``. ``root`` is
-        refused even if removed from the list.""",
-    )
-    refuse_unknown_accounts = Bool(
-        False,
-        config=True,
-        help="""Refuse a cluster account that the hub's own account database does not know.
-
-        False (the default): such a name is let through, with :attr:`cluster_denied_accounts`
-        still applied, for hubs that do not share the cluster's LDAP or SSSD; the login node's
-        sshd (``PermitRootLogin no``, ``AuthorizedPrincipalsCommand``) remains the last check.
-        True: only accounts the hub can look up, and so check against :attr:`cluster_min_uid`,
-        are used. Set it when the hub resolves the cluster's accounts.""",
     )
     ssh_keys = List(
         Unicode(),
@@ -583,14 +545,7 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
 
     def _check_account(self, field: str, name: str) -> str:
         """``name`` if it is a cluster user name the hub may act as (see :mod:`.accounts`)."""
-        check_username(field, name, self.cluster_username_pattern)
-        return check_account(
-            field,
-            name,
-            min_uid=self.cluster_min_uid,
-            denied=self.cluster_denied_accounts,
-            refuse_unknown=self.refuse_unknown_accounts,
-        )
+        return self.check_cluster_account(field, check_username(field, name, self.cluster_username_pattern))
 
     def _make_transport(self, username: str, keys: list[str]) -> Transport:
         if self.connection == "local":
