@@ -153,6 +153,25 @@ def test_spawn_with_a_certificate_and_no_key_file(make_hub: Callable[..., Hub]) 
     assert cluster.alive_jobs(USER) == []
 
 
+def test_spawn_through_a_tunnel_with_a_certificate(make_hub: Callable[..., Hub]) -> None:
+    # the certificate of a tunnel's connection permits the forward it carries
+    ca = cluster_env()["BSX_USER_CA"]
+    hub = make_hub(
+        f"""
+        c.BatchSpawnerBase.ssh_keys = []
+        c.BatchSpawnerBase.ssh_ca_key = "{ca}"
+        c.BatchSpawnerBase.tunnel = True
+        """
+    )
+    result = hub.spawn(USER)
+    assert result.ready, result
+    signed = "Signed an SSH certificate for principal bob, valid 300s, port forwarding permitted"
+    assert signed in hub.log_text(), hub.log_tail()
+    r = hub.get_through_proxy(f"/user/{USER}/api/status")
+    assert r.status_code == 200, r.text[:300]
+    hub.stop(USER)
+
+
 def test_spawn_with_an_untrusted_authority_fails_clearly(
     make_hub: Callable[..., Hub], tmp_path: Path
 ) -> None:
