@@ -15,6 +15,7 @@ from jupyterhub.apihandlers import default_handlers
 from jupyterhub.apihandlers.base import APIHandler
 from tornado import web
 
+from .errors import BatchSpawnerError
 from .network import valid_host
 
 #: Path below the hub's API prefix.
@@ -38,7 +39,9 @@ def validate_report(body: Any) -> tuple[str, int]:
         raise ValueError(f"unexpected fields: {', '.join(sorted(map(str, extra)))}")
     host, port = body.get("host"), body.get("port")
     if not isinstance(host, str) or not valid_host(host):
-        raise ValueError("host must be a hostname or an IP address")
+        raise ValueError(
+            "host must be a hostname or an IP address, without an IPv6 scope id or control characters"
+        )
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise ValueError("port must be an integer from 1 to 65535")
     report_job_id(body)
@@ -78,12 +81,25 @@ class ServerReportHandler(APIHandler):
         for spawner in list(user.spawners.values()):
             accept = getattr(spawner, "accept_server_report", None)
             if accept is not None and accept(token, host, port, job_id):
+                await self._check_host(spawner, user.name, host)
                 self.set_status(204)
                 return
         self.log.warning(
             "Refused a server address report for %s: the token is not a pending server's", user.name
         )
         raise web.HTTPError(403, "this token does not belong to a server that is starting")
+
+    async def _check_host(self, spawner: Any, name: str, host: str) -> None:
+        """A 400 if ``host`` is not the job's own node (the spawn then fails too: the spawner
+        makes the same check on the report it has just taken)."""
+        check = getattr(spawner, "check_reported_host", None)
+        if check is None or not getattr(spawner, "job_id", ""):
+            return  # the job id is not known yet: the spawner checks once it is
+        try:
+            await check(host)
+        except BatchSpawnerError as e:
+            self.log.warning("Refused a server address report for %s: %s", name, e)
+            raise web.HTTPError(400, str(e)) from None
 
 
 def register() -> None:

@@ -13,8 +13,10 @@ connection outlives its certificate; the next connection gets a new one.
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import time
+from collections.abc import Sequence
 
 import asyncssh
 
@@ -35,22 +37,49 @@ def load_ca_key(path: str) -> asyncssh.SSHKey:
         raise ConfigError("ssh_ca_key", message) from None
 
 
+def check_source_addresses(field: str, values: Sequence[str]) -> tuple[str, ...]:
+    """Networks for a certificate's ``source-address`` option, each an IPv4 or IPv6 address
+    or CIDR block (``10.0.0.5``, ``10.0.0.0/24``, ``2001:db8::/32``), normalised; raises a
+    :class:`ConfigError` naming ``field`` and the bad entry.
+
+    >>> check_source_addresses("ssh_certificate_source_address", ["10.0.0.5", "10.1.0.0/16"])
+    ('10.0.0.5/32', '10.1.0.0/16')
+    """
+    networks = []
+    for value in values:
+        try:
+            networks.append(str(ipaddress.ip_network(str(value).strip(), strict=True)))
+        except ValueError as e:
+            raise ConfigError(
+                field, f"{str(value)[:60]!r} is not an IP address or network such as 10.0.0.0/24: {e}"
+            ) from None
+    return tuple(networks)
+
+
 def mint_user_certificate(
     ca_key: asyncssh.SSHKey,
     principal: str,
     validity: float,
     *,
     now: float | None = None,
+    source_addresses: Sequence[str] = (),
+    port_forwarding: bool = False,
 ) -> tuple[asyncssh.SSHKey, asyncssh.SSHCertificate]:
     """A new ed25519 key and a certificate for it that logs in as ``principal`` only.
 
     The certificate is valid from ``CLOCK_SKEW`` seconds before ``now`` until
-    ``validity`` seconds after it, allows port forwarding (for tunnels to the
-    compute nodes) and nothing else optional: no pty, X11, agent forwarding or
-    ``~/.ssh/rc``. Its key id names the principal and the time, for sshd's log.
+    ``validity`` seconds after it. It allows nothing optional: no pty, X11, agent
+    forwarding, ``~/.ssh/rc``, and port forwarding only with ``port_forwarding`` (what a
+    :attr:`~batchspawner_x.reach.ReachMixin.tunnel` needs). With ``source_addresses``
+    (networks, see :func:`check_source_addresses`) sshd accepts it only from a client
+    address inside one of them. Its key id names the principal and the time, for sshd's
+    log. ``root`` is never a principal.
     """
     if validity <= 0:
         raise ConfigError("ssh_certificate_validity", f"must be a positive number of seconds, not {validity}")
+    if principal == "root":
+        raise ConfigError("ssh_username", "the certificate authority never signs a certificate for root")
+    networks = check_source_addresses("ssh_certificate_source_address", source_addresses)
     issued = time.time() if now is None else now
     user_key = asyncssh.generate_private_key("ssh-ed25519")
     cert = ca_key.generate_user_certificate(
@@ -62,7 +91,8 @@ def mint_user_certificate(
         valid_before=int(issued + validity),
         permit_x11_forwarding=False,
         permit_agent_forwarding=False,
-        permit_port_forwarding=True,
+        source_address=list(networks) or None,
+        permit_port_forwarding=port_forwarding,
         permit_pty=False,
         permit_user_rc=False,
     )

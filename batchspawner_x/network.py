@@ -15,6 +15,7 @@ from .errors import ConfigError
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _PORT_RANGE = re.compile(r"^([0-9]{1,5})(?:-([0-9]{1,5}))?$")
 
 #: The fields a :attr:`connect_address` format string may use.
@@ -22,7 +23,13 @@ ADDRESS_FIELDS = ("host", "short", "node")
 
 
 def valid_host(host: str) -> bool:
-    """True for an IPv4 or IPv6 address or a DNS hostname (letters, digits, ``-``, dots)."""
+    """True for an IPv4 or IPv6 address or a DNS hostname (letters, digits, ``-``, dots).
+
+    IPv6 scope ids (``fe80::1%eth0``) are refused: Python accepts any text after the
+    ``%``, line breaks included, and such text would reach logs and messages.
+    """
+    if "%" in host or _CONTROL.search(host):
+        return False
     try:
         ipaddress.ip_address(host)
         return True

@@ -21,13 +21,25 @@ from jupyterhub.utils import maybe_future
 from traitlets import Bool, Callable, Enum, TraitError, Unicode, Union, validate
 from traitlets.config import LoggingConfigurable
 
+from . import hostcheck
 from .errors import BatchSpawnerError, ConfigError, TransportError
-from .network import ADDRESS_FIELDS, check_address, check_address_template, map_address, parse_port_range
+from .network import (
+    ADDRESS_FIELDS,
+    check_address,
+    check_address_template,
+    map_address,
+    parse_port_range,
+    short_name,
+)
 from .transport import PortForward, SSHTransport, Transport
 
 
 class ServerUnreachable(BatchSpawnerError):
     """The hub cannot open a connection to a server that is (or may be) running."""
+
+
+class ServerHostRefused(BatchSpawnerError):
+    """A job reported a host that is not its own node (see :meth:`ReachMixin.check_reported_host`)."""
 
 
 #: errno values that say the address cannot be reached at all (as opposed to
@@ -108,6 +120,20 @@ class ReachMixin(LoggingConfigurable):
         """,
     )
 
+    allow_loopback_server = Bool(
+        False,
+        config=True,
+        help="""Accept a server whose job reports a loopback host (``127.0.0.1``, ``::1``,
+        ``localhost``) whatever node the scheduler says the job runs on.
+
+        The host a job reports must be the node the scheduler names for it, or one of that
+        node's addresses as the hub resolves its name; a loopback address is one only when the
+        node's own name resolves to loopback (a one-machine cluster whose node is
+        ``localhost``). Set this when the hub and the servers share a machine that the
+        scheduler knows by another name. Reports that name another host are refused: the
+        spawn fails, naming the host and the node.""",
+    )
+
     @validate("port_range")
     def _check_port_range(self, proposal: dict[str, Any]) -> str:
         value = str(proposal["value"]).strip()
@@ -170,6 +196,61 @@ class ReachMixin(LoggingConfigurable):
         node = (await self._job_node() or "") if "{node}" in mapping else ""
         return map_address(mapping, host, node)
 
+    async def check_reported_host(self, host: str, *, patience: float = 10.0) -> None:
+        """Raise :class:`ServerHostRefused` unless the job may name ``host`` as its server's host.
+
+        The host must be the node the scheduler says runs the job, or one of that node's
+        addresses (see :func:`batchspawner_x.hostcheck.judge` and
+        :attr:`allow_loopback_server`), with three exceptions that the site's own settings
+        make: the address the site binds every server to (``Spawner.ip``, when not a
+        wildcard); a :attr:`connect_address` that does not use ``{host}`` (the route then
+        follows the scheduler's node or the site's callable, not the job's word; with
+        ``{short}`` the first labels must agree). ``patience``: seconds to wait for the
+        scheduler to name the node of a job it has just started.
+        """
+        ip = str(getattr(self, "ip", "") or "")
+        if ip and ip not in ("0.0.0.0", "::") and hostcheck.same_name(host, ip):
+            return
+        mapping = self.connect_address
+        if callable(mapping):
+            return
+        if mapping and "{host}" not in mapping:
+            if "{short}" not in mapping:
+                return
+            node = await self._node_within(patience)
+            if node and hostcheck.same_name(short_name(host), short_name(node)):
+                return
+            raise ServerHostRefused(
+                self._refusal(host, f"{host} is not on the job's node {node or '(unknown)'}")
+            )
+        node = await self._node_within(patience)
+        host_addresses, node_addresses = await asyncio.gather(
+            hostcheck.addresses_of(host), hostcheck.addresses_of(node or "")
+        )
+        reason = hostcheck.judge(
+            host, node or "", host_addresses, node_addresses, allow_loopback=self.allow_loopback_server
+        )
+        if reason is not None:
+            raise ServerHostRefused(self._refusal(host, reason))
+
+    def _refusal(self, host: str, reason: str) -> str:
+        return (
+            f"The job reported {host} as its server's host, which is refused: {reason}. A job may only"
+            " name its own node. If the hub reaches the nodes under other names, set"
+            ' c.BatchSpawnerBase.connect_address (for example "{node}"); for servers on the hub\'s'
+            " own loopback, c.BatchSpawnerBase.allow_loopback_server = True."
+        )
+
+    async def _node_within(self, patience: float) -> str | None:
+        """The scheduler's node for the job, asked again for up to ``patience`` seconds while
+        it names none (a job it has only just started, a status query that failed)."""
+        deadline = time.monotonic() + patience
+        while True:
+            node = await self._job_node()
+            if node or time.monotonic() >= deadline:
+                return node
+            await asyncio.sleep(1.0)
+
     async def server_address(self, host: str, port: int) -> tuple[str, int]:
         """Where the hub (and the proxy) connect to reach the server at ``host:port``.
 
@@ -227,4 +308,11 @@ class ReachMixin(LoggingConfigurable):
         return await transport.can_connect(host, port, timeout=2.0)
 
 
-__all__ = ["ADDRESS_FIELDS", "ReachMixin", "ServerUnreachable", "describe_error", "is_unreachable"]
+__all__ = [
+    "ADDRESS_FIELDS",
+    "ReachMixin",
+    "ServerHostRefused",
+    "ServerUnreachable",
+    "describe_error",
+    "is_unreachable",
+]

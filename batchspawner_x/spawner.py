@@ -40,6 +40,8 @@ from traitlets import (
 
 from . import api, cancel, submission
 from . import profiles as profile_model
+from .accounts import AccountRefused, AccountsMixin
+from .certificates import check_source_addresses
 from .compat import PredecessorConfig, render_batch_script
 from .errors import BatchSpawnerError, ConfigError, SubmitError, TemplateError, TransportError
 from .messages import describe_status
@@ -50,7 +52,7 @@ from .schedulers.base import PartitionInfo, Scheduler
 from .script import Trusted, render
 from .states import JobState, JobStatus, StatusUnavailable
 from .submission import SubmissionUnknown, Submitted, new_identity
-from .transport import LocalTransport, SSHTarget, SSHTransport, Transport
+from .transport import LOCAL_ENV_KEEP, LocalTransport, SSHTarget, SSHTransport, Transport
 from .validation import (
     check_line,
     check_name,
@@ -81,7 +83,7 @@ def spawn_error(message: str, *, reason: str, status: int = 400) -> Exception:
     return exc
 
 
-class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
+class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
     """Runs each notebook server as a job of a batch scheduler.
 
     Scheduler-independent settings live here, so a site may keep them under
@@ -151,6 +153,19 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
         only when a connection logs in, so this bounds how long a stolen certificate is of use,
         not how long a connection may last.""",
     )
+    ssh_certificate_source_address = List(
+        Unicode(),
+        config=True,
+        help="""Client addresses a certificate minted with :attr:`ssh_ca_key` may be used from:
+        IPv4 or IPv6 addresses or CIDR networks, written into the certificate's
+        ``source-address`` option; empty (the default) for anywhere.
+
+        Give the address (or network) the hub connects to the login node from, for example
+        ``["192.0.2.10"]`` or ``["10.20.0.0/24"]``; sshd then refuses the certificate from any
+        other client address, so a certificate copied off the hub is of no use elsewhere even
+        while it is valid. A value that is not an address or network is refused when the
+        spawner is built, naming this setting.""",
+    )
     ssh_known_hosts = Unicode(
         "/etc/ssh/ssh_known_hosts",
         config=True,
@@ -211,7 +226,28 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
         default_value=["sudo", "-n", "-u", "{username}", "--"],
         config=True,
         help="""With ``connection = "local"``: the argv that runs a command as the user.
-        ``{username}`` is the cluster user name. The environment is not passed on.""",
+        ``{username}`` is the cluster user name.
+
+        The command (prefix included) starts with a minimal environment, never the hub's
+        own: the :attr:`local_env_keep` variables of the hub's environment, and ``HOME``,
+        ``USER`` and ``LOGNAME`` of the user. ``sudo`` then resets even that to its own
+        ``env_reset`` list and ``secure_path``; a prefix that keeps the environment
+        (``runuser -u {username} --``, or none) passes on exactly this, so the hub's secrets
+        reach neither the scheduler's commands nor the job.""",
+    )
+    local_env_keep = List(
+        Unicode(),
+        default_value=list(LOCAL_ENV_KEEP),
+        config=True,
+        help="""With ``connection = "local"``: the variables of the hub's environment that
+        commands run behind :attr:`local_prefix` receive; nothing else of it is passed on.
+
+        The default keeps ``PATH`` (where the scheduler's commands are), the locale, ``TZ``
+        and the variables schedulers read their configuration from (``SLURM_CONF``,
+        ``SGE_ROOT``, ``SGE_CELL``, ``LSF_ENVDIR``, ``CONDOR_CONFIG``, ``PBS_CONF_FILE``...;
+        see :data:`batchspawner_x.transport.LOCAL_ENV_KEEP`). Add a name only if it holds no
+        secret: Slurm's ``sbatch`` copies its whole environment into the job. Example:
+        ``c.BatchSpawnerBase.local_env_keep.append("SLURM_CLUSTERS")``.""",
     )
 
     # -- the job --------------------------------------------------------------
@@ -370,6 +406,13 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
         2000, config=True, help="How much of a failed job's output is shown to the user."
     )
 
+    @validate("ssh_certificate_source_address")
+    def _check_source_address(self, proposal: Any) -> list[str]:
+        try:
+            return list(check_source_addresses("ssh_certificate_source_address", proposal["value"]))
+        except ConfigError as e:
+            raise TraitError(str(e)) from None
+
     @default("ip")
     def _default_ip(self) -> str:
         return "0.0.0.0"
@@ -498,11 +541,15 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
     async def cluster_username(self) -> str:
         value = self.ssh_username
         name = await maybe_future(value(self)) if callable(value) else value.format(username=self.user.name)
-        return check_username("ssh_username", str(name), self.cluster_username_pattern)
+        return self._check_account("ssh_username", str(name))
+
+    def _check_account(self, field: str, name: str) -> str:
+        """``name`` if it is a cluster user name the hub may act as (see :mod:`.accounts`)."""
+        return self.check_cluster_account(field, check_username(field, name, self.cluster_username_pattern))
 
     def _make_transport(self, username: str, keys: list[str]) -> Transport:
         if self.connection == "local":
-            return LocalTransport(username, self.local_prefix)
+            return LocalTransport(username, self.local_prefix, self.local_env_keep)
         target = SSHTarget(
             host=self.ssh_host,
             port=self.ssh_port,
@@ -516,6 +563,9 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
             reconnect_max_delay=self.ssh_reconnect_max_delay,
             ca_key=self.ssh_ca_key,
             cert_validity=self.ssh_certificate_validity,
+            cert_source_address=tuple(self.ssh_certificate_source_address),
+            # a tunnel is a port forward: only then may a certificate permit forwarding
+            cert_port_forwarding=self.tunnel,
         )
         return SSHTransport(target)
 
@@ -531,9 +581,7 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
         if not self.status_ssh_username:
             return await self.transport()
         if self._status_transport is None:
-            username = check_username(
-                "status_ssh_username", self.status_ssh_username, self.cluster_username_pattern
-            )
+            username = self._check_account("status_ssh_username", self.status_ssh_username)
             self._status_transport = self._make_transport(username, self.status_ssh_keys or self.ssh_keys)
         return self._status_transport
 
@@ -673,7 +721,11 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
         argv = self.scheduler.partitions_argv()
         if argv is None or not self.cluster_limits_ttl:
             return None
-        transport = await self.transport()
+        try:
+            transport = await self.transport()
+        except ConfigError as e:  # a refused account: the spawn itself says so
+            self.log.warning("%s cannot list the partitions: %s", self._log_prefix(), e)
+            return None
         key = self._partitions_key()
         entry = self._partitions_cache.get(key)
         if entry is not None and time.monotonic() - entry[0] < self.cluster_limits_ttl:
@@ -859,11 +911,16 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
         try:
             self.check_reach_config(self.connection, self.internal_ssl, self.ssl_alt_names_include_local)
             transport = await self.transport()
+            await self.status_transport()  # its account is checked now, before any connection
             job_dir = await self.resolve_job_dir()
             script = await self.render_script()
             env_data = json.dumps({"env": self.job_env()}).encode()
             await transport.remove([posixpath.join(job_dir, SERVER_FILE)])
             await transport.write_file(posixpath.join(job_dir, ENV_FILE), env_data)
+        except AccountRefused as e:
+            raise spawn_error(
+                f"Cannot start a server as this cluster account: {e}", reason="config"
+            ) from None
         except (ConfigError, TemplateError) as e:
             raise spawn_error(f"Cannot build the job: {e}", reason="config") from None
         except TransportError as e:
@@ -923,6 +980,7 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
 
         try:
             host, port = await self._wait_for_server()
+            await self.check_reported_host(host)
         except asyncio.CancelledError:
             self.log.info("%s spawn cancelled; cancelling the job", self._log_prefix())
             await self._cancel_quietly()
@@ -1077,6 +1135,7 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
             # The hub restarted while this job was starting: find its server.
             try:
                 host, port = await asyncio.wait_for(self._wait_for_server(), self.start_timeout)
+                await self.check_reported_host(host)
             except Exception as e:
                 self.log.warning("%s cannot find the server of the job: %s", self._log_prefix(), e)
                 url: str = await super().get_url()

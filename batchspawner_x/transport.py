@@ -105,6 +105,10 @@ class SSHTarget:
     ca_key: str = ""
     #: Seconds such a certificate stays valid.
     cert_validity: float = 300.0
+    #: Networks the certificate may be used from (its ``source-address``); empty for anywhere.
+    cert_source_address: tuple[str, ...] = ()
+    #: Whether the certificate permits port forwarding (only a tunnel needs it).
+    cert_port_forwarding: bool = False
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -301,9 +305,24 @@ def _client_keys(target: SSHTarget) -> list[Any]:
     if target.ca_key:
         try:
             ca = load_ca_key(target.ca_key)
-            keys.append(mint_user_certificate(ca, target.username, target.cert_validity))
+            keys.append(
+                mint_user_certificate(
+                    ca,
+                    target.username,
+                    target.cert_validity,
+                    source_addresses=target.cert_source_address,
+                    port_forwarding=target.cert_port_forwarding,
+                )
+            )
         except ConfigError as e:
             raise TransportError(str(e)) from None
+        get_logger().info(
+            "Signed an SSH certificate for principal %s, valid %gs%s%s",
+            target.username,
+            target.cert_validity,
+            f", from {','.join(target.cert_source_address)}" if target.cert_source_address else "",
+            ", port forwarding permitted" if target.cert_port_forwarding else "",
+        )
     for path in target.keys:
         try:
             keys.append(asyncssh.read_private_key(path))
@@ -704,13 +723,65 @@ _TAIL = 'if [ -e "$1" ]; then tail -c "$2" -- "$1"; else exit 3; fi'
 _REMOVE = 'rm -f -- "$@"'
 
 
-class LocalTransport(Transport):
-    """Commands run on this machine as the user, behind ``prefix`` (e.g. sudo)."""
+#: Variables of the hub's environment a local command gets by default: where programs are,
+#: the locale and time zone, and where each scheduler's client finds its configuration.
+LOCAL_ENV_KEEP = (
+    "PATH",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "SLURM_CONF",
+    "SGE_ROOT",
+    "SGE_CELL",
+    "SGE_CLUSTER_NAME",
+    "SGE_QMASTER_PORT",
+    "SGE_EXECD_PORT",
+    "PBS_CONF_FILE",
+    "PBS_SERVER",
+    "PBS_DEFAULT",
+    "MOABHOMEDIR",
+    "LSF_ENVDIR",
+    "LSF_SERVERDIR",
+    "LSF_BINDIR",
+    "LSF_LIBDIR",
+    "CONDOR_CONFIG",
+)
 
-    def __init__(self, username: str, prefix: Sequence[str]) -> None:
+#: PATH for a hub started without one.
+DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+def local_environment(keep: Sequence[str], source: dict[str, str], username: str) -> dict[str, str]:
+    """The whole environment of a command run as ``username`` on this machine.
+
+    Only the ``keep`` variables of ``source`` (the hub's environment): the hub's secrets
+    (``JUPYTERHUB_CRYPT_KEY``, the proxy's token, cloud credentials) never reach the
+    scheduler's commands, nor through them (Slurm's default ``--export=ALL``) the job.
+    ``HOME``, ``USER`` and ``LOGNAME`` name the user, as a login would set them, when the
+    hub's account database knows the name; ``PATH`` is never missing.
+    """
+    env = {name: source[name] for name in keep if name in source}
+    env.setdefault("PATH", DEFAULT_PATH)
+    try:
+        home = pwd.getpwnam(username).pw_dir
+    except KeyError:
+        return env
+    env.update(HOME=home, USER=username, LOGNAME=username)
+    return env
+
+
+class LocalTransport(Transport):
+    """Commands run on this machine as the user, behind ``prefix`` (e.g. sudo), with only
+    the environment :func:`local_environment` makes from ``env_keep``."""
+
+    def __init__(
+        self, username: str, prefix: Sequence[str], env_keep: Sequence[str] = LOCAL_ENV_KEEP
+    ) -> None:
         self.username = username
         self.prefix = [part.format(username=username) for part in prefix]
         self.key = ("local", username)
+        self.env_keep = tuple(env_keep)
 
     def describe(self) -> str:
         return f"{self.username} (local)"
@@ -735,6 +806,7 @@ class LocalTransport(Transport):
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 cwd="/",
+                env=local_environment(self.env_keep, dict(os.environ), self.username),
             )
         except OSError as e:
             raise TransportError(f"Cannot run {full[0]}: {e}") from None

@@ -77,6 +77,12 @@ def spawner_reference() -> str:
         + autoconfigurable("batchspawner_x.reach.ReachMixin")
     )
     parts.append(
+        "## Cluster accounts\n\n"
+        "Settings of every spawner class (``c.BatchSpawnerBase.<name>``) that say which cluster "
+        "accounts the hub may act as; see [security](security.md).\n\n"
+        + autoconfigurable("batchspawner_x.accounts.AccountsMixin")
+    )
+    parts.append(
         "## Predecessor names (deprecated)\n\n"
         "Accepted on every spawner class, each with a warning naming its replacement; "
         "see [the migration guide](migration.md).\n\n"

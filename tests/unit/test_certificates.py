@@ -9,7 +9,12 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from batchspawner_x.certificates import CLOCK_SKEW, load_ca_key, mint_user_certificate
+from batchspawner_x.certificates import (
+    CLOCK_SKEW,
+    check_source_addresses,
+    load_ca_key,
+    mint_user_certificate,
+)
 from batchspawner_x.errors import ConfigError
 
 
@@ -36,9 +41,36 @@ def test_certificate_names_one_principal_and_a_short_window(ca: asyncssh.SSHKey,
     assert cert.signing_key.public_data == ca.public_data
 
 
-def test_certificate_allows_forwarding_and_nothing_else_optional(ca: asyncssh.SSHKey) -> None:
+def test_certificate_allows_nothing_optional_by_default(ca: asyncssh.SSHKey) -> None:
     _, cert = mint_user_certificate(ca, "bob", 60)
+    assert set(cert.options) == set()
+
+
+def test_port_forwarding_only_when_asked_for(ca: asyncssh.SSHKey) -> None:
+    _, cert = mint_user_certificate(ca, "bob", 60, port_forwarding=True)
     assert set(cert.options) == {"permit-port-forwarding"}
+
+
+def test_source_address_is_a_critical_option_as_openssh_reads_it(ca: asyncssh.SSHKey, tmp_path: Path) -> None:
+    _, cert = mint_user_certificate(ca, "bob", 60, source_addresses=["10.0.0.5", "2001:db8::/32"])
+    path = tmp_path / "cert.pub"
+    cert.write_certificate(str(path))
+    shown = subprocess.run(["ssh-keygen", "-L", "-f", str(path)], capture_output=True, text=True, check=True)
+    assert "source-address 10.0.0.5/32,2001:db8::/32" in shown.stdout, shown.stdout
+
+
+@pytest.mark.parametrize(
+    "bad", ["10.0.0.1/8", "10.0.0.0/33", "login.example.edu", "10.0.0.0/24,10.1.0.0/16", ""]
+)
+def test_a_bad_source_address_names_the_setting(bad: str) -> None:
+    with pytest.raises(ConfigError, match="ssh_certificate_source_address") as info:
+        check_source_addresses("ssh_certificate_source_address", [bad])
+    assert repr(bad[:60]) in str(info.value)
+
+
+def test_the_authority_never_signs_for_root(ca: asyncssh.SSHKey) -> None:
+    with pytest.raises(ConfigError, match="never signs a certificate for root"):
+        mint_user_certificate(ca, "root", 60)
 
 
 def test_every_certificate_has_its_own_key(ca: asyncssh.SSHKey) -> None:
