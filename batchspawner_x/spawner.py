@@ -187,6 +187,7 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
         connections open. The next command opens a new one.""",
     )
     ssh_reconnect_max_delay = Float(
+        30,
         min=0.5,
         config=True,
         help="""Longest wait, in seconds, between attempts to reconnect to the login node
@@ -363,6 +364,7 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
         ``poll()`` meanwhile answers from the last known state.""",
     )
     status_interval = Float(
+        30,
         min=0.001,
         config=True,
         help="""Seconds between the shared background status queries of running jobs.
