@@ -32,6 +32,7 @@ from urllib.parse import quote, urlparse
 from tornado import web
 
 from .errors import BatchSpawnerError, ConfigError, HostKeyError, TemplateError, TransportError
+from .settings import interval_note
 from .spawner import CERT_DIR, BatchSpawnerBase
 from .transport import SSHPool, Transport
 
@@ -188,9 +189,11 @@ class Result:
     ok: bool | None  # None: not checked, because an earlier check failed
     detail: str
     fix: str = ""
+    #: Works, but worth a word (shown as WARN; the check still passes).
+    warning: bool = False
 
     def line(self) -> str:
-        label = {True: "OK", False: "FAIL", None: "SKIP"}[self.ok]
+        label = "WARN" if self.warning and self.ok else {True: "OK", False: "FAIL", None: "SKIP"}[self.ok]
         text = f"{label:<4} {self.name}: {self.detail}"
         if self.ok is False and self.fix:
             text += f" -- fix: {self.fix}"
@@ -518,6 +521,9 @@ async def check(args: argparse.Namespace, out: TextIO) -> int:
             results.append(result)
     finally:
         await SSHPool.close_all()
+    note = interval_note(spawner)
+    if note is not None:
+        out.write(Result("status interval", True, note, warning=True).line() + "\n")
     return 0 if all(r.ok for r in results) else 1
 
 

@@ -18,6 +18,16 @@ scheduler is not asked more often than a healthy one.
 A failed query changes nothing but the ``stale`` flag: the last known state is
 kept, and a job is only reported finished when the scheduler says so.
 
+A slow or hanging status command does not hold the next round back: the next
+round starts when it is due, beside it (at most :data:`MAX_ROUNDS_IN_FLIGHT`
+rounds at once; an older round's answer never replaces a newer one's), and a
+caller waits at most :data:`ROUND_PATIENCE` seconds for a round's answer (once
+that round has started) before it gets the last known state. So ``poll()``
+answers promptly from the cache whatever ``status_timeout`` is, and a hanging
+scheduler is asked again every interval.
+Lines a status command printed that the backend does not recognise (a login
+shell's greeting) are logged once each.
+
 Very long lists of job ids are split over several commands so that no
 command line exceeds ``max_argv_bytes`` (Linux refuses a single argument over
 128 kB).
@@ -26,6 +36,7 @@ command line exceeds ``max_argv_bytes`` (Linux refuses a single argument over
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
@@ -39,6 +50,14 @@ from .transport import Transport
 
 #: Largest status command line, in bytes, before the job ids are split over several commands.
 MAX_ARGV_BYTES = 100_000
+#: Rounds of one poller that may run at once: a hanging scheduler gets a new command every
+#: interval, but no more than this many of them wait at once.
+MAX_ROUNDS_IN_FLIGHT = 2
+#: Longest time, in seconds, a caller waits for a started round's answer; then the caller gets
+#: the last known state and the round goes on.
+ROUND_PATIENCE = 5.0
+#: Distinct unrecognised output lines logged per poller; later new ones are counted only.
+MAX_LOGGED_LINES = 20
 
 
 @dataclass(frozen=True)
@@ -67,6 +86,7 @@ class StatusPoller:
         fast_interval: float | None = None,
         min_spacing: float = 0.5,
         max_argv_bytes: int = MAX_ARGV_BYTES,
+        patience: float = ROUND_PATIENCE,
     ) -> None:
         self.transport = transport
         self.scheduler = scheduler
@@ -75,6 +95,9 @@ class StatusPoller:
         self.timeout = timeout
         self.min_spacing = min_spacing
         self.max_argv_bytes = max_argv_bytes
+        #: Longest wait, in seconds, for a started round's answer before a caller gets the
+        #: last known state.
+        self.patience = patience
         self.cache: dict[str, CachedStatus] = {}
         self.tracked: set[str] = set()
         self.starting: set[str] = set()
@@ -88,12 +111,14 @@ class StatusPoller:
         self.last_round = float("-inf")
         self._demand = False
         self._wake: asyncio.Event | None = None
-        # Set when the round that starts next (resp. the running round) has ended. Events,
+        # Set when the round that starts next (resp. each running round) has ended. Events,
         # not shielded futures: a waiter that is cancelled leaves the others waiting, and
         # a thousand waiters cost one wake-up each.
         self._next: asyncio.Event | None = None
-        self._current: asyncio.Event | None = None
-        self._current_ids: frozenset[str] = frozenset()
+        #: Running rounds, oldest first: (done, the job ids it asks about, when it started).
+        self._running: list[tuple[asyncio.Event, frozenset[str], float]] = []
+        self._round_tasks: set[asyncio.Task[None]] = set()
+        self._logged_lines: set[str] = set()
         self._loop_task: asyncio.Task[None] | None = None
         self._exit_lookups: dict[str, asyncio.Task[None]] = {}
         #: Set by :meth:`close`; a closed poller is not handed out again.
@@ -159,17 +184,16 @@ class StatusPoller:
 
         Waits for the next round when the cache is older (that round may be
         shared with other callers and comes at most ``min_spacing`` after the
-        previous one). Returns the last known, possibly stale, status when the
-        scheduler cannot be asked, or None if nothing was ever known.
+        previous one), but no longer than :attr:`patience` once that round has
+        started: a scheduler that does not answer in time does not hold the
+        caller. Returns the last
+        known, possibly stale, status when the scheduler cannot be asked (or
+        has not answered yet), or None if nothing was ever known.
         """
         self.tracked.add(job_id)
         asked = self.asked.get(job_id)
         if asked is None or time.monotonic() - asked > max_age:
-            current = self._current
-            if current is not None and not current.is_set() and job_id in self._current_ids:
-                await current.wait()
-            else:
-                await self.refresh()
+            await self._wait_for_round(job_id)
         # also for a fresh answer from a round somebody else asked for: a finished job
         # read from the cache must come with its exit code
         entry = self.cache.get(job_id)
@@ -180,6 +204,21 @@ class StatusPoller:
             await asyncio.shield(lookup)
             entry = self.cache.get(job_id)
         return entry
+
+    async def _wait_for_round(self, job_id: str) -> None:
+        """Wait for the newest running round that asks about ``job_id``, else for the next
+        round; in either case at most :attr:`patience` after that round starts."""
+        now = time.monotonic()
+        for done, ids, started in reversed(self._running):
+            if job_id in ids and not done.is_set():
+                if started + self.patience > now:
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(done.wait(), started + self.patience - now)
+                return
+        # the next round starts after min_spacing, unless rounds that hang hold it back
+        limit = max(0.0, self.last_round + self.min_spacing - now) + self.patience
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.refresh(), limit)
 
     async def refresh(self) -> None:
         """Wait for a round that starts from now on and asks about every tracked job.
@@ -225,6 +264,11 @@ class StatusPoller:
         try:
             while self.tracked or self._demand:
                 wait = self._due() - time.monotonic()
+                if wait <= 0 and len(self._round_tasks) >= MAX_ROUNDS_IN_FLIGHT:
+                    # as many rounds hang as may: the next starts when one of them ends
+                    wake.clear()
+                    await wake.wait()
+                    continue
                 if wait > 0:
                     # (not asyncio.wait_for: on Python < 3.12 it can swallow a cancellation
                     # that arrives as the event is set, and this loop would never end)
@@ -235,11 +279,21 @@ class StatusPoller:
                     finally:
                         timer.cancel()
                     continue
-                await self._round()
+                # not awaited: a round that hangs must not hold back the next one
+                task = asyncio.ensure_future(self._round())
+                self._round_tasks.add(task)
+                task.add_done_callback(self._round_ended)
+                await asyncio.sleep(0)  # let the round take its waiters before looking again
         finally:
             # Nobody may wait forever on a loop that has ended.
             if self._next is not None:
                 self._next.set()
+            for task in self._round_tasks:
+                task.cancel()
+
+    def _round_ended(self, task: asyncio.Task[None]) -> None:
+        self._round_tasks.discard(task)
+        self._poke()
 
     async def _round(self) -> None:
         done = self._next if self._next is not None and not self._next.is_set() else asyncio.Event()
@@ -248,7 +302,8 @@ class StatusPoller:
         job_ids = sorted(self.tracked)
         started = time.monotonic()
         self.last_round = started
-        self._current, self._current_ids = done, frozenset(job_ids)
+        running = (done, frozenset(job_ids), started)
+        self._running.append(running)
         try:
             if job_ids:
                 self.rounds += 1
@@ -256,7 +311,7 @@ class StatusPoller:
         except Exception:  # never let the background loop die
             get_logger().exception("Status query on %s failed", self.transport.describe())
         finally:
-            self._current, self._current_ids = None, frozenset()
+            self._running.remove(running)
             done.set()
 
     def _argv_bytes(self, job_ids: Sequence[str]) -> int:
@@ -278,6 +333,7 @@ class StatusPoller:
             # parsed in a thread: thousands of lines must not stall the hub's event loop
             statuses = await asyncio.to_thread(self.scheduler.parse_status, job_ids, result)
         except (StatusUnavailable, TransportError) as e:
+            self._log_unrecognised()
             self.last_error = str(e)
             get_logger().warning(
                 "Status query for %d job(s) on %s failed, keeping last known states: %s",
@@ -286,18 +342,19 @@ class StatusPoller:
                 e,
             )
             for jid in job_ids:
-                if jid not in self.tracked:
+                if jid not in self.tracked or self._newer(jid, started):
                     continue
                 self.asked[jid] = started
                 old = self.cache.get(jid)
                 if old is not None:
                     self.cache[jid] = replace(old, stale=True, error=str(e))
             return
+        self._log_unrecognised()
         self.last_error = None
         tracked, cache = self.tracked, self.cache
         for jid, status in statuses.items():
-            if jid not in tracked:
-                continue
+            if jid not in tracked or self._newer(jid, started):
+                continue  # (a later round, beside a slow one, already answered)
             old = cache.get(jid)
             if old is not None:
                 if old.status is status and not old.stale:
@@ -312,7 +369,37 @@ class StatusPoller:
                     cache[jid] = CachedStatus(status, old.since)
                     continue
             cache[jid] = CachedStatus(status, started)
-        self.asked.update((jid, started) for jid in job_ids if jid in tracked)
+        self.asked.update(
+            (jid, started) for jid in job_ids if jid in tracked and not self._newer(jid, started)
+        )
+
+    def _newer(self, job_id: str, started: float) -> bool:
+        """Whether a round that started after ``started`` has already answered for ``job_id``."""
+        return self.asked.get(job_id, float("-inf")) > started
+
+    def _log_unrecognised(self) -> None:
+        """Log, once each, the lines the status command printed that the backend skipped."""
+        seen = getattr(self.scheduler, "unrecognised", None)
+        if not seen or len(self._logged_lines) > MAX_LOGGED_LINES:
+            return
+        for line in list(seen):
+            if line in self._logged_lines:
+                continue
+            self._logged_lines.add(line)
+            if len(self._logged_lines) > MAX_LOGGED_LINES:
+                get_logger().warning(
+                    "More lines that %s's status command printed were not recognised; "
+                    "no more of them are logged",
+                    self.transport.describe(),
+                )
+                return
+            get_logger().warning(
+                "Ignoring a line that %s's status command printed and %s does not recognise "
+                "(a login shell's greeting?; logged once): %r",
+                self.transport.describe(),
+                self.scheduler.display_name,
+                line,
+            )
 
     async def _exit_code(self, job_id: str) -> None:
         """Ask once for the exit code of a job seen finished without one.

@@ -50,6 +50,7 @@ from .poller import CachedStatus, StatusPoller
 from .reach import ReachMixin, ServerUnreachable, describe_error, is_unreachable
 from .schedulers.base import PartitionInfo, Scheduler
 from .script import Trusted, render
+from .settings import invalid_setting
 from .states import JobState, JobStatus, StatusUnavailable
 from .submission import SubmissionUnknown, Submitted, new_identity
 from .transport import LOCAL_ENV_KEEP, LocalTransport, SSHTarget, SSHTransport, Transport
@@ -110,7 +111,7 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
         config=True,
         help="The cluster's login node, where the scheduler's commands are run.",
     )
-    ssh_port = Integer(22, config=True, help="SSH port of :attr:`ssh_host`.")
+    ssh_port = Integer(22, min=1, max=65535, config=True, help="SSH port of :attr:`ssh_host` (1-65535).")
     ssh_username = Union(
         [Unicode(), Callable()],
         default_value="{username}",
@@ -148,10 +149,11 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
     )
     ssh_certificate_validity = Float(
         300,
+        min=1,
         config=True,
-        help="""Seconds a certificate minted with :attr:`ssh_ca_key` stays valid. sshd checks it
-        only when a connection logs in, so this bounds how long a stolen certificate is of use,
-        not how long a connection may last.""",
+        help="""Seconds a certificate minted with :attr:`ssh_ca_key` stays valid (at least 1). sshd
+        checks it only when a connection logs in, so this bounds how long a stolen certificate is
+        of use, not how long a connection may last.""",
     )
     ssh_certificate_source_address = List(
         Unicode(),
@@ -176,29 +178,41 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
         ``[host]:port key-type key``.
         """,
     )
-    ssh_connect_timeout = Float(30, config=True, help="Seconds to wait for an SSH connection.")
+    ssh_connect_timeout = Float(
+        30, min=1, config=True, help="Seconds to wait for an SSH connection (at least 1)."
+    )
     ssh_keepalive_interval = Float(
-        30, config=True, help="Seconds between SSH keepalives on idle pooled connections."
+        30,
+        min=0,
+        config=True,
+        help="Seconds between SSH keepalives on idle pooled connections; 0 sends none.",
     )
     ssh_max_sessions = Integer(
         8,
+        min=1,
         config=True,
-        help="Commands run at once on one pooled connection; keep it below sshd's MaxSessions (10).",
+        help="""Commands run at once on one pooled connection (at least 1); keep it below sshd's
+        MaxSessions (10). Further commands wait for a free session.""",
     )
     ssh_idle_timeout = Float(
         300,
+        min=0,
         config=True,
         help="""Seconds a pooled SSH connection may stay unused before it is closed; 0 keeps
         connections open. The next command opens a new one.""",
     )
     ssh_reconnect_max_delay = Float(
         30,
+        min=0.5,
         config=True,
-        help="""Longest wait, in seconds, between attempts to reconnect to the login node.
+        help="""Longest wait, in seconds, between attempts to reconnect to the login node
+        (at least 0.5).
 
         After a failed connection attempt the next one waits 0.5 s, then 1 s, 2 s, ... up to
         this value; commands asked for meanwhile fail at once (a status query then keeps the
-        last known state) instead of piling up attempts on the login node.""",
+        last known state) instead of piling up attempts on the login node. Default: 30, or
+        :attr:`status_interval` if that is shorter, so that a login node that comes back is
+        asked about the jobs again within one status interval.""",
     )
     status_ssh_username = Unicode(
         "",
@@ -259,7 +273,7 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
         config=True,
         help="Time limit of the job, for example ``08:00:00`` or ``1-00:00:00``; empty for the default.",
     )
-    gpus = Integer(0, config=True, help="Number of GPUs to request; 0 requests none.")
+    gpus = Integer(0, min=0, config=True, help="Number of GPUs to request; 0 requests none.")
     extra_directives = List(
         Unicode(),
         config=True,
@@ -350,6 +364,7 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
     )
     cluster_limits_ttl = Float(
         300,
+        min=0,
         config=True,
         help="""Seconds the partitions and limits read from the scheduler (``sinfo``) are kept.
 
@@ -360,9 +375,10 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
     )
 
     # -- timing ---------------------------------------------------------------
-    submit_timeout = Float(60, config=True, help="Seconds the submit command may take.")
+    submit_timeout = Float(60, min=1, config=True, help="Seconds the submit command may take (at least 1).")
     submit_attempts = Integer(
         3,
+        min=1,
         config=True,
         help="""How many times one spawn may send its job to the scheduler.
 
@@ -373,25 +389,41 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
     )
     status_timeout = Float(
         30,
+        min=1,
         config=True,
-        help="""Seconds a status command may take before it counts as failed.
+        help="""Seconds a status command may take before it counts as failed (at least 1).
 
         A failed or timed-out status query is never taken as the end of a job: the last known
         state is kept (marked stale) and the server stays up until the scheduler itself says
-        the job has finished or no longer exists.""",
+        the job has finished or no longer exists. A status command still running when the next
+        round is due does not hold that round back: the next command is sent on time, and
+        ``poll()`` meanwhile answers from the last known state.""",
     )
     status_interval = Float(
         30,
+        min=0.001,
         config=True,
-        help="Seconds between the shared background status queries of running jobs.",
+        help="""Seconds between the shared background status queries of running jobs.
+
+        Default: the spawner's ``poll_interval`` (JupyterHub's, 30 s unless the site sets it),
+        or 30 s if that is 0 (polling off). JupyterHub asks ``poll()`` every ``poll_interval``
+        and ``poll()`` answers from these queries, so a job that ends (an out-of-band
+        ``scancel``, a node failure, its time limit) is noticed within about two
+        ``poll_interval``: one for the next query, one for the next poll. A failed or
+        timed-out query is sent again at the next interval. Set it only to query less often
+        than the hub polls (a busy scheduler) or more often; ``batchspawner-x check`` says
+        when the two differ. Example: ``c.Spawner.poll_interval = 10`` alone gives a query
+        every 10 s.""",
     )
     startup_poll_interval = Float(
         1.0,
+        min=0.001,
         config=True,
         help="Seconds between status checks while a job is starting (batched with other starts).",
     )
     cancel_timeout = Float(
         60,
+        min=0,
         config=True,
         help="""Seconds :meth:`stop` keeps sending the cancel command, and then waits for the
         scheduler to confirm the job has left the running states.
@@ -403,7 +435,11 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
         cancels it by hand. The server's token is revoked as for any stop.""",
     )
     output_tail_bytes = Integer(
-        2000, config=True, help="How much of a failed job's output is shown to the user."
+        2000,
+        min=0,
+        max=1_000_000,
+        config=True,
+        help="Bytes of a failed job's output shown to the user (0 to 1000000); 0 shows none.",
     )
 
     @validate("ssh_certificate_source_address")
@@ -412,6 +448,14 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
             return list(check_source_addresses("ssh_certificate_source_address", proposal["value"]))
         except ConfigError as e:
             raise TraitError(str(e)) from None
+
+    @default("status_interval")
+    def _default_status_interval(self) -> float:
+        return float(self.poll_interval) if self.poll_interval > 0 else 30.0
+
+    @default("ssh_reconnect_max_delay")
+    def _default_ssh_reconnect_max_delay(self) -> float:
+        return max(0.5, min(30.0, self.status_interval))
 
     @default("ip")
     def _default_ip(self) -> str:
@@ -460,7 +504,10 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
     submission_uncertain: bool = False
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        try:
+            super().__init__(**kwargs)
+        except TraitError as e:  # a bad setting: refused with its name, for the user and the log
+            raise invalid_setting(e) from None
         self._transport: Transport | None = None
         self._status_transport: Transport | None = None
         self._poller: StatusPoller | None = None

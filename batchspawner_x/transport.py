@@ -19,7 +19,7 @@ import pwd
 import shlex
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,6 +142,30 @@ class ConnectFailed(TransportError):
         self.retry_at = retry_at
 
 
+class FileOperationFailed(TransportError):
+    """The login node's SFTP server refused or failed a file operation (permission denied,
+    no space left, a missing directory). The request reached the node, so part of it may
+    have been done (a file half written, some of several files removed)."""
+
+    maybe_sent = True
+
+
+@contextlib.contextmanager
+def _sftp_errors(what: str, path: str, where: str) -> Iterator[None]:
+    """Turn the SFTP server's refusal of ``what`` on ``path`` into :class:`FileOperationFailed`.
+
+    A lost connection (:class:`asyncssh.SFTPConnectionLost`) passes through, to be retried.
+    """
+    try:
+        yield
+    except asyncssh.SFTPConnectionLost:
+        raise
+    except asyncssh.SFTPError as e:
+        raise FileOperationFailed(
+            f"Cannot {what} {path} on {where}: {e.reason or type(e).__name__}"
+        ) from None
+
+
 class _PooledConnection:
     """One asyncssh connection shared by every spawner of one login.
 
@@ -218,7 +242,18 @@ class _PooledConnection:
         one sftp-server for the connection instead of one per operation."""
         async with self._sftp_lock:
             if self._sftp is None or self._sftp_conn is not conn:
-                self._sftp = await conn.start_sftp_client()
+                try:
+                    self._sftp = await conn.start_sftp_client()
+                except asyncssh.SFTPConnectionLost:
+                    raise
+                except asyncssh.SFTPError as e:  # no sftp subsystem: no file was touched
+                    t = self.target
+                    error = TransportError(
+                        f"Cannot start SFTP on {t.host}:{t.port} as {t.username!r}: {e.reason} "
+                        "(the login node's sshd needs a Subsystem sftp line)"
+                    )
+                    error.maybe_sent = False
+                    raise error from None
                 self._sftp_conn = conn
             return self._sftp
 
@@ -475,7 +510,8 @@ class SSHTransport(Transport):
     async def home(self) -> str:
         async def op(conn: asyncssh.SSHClientConnection) -> str:
             sftp = await self._sftp(conn)
-            return str(await sftp.realpath("."))
+            with _sftp_errors("find the home directory", ".", self.describe()):
+                return str(await sftp.realpath("."))
 
         home: str = await self._with_connection(op, idempotent=True)
         return home
@@ -485,27 +521,29 @@ class SSHTransport(Transport):
 
         async def op(conn: asyncssh.SSHClientConnection) -> None:
             sftp = await self._sftp(conn)
-            await _sftp_private_dirs(sftp, directory)
-            if await sftp.exists(path):
-                await sftp.remove(path)
-            attrs = asyncssh.SFTPAttrs(permissions=0o600)
-            async with sftp.open(path, "wb", attrs=attrs, encoding=None) as f:
-                await f.write(data)
-            await sftp.chmod(path, 0o600)
+            with _sftp_errors("write", path, self.describe()):
+                await _sftp_private_dirs(sftp, directory)
+                if await sftp.exists(path):
+                    await sftp.remove(path)
+                attrs = asyncssh.SFTPAttrs(permissions=0o600)
+                async with sftp.open(path, "wb", attrs=attrs, encoding=None) as f:
+                    await f.write(data)
+                await sftp.chmod(path, 0o600)
 
         await self._with_connection(op, idempotent=True)
 
     async def read_tail(self, path: str, max_bytes: int) -> bytes | None:
         async def op(conn: asyncssh.SSHClientConnection) -> bytes | None:
             sftp = await self._sftp(conn)
-            try:
-                async with sftp.open(path, "rb", encoding=None) as f:
-                    size = (await f.stat()).size or 0
-                    await f.seek(max(0, size - max_bytes))
-                    data = await f.read(max_bytes)
-                    return data if isinstance(data, bytes) else data.encode()
-            except asyncssh.SFTPNoSuchFile:
-                return None
+            with _sftp_errors("read", path, self.describe()):
+                try:
+                    async with sftp.open(path, "rb", encoding=None) as f:
+                        size = (await f.stat()).size or 0
+                        await f.seek(max(0, size - max_bytes))
+                        data = await f.read(max_bytes)
+                        return data if isinstance(data, bytes) else data.encode()
+                except asyncssh.SFTPNoSuchFile:
+                    return None
 
         tail: bytes | None = await self._with_connection(op, idempotent=True)
         return tail
@@ -514,7 +552,10 @@ class SSHTransport(Transport):
         async def op(conn: asyncssh.SSHClientConnection) -> None:
             sftp = await self._sftp(conn)
             for path in paths:
-                with contextlib.suppress(asyncssh.SFTPNoSuchFile):
+                with (
+                    _sftp_errors("remove", path, self.describe()),
+                    contextlib.suppress(asyncssh.SFTPNoSuchFile),
+                ):
                     await sftp.remove(path)
 
         await self._with_connection(op, idempotent=True)

@@ -12,7 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..states import JobStatus
+from ..states import JobStatus, StatusUnavailable
+
+#: Distinct unrecognised lines a backend remembers (for logging, and as known noise).
+MAX_REMEMBERED_LINES = 100
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,49 @@ class Scheduler(abc.ABC):
         #: about (a status identity), so that a command that lists only the caller's own
         #: jobs by default must be told to list every user's.
         self.all_users = all_users
+        #: Lines status answers held that this backend did not recognise (a login shell
+        #: that greets on every command), for the poller to log once each.
+        self.unrecognised: set[str] = set()
+        #: Unrecognised lines seen in a complete answer (one that listed every job asked
+        #: about): noise around real answers, so an answer of nothing else is an empty one.
+        self.noise: set[str] = set()
+
+    @staticmethod
+    def lines_outside(text: str, start: int, end: int) -> list[str]:
+        """The lines of ``text`` before ``start`` and after ``end``: what a command printed
+        around the document (XML, JSON) that holds its answer."""
+        return (text[:start] + "\n" + text[end:]).splitlines()
+
+    def skip_lines(self, lines: Sequence[str], *, complete: bool | None, command: str) -> None:
+        """Note the ``lines`` of a status answer that the parser does not recognise.
+
+        They are skipped, never guessed at, and kept in :attr:`unrecognised` for the
+        poller to log once each. ``complete``: whether the recognised part of the answer
+        accounts for every job asked about, so that no job would be taken as gone only
+        because the answer leaves it out; None when the parser needs no help to decide.
+
+        An incomplete answer that also holds unrecognised lines may be a broken one (an
+        error printed where the listing should be): it raises
+        :class:`~batchspawner_x.states.StatusUnavailable` (a failed query, never "these jobs
+        are gone"), unless every one of those lines was seen before in a complete answer.
+        Such lines are noise around real answers (a login shell that greets on every
+        command), and an answer that holds nothing else is an empty answer.
+        """
+        lines = [line.strip() for line in lines if line.strip()]
+        if not lines:
+            return
+        for line in lines:
+            if len(self.unrecognised) < MAX_REMEMBERED_LINES:
+                self.unrecognised.add(line)
+        if complete:
+            for line in lines:
+                if len(self.noise) < MAX_REMEMBERED_LINES:
+                    self.noise.add(line)
+        elif complete is False and not all(line in self.noise for line in lines):
+            raise StatusUnavailable(
+                f"{command} printed a line this spawner does not recognise, and does not list "
+                f"every job asked about: {next(x for x in lines if x not in self.noise)[:200]!r}"
+            )
 
     def command(self, role: str) -> str:
         return self.commands[role]

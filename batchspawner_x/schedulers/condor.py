@@ -85,12 +85,19 @@ class CondorScheduler(Scheduler):
             raise StatusUnavailable(f"condor_q failed: {result.message()[:300]}")
         wanted = set(job_ids)
         found: dict[str, JobStatus] = {}
+        skipped: list[str] = []
         for line in result.stdout.splitlines():
             if not line.strip():
                 continue
-            status = parse_condor_q_line(line)
+            try:
+                status = parse_condor_q_line(line)
+            except StatusUnavailable:
+                skipped.append(line)  # a login shell's greeting, say: logged once
+                continue
             if status.job_id in wanted and status.job_id not in found:
                 found[status.job_id] = status
+        # a job left out beside lines never seen in a complete answer: not "it left the queue"
+        self.skip_lines(skipped, complete=wanted <= found.keys(), command="condor_q")
         for jid in wanted - found.keys():
             # Completed or removed jobs leave the queue for the history; condor_history
             # gives the exit code (exit_code_argv).
@@ -173,8 +180,8 @@ def exit_code_from_history(text: str) -> int | None:
     """
     for line in text.splitlines():
         parts = line.split()
-        if len(parts) != 3:
-            continue
+        if len(parts) != 3 or parts[0].lower() not in ("true", "false", "undefined"):
+            continue  # not a record (a login shell's greeting, say)
         by_signal, code, signal = parts
         if by_signal.lower() == "true" and signal.isdigit():
             return 128 + int(signal)

@@ -130,6 +130,7 @@ class LsfScheduler(Scheduler):
                 not_found.add(gone.group(1))
             else:
                 unexplained.append(line.strip())
+        skipped: list[str] = []
         for line in result.stdout.splitlines():
             if not line.strip():
                 continue
@@ -137,12 +138,17 @@ class LsfScheduler(Scheduler):
             if gone:
                 not_found.add(gone.group(1))
                 continue
-            status = parse_bjobs_line(line)
+            try:
+                status = parse_bjobs_line(line)
+            except StatusUnavailable:
+                skipped.append(line)  # a login shell's greeting, say: logged once
+                continue
             if status.job_id in wanted:
                 found[status.job_id] = status
         if unexplained and (result.returncode != 0 or wanted - found.keys() - not_found):
             # "LSF is down. Please wait...", "Cannot connect to LSF", ...: nothing reliable.
             raise StatusUnavailable(f"bjobs failed: {' '.join(unexplained)[:300]}")
+        self.skip_lines(skipped, complete=not wanted - found.keys() - not_found, command="bjobs")
         missing = wanted - found.keys() - not_found
         if missing:
             raise StatusUnavailable(
@@ -174,7 +180,7 @@ def parse_bjobs_line(line: str) -> JobStatus:
     'node01'
     """
     parts = line.strip().split(SEP, len(BJOBS_FIELDS) - 1)
-    if len(parts) != len(BJOBS_FIELDS):
+    if len(parts) != len(BJOBS_FIELDS) or not parts[0].strip()[:1].isdigit():
         raise StatusUnavailable(f"unexpected bjobs line: {line!r}")
     job_id, raw_state, exec_host, exit_code, reason = (p.strip() for p in parts)
     state = LSF_STATES.get(raw_state, JobState.UNKNOWN)

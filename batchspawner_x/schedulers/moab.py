@@ -100,6 +100,7 @@ class MoabScheduler(Scheduler):
         match = _DATA.search(result.stdout)
         if match is None:
             raise StatusUnavailable(f"mdiag printed no <Data> document: {result.message()[:200]!r}")
+        around = self.lines_outside(result.stdout, match.start(), match.end())
         try:
             root = ET.fromstring(match.group(0))
         except ET.ParseError as e:
@@ -116,6 +117,8 @@ class MoabScheduler(Scheduler):
                 statuses[jid] = JobStatus(jid, JobState.GONE, raw_state="not listed")
             else:
                 statuses[jid] = replace(status, job_id=jid)
+        complete = all(status.state is not JobState.GONE for status in statuses.values())
+        self.skip_lines(around, complete=complete, command="mdiag")
         return statuses
 
     def cancel_argv(self, job_id: str) -> list[str]:

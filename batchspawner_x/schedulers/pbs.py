@@ -274,13 +274,18 @@ class PBSProScheduler(_PBSFamily):
 
     def parse_status(self, job_ids: Sequence[str], result: CommandResult) -> dict[str, JobStatus]:
         found: dict[str, JobStatus] = {}
-        text = result.stdout.strip()
-        if text:
+        text = result.stdout
+        start = _JSON_START.search(text)
+        if start is None:
+            # nothing but lines we do not know: every job must be accounted for on stderr
+            self.skip_lines(text.splitlines(), complete=None, command="qstat")
+        else:
             try:
                 # strict=False: PBS does not escape control characters in Variable_List
-                data = json.loads(text, strict=False)
+                data, end = json.JSONDecoder(strict=False).raw_decode(text, start.end() - 1)
             except ValueError as e:
                 raise StatusUnavailable(f"qstat printed JSON that cannot be read: {e}") from None
+            self.skip_lines(self.lines_outside(text, start.start(), end), complete=None, command="qstat")
             jobs = data.get("Jobs", {}) if isinstance(data, dict) else None
             if not isinstance(jobs, dict):
                 raise StatusUnavailable("qstat printed JSON without a Jobs object")
@@ -317,6 +322,8 @@ def parse_pbspro_job(job_id: str, attrs: Mapping[str, Any]) -> JobStatus:
 
 
 _XML_JOB = re.compile(r"<Job>.*?</Job>", re.DOTALL)
+_XML_DATA = re.compile(r"<Data\b.*</Data>|<Data\s*/>", re.DOTALL)
+_JSON_START = re.compile(r"^\s*\{", re.MULTILINE)
 
 
 class TorqueScheduler(_PBSFamily):
@@ -332,10 +339,16 @@ class TorqueScheduler(_PBSFamily):
 
     def parse_status(self, job_ids: Sequence[str], result: CommandResult) -> dict[str, JobStatus]:
         found: dict[str, JobStatus] = {}
-        text = result.stdout.strip()
+        text = result.stdout
         chunks = _XML_JOB.findall(text)
-        if text and not chunks and "<Data" not in text:
-            raise StatusUnavailable(f"qstat printed something that is not its XML: {text[:200]!r}")
+        # what is printed around the XML (a login shell's greeting) is skipped; a job the XML
+        # does not hold must be accounted for on stderr, or the answer counts as failed
+        data = _XML_DATA.search(text)
+        if data is not None:
+            around = self.lines_outside(text, data.start(), data.end())
+        else:
+            around = _XML_JOB.sub("\n", text).splitlines()
+        self.skip_lines(around, complete=None, command="qstat")
         # Torque prints one <Data> per operand on some versions: read every <Job>.
         for chunk in chunks:
             try:

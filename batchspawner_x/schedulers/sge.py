@@ -101,6 +101,8 @@ _UNABLE = re.compile(r"^Unable to run job: ", re.MULTILINE)
 _UNKNOWN_JOBS = re.compile(r"Following jobs do not exist:\s*(.*)", re.S)
 #: A DTD or entity declaration: never in qstat's own output, refused before parsing.
 _DTD = re.compile(r"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
+#: qstat -xml's document, without what a login shell may print around it.
+_DOCUMENT = re.compile(r"(?:<\?xml[^>]*\?>\s*)?<job_info\b.*</job_info>", re.DOTALL)
 
 
 class GridengineScheduler(Scheduler):
@@ -150,9 +152,16 @@ class GridengineScheduler(Scheduler):
                 return {jid: JobStatus(jid, JobState.GONE, raw_state="unknown to qstat") for jid in wanted}
             raise StatusUnavailable(f"qstat failed: {result.message()}")
         found: dict[str, JobStatus] = {}
-        for status in parse_qstat_xml(result.stdout):
+        stdout = result.stdout
+        if _DTD.search(stdout):
+            parse_qstat_xml(stdout)  # refuses it, with the reason
+        document = _DOCUMENT.search(stdout)
+        for status in parse_qstat_xml(document.group(0) if document else stdout):
             if status.job_id in wanted and status.job_id not in found:
                 found[status.job_id] = status
+        if document is not None:
+            around = self.lines_outside(stdout, document.start(), document.end())
+            self.skip_lines(around, complete=wanted <= found.keys(), command="qstat")
         for jid in wanted - found.keys():
             found[jid] = JobStatus(jid, JobState.GONE, raw_state="not listed")
         return found

@@ -214,16 +214,22 @@ class SlurmScheduler(Scheduler):
         previous = self._lines
         lines: dict[str, JobStatus] = {}
         found: dict[str, JobStatus] = {}
+        skipped: list[str] = []
         for line in result.stdout.splitlines():
             status = previous.get(line)
             if status is None:
                 if not line.strip():
                     continue
-                status = parse_squeue_line(line)
+                try:
+                    status = parse_squeue_line(line)
+                except StatusUnavailable:
+                    skipped.append(line)  # a login shell's greeting, say: logged once
+                    continue
             lines[line] = status
             if status.job_id in wanted:
                 found[status.job_id] = status
         self._lines = lines
+        self.skip_lines(skipped, complete=wanted <= found.keys(), command="squeue")
         for jid in wanted - found.keys():
             found[jid] = JobStatus(jid, JobState.GONE, raw_state="not listed")
         return found
@@ -260,7 +266,7 @@ def parse_squeue_line(line: str) -> JobStatus:
     <JobState.PENDING: 'pending'>
     """
     parts = line.strip().split(SEP)
-    if len(parts) != 5:
+    if len(parts) != 5 or not parts[0].strip()[:1].isdigit():
         raise StatusUnavailable(f"unexpected squeue line: {line!r}")
     job_id, raw_state, host, reason, start = (p.strip() for p in parts)
     # A state may carry a suffix such as "CANCELLED by 1000".

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 import pytest
 
 from batchspawner_x.errors import TransportError
-from batchspawner_x.poller import StatusPoller
+from batchspawner_x.poller import MAX_ROUNDS_IN_FLIGHT, StatusPoller
 from batchspawner_x.schedulers.base import CommandResult
 from batchspawner_x.schedulers.slurm import SlurmScheduler
 from batchspawner_x.states import JobState, JobStatus
@@ -462,3 +462,79 @@ async def test_status_output_is_parsed_outside_the_event_loop() -> None:
     entry = await poller.status("7", max_age=0)
     assert entry is not None and entry.status.job_id == "7"
     assert len(threads) == 1 and threads[0] is not threading.main_thread()
+
+
+class ScriptedTransport(AnyJobsTransport):
+    """Answers squeue as AnyJobsTransport, but each command may be made to hang until released,
+    or to answer with a given state."""
+
+    def __init__(self) -> None:
+        super().__init__(delay=0)
+        self.hang = False
+        self.state = "RUNNING"
+        self.release = asyncio.Event()
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        input: str | None = None,
+        timeout: float,
+        idempotent: bool = True,
+    ) -> CommandResult:
+        if argv[0] == "scontrol":
+            return scontrol("0:15", "CANCELLED")
+        self.calls.append(list(argv))
+        self.times.append(time.monotonic())
+        state = self.state  # what the scheduler knew when it was asked
+        if self.hang:
+            await self.release.wait()
+        return squeue(*(f"{jid}|{state}|c1|None|N/A" for jid in jobs_asked(list(argv))))
+
+
+async def test_a_hanging_query_does_not_hold_back_the_next_round_or_the_callers() -> None:
+    transport = ScriptedTransport()
+    poller = StatusPoller(transport, SlurmScheduler(), interval=0.2, timeout=30, patience=0.1)
+    first = await poller.status("7", max_age=0)
+    assert first is not None and first.status.state is JobState.RUNNING
+    transport.hang = True
+    # a second on a scheduler that hangs (status_timeout 30 s): one command per interval,
+    # at most MAX_ROUNDS_IN_FLIGHT of them waiting at once
+    started = time.monotonic()
+    answers = []
+    while time.monotonic() - started < 1.0:
+        entry = await poller.status("7", max_age=poller.interval)
+        answers.append(time.monotonic())
+        assert entry is not None and entry.status.state is JobState.RUNNING, "the last known state"
+        await asyncio.sleep(0.05)
+    hung = len(transport.calls) - 1
+    assert hung == MAX_ROUNDS_IN_FLIGHT, transport.calls
+    assert transport.times[2] - transport.times[1] < 0.2 * 2, "the next round came on time"
+    gaps = [b - a for a, b in zip([started, *answers], answers, strict=False)]
+    assert max(gaps) < 0.5, "poll() answered from the cache instead of waiting for the hang"
+    # the scheduler answers again: the job ended meanwhile, and that is seen
+    transport.state = "CANCELLED"
+    transport.hang = False
+    transport.release.set()
+    await asyncio.sleep(0.01)
+    entry = await poller.status("7", max_age=0)
+    assert entry is not None and entry.status.state is JobState.FINISHED
+    poller.close()
+
+
+async def test_an_older_rounds_late_answer_does_not_replace_a_newer_one() -> None:
+    transport = ScriptedTransport()
+    poller = StatusPoller(transport, SlurmScheduler(), interval=0.1, timeout=30, patience=0.05)
+    transport.hang = True
+    poller.track("7")
+    await asyncio.sleep(0.05)  # round 1 asked "RUNNING", and hangs
+    transport.hang = False
+    transport.state = "CANCELLED"
+    await asyncio.sleep(0.15)  # round 2 answers at once
+    entry = poller.cached("7")
+    assert entry is not None and entry.status.state is JobState.FINISHED
+    transport.release.set()  # round 1's old answer arrives last
+    await asyncio.sleep(0.01)
+    entry = poller.cached("7")
+    assert entry is not None and entry.status.state is JobState.FINISHED
+    poller.close()

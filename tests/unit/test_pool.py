@@ -7,14 +7,17 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import asyncssh
 import pytest
 
+from batchspawner_x import SlurmSpawner
 from batchspawner_x import transport as transport_module
 from batchspawner_x.errors import TransportError
-from batchspawner_x.transport import ConnectFailed, SSHPool, SSHTarget, SSHTransport
+from batchspawner_x.poller import StatusPoller
+from batchspawner_x.transport import ConnectFailed, FileOperationFailed, SSHPool, SSHTarget, SSHTransport
 
 
 @dataclass
@@ -61,7 +64,7 @@ class FakeConnection:
                 server.signal_next -= 1
                 return Completed(-1, "", "", ("KILL", False, "", ""))
             await asyncio.sleep(server.command_seconds)
-            return Completed(0, "ok\n", "")
+            return Completed(0, server.stdout, "")
         finally:
             server.running -= 1
 
@@ -70,11 +73,28 @@ class FakeSFTP:
     def __init__(self, server: FakeServer) -> None:
         self.server = server
 
+    def _check(self) -> None:
+        if self.server.deny:
+            raise asyncssh.SFTPPermissionDenied("Permission denied")
+
     async def realpath(self, path: str) -> str:
+        self._check()
         return "/home/alice"
 
     async def remove(self, path: str) -> None:
+        self._check()
         self.server.removed.append(path)
+
+    async def exists(self, path: str) -> bool:
+        self._check()
+        return True
+
+    async def chmod(self, path: str, mode: int) -> None:
+        self._check()
+
+    def open(self, path: str, *args: Any, **kwargs: Any) -> Any:
+        self._check()
+        raise AssertionError("not reached")
 
 
 class FakeServer:
@@ -93,6 +113,9 @@ class FakeServer:
         self.command_seconds = 0.01
         self.sftp_sessions = 0
         self.removed: list[str] = []
+        self.stdout = "ok\n"
+        #: Whether the SFTP server refuses every file operation (permission denied).
+        self.deny = False
 
     async def connect(self, host: str, port: int, **kwargs: Any) -> FakeConnection:
         self.connects.append(time.monotonic())
@@ -293,3 +316,43 @@ async def test_file_operations_share_one_sftp_session(server: FakeServer) -> Non
     server.connections[0].closed = True
     await transports[0].home()
     assert (len(server.connects), server.sftp_sessions) == (2, 2)
+
+
+@pytest.mark.parametrize("operation", ["home", "write_file", "read_tail", "remove"])
+async def test_an_sftp_refusal_is_a_transport_error_naming_the_file(
+    server: FakeServer, operation: str
+) -> None:
+    server.deny = True
+    transport = SSHTransport(target())
+    calls = {
+        "home": lambda: transport.home(),
+        "write_file": lambda: transport.write_file("/home/alice/.batchspawner_x/alice/env.json", b"{}"),
+        "read_tail": lambda: transport.read_tail("/home/alice/.batchspawner_x/alice/job-25.out", 100),
+        "remove": lambda: transport.remove(["/home/alice/.batchspawner_x/alice/env.json"]),
+    }
+    with pytest.raises(TransportError) as info:
+        await calls[operation]()
+    assert isinstance(info.value, FileOperationFailed)
+    assert info.value.maybe_sent, "the request reached the login node"
+    assert "Permission denied" in str(info.value) and "alice@login:22" in str(info.value)
+    if operation != "home":
+        assert "/home/alice/.batchspawner_x/alice/" in str(info.value)
+
+
+async def test_stop_after_a_successful_cancel_does_not_raise_when_files_cannot_be_removed(
+    server: FakeServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.deny = True
+    server.stdout = "25|CANCELLED|n1|None|N/A\n"  # what scancel (ignored) and squeue answer
+    user = SimpleNamespace(name="alice", url="/user/alice/", server=None, base_url="/")
+    spawner = SlurmSpawner(user=user, cancel_timeout=0)
+    spawner._transport = SSHTransport(target())
+    spawner.load_state({"job_id": "25", "job_dir": "/home/alice/.batchspawner_x/alice"})
+    try:
+        await spawner.stop()
+    finally:
+        StatusPoller.close_all()
+    assert spawner.job_id == ""
+    assert any(c.startswith("scancel 25") for c in server.commands)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("cannot remove private files" in w and "Permission denied" in w for w in warnings), warnings
