@@ -40,6 +40,7 @@ from traitlets import (
 
 from . import api, cancel, submission
 from . import profiles as profile_model
+from .claim import claim_dir
 from .compat import PredecessorConfig, render_batch_script
 from .errors import BatchSpawnerError, ConfigError, SubmitError, TemplateError, TransportError
 from .messages import describe_status
@@ -67,6 +68,8 @@ api.register()
 ENV_FILE = "env.json"
 SERVER_FILE = "server.json"
 CERT_DIR = "certs"
+#: Seconds between two looks, while a submission's answer was lost, for other jobs it made.
+EXTRA_JOB_CHECK = 10.0
 
 
 def spawn_error(message: str, *, reason: str, status: int = 400) -> Exception:
@@ -430,6 +433,7 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
         self._reported_job = ""
         self._report_event = asyncio.Event()
         self._choice: profile_model.Choice | None = None
+        self._extras_checked = 0.0
 
     def load_state(self, state: dict[str, Any]) -> None:
         super().load_state(state)
@@ -880,6 +884,7 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
                 sched,
                 script,
                 self.submission_id,
+                claim=claim_dir(job_dir, self.submission_id),
                 timeout=self.submit_timeout,
                 lookup_timeout=self.submit_timeout,
                 command_timeout=self.status_timeout,
@@ -896,17 +901,18 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
             await self._cancel_submission(submitting, identity)
             raise
         except SubmitError as e:
-            await self._remove_private_files()
+            await self._remove_private_files(claim=True)
             self.job_dir_path = ""
             self.submission_id = ""
             raise spawn_error(
                 f"{sched.display_name} rejected the job: {e.scheduler_message}", reason="scheduler"
             ) from None
         except TransportError as e:
-            await self._remove_private_files()
+            # a submission whose outcome is unknown keeps its claim: stop(), which the hub
+            # calls next, reads it and cancels the job if it turns up
+            await self._remove_private_files(claim=not isinstance(e, SubmissionUnknown))
             if not isinstance(e, SubmissionUnknown):
                 self.submission_id = ""  # nothing reached the scheduler
-            # else: stop(), which the hub calls next, cancels the job if it turns up
             raise spawn_error(f"Cannot submit the job: {e}", reason="connection", status=503) from None
 
         job_id = self.job_id = submitted.job_id
@@ -1022,22 +1028,27 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
     def _job_name(self) -> str:
         return "jupyter-" + self.server_key()
 
-    async def _adopt_submission(self, timeout: float) -> bool:
+    async def _adopt_submission(self, timeout: float, *, stop: bool = False) -> bool:
         """Find the job of a submission whose answer never arrived (the hub was killed
-        while submitting) and make it this spawner's job. False if there is none; raises
-        :class:`~batchspawner_x.submission.SubmissionUnknown` if the scheduler cannot say."""
-        found = await submission.find(
+        while submitting) and make it this spawner's job: from the answer its claim keeps,
+        else by its identity. Waits ``timeout`` seconds for a submit command that still
+        runs, and then stops it if ``stop``. False if there is no job; raises
+        :class:`~batchspawner_x.submission.SubmissionUnknown` if it cannot be known yet."""
+        claim = claim_dir(self.job_dir_path, self.submission_id) if self.job_dir_path else ""
+        found = await submission.recover(
             await self.transport(),
             self.scheduler,
             self.submission_id,
-            timeout=timeout,
+            claim,
+            wait=timeout,
+            stop=stop,
             command_timeout=self.status_timeout,
             job_name=self._job_name(),
         )
-        if not found:
+        if not found.jobs:
             return False
-        self.job_id = found[0]
-        self.submission_uncertain = True
+        self.job_id = found.jobs[0]
+        self.submission_uncertain = not found.certain
         self.log.info("%s found the job of submission %s", self._log_prefix(), self.submission_id)
         self._save_state()
         return True
@@ -1053,6 +1064,7 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
             found = await submission.find(
                 transport, self.scheduler, self.submission_id, timeout=0, command_timeout=self.status_timeout
             )
+            self._extras_checked = time.monotonic()
             for other in found:
                 if other != keep:
                     self.log.warning(
@@ -1106,6 +1118,9 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
                 return None
         if not self.job_id:
             return 0
+        if self.submission_uncertain and time.monotonic() - self._extras_checked > EXTRA_JOB_CHECK:
+            # a job the lost submission made besides this one holds a slot: end it now
+            await self._cancel_other_jobs_of_submission(self.job_id)
         poller = await self.poller()
         poller.track(self.job_id)
         cached = await poller.status(self.job_id, max_age=self.status_interval)
@@ -1124,7 +1139,7 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
         if not self.job_id and self.submission_id:
             # a submission whose answer was lost: cancel its job if it arrived
             try:
-                await self._adopt_submission(timeout=self.status_timeout)
+                await self._adopt_submission(timeout=self.status_timeout, stop=True)
             except SubmissionUnknown as e:
                 self.log.warning("%s %s", self._log_prefix(), e)
         job_id = self.job_id
@@ -1138,7 +1153,7 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
             poller.untrack(job_id)
             if self.submission_uncertain:
                 await self._cancel_other_jobs_of_submission(job_id)
-            await self._remove_private_files()
+            await self._remove_private_files(claim=True)
             self.log.info("%s stopped", self._log_prefix())
         else:
             poller.untrack(job_id)
@@ -1207,15 +1222,21 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
             )
             return False
 
-    async def _remove_private_files(self) -> None:
-        """Remove the token and certificates from the cluster; keep the job output."""
+    async def _remove_private_files(self, *, claim: bool = False) -> None:
+        """Remove the token and certificates from the cluster, and with ``claim`` the
+        submission's claim (once its submit command is known to be done); keep the job
+        output."""
         if not self.job_dir_path:
             return
         d = self.job_dir_path
         paths = [posixpath.join(d, ENV_FILE), posixpath.join(d, SERVER_FILE)]
         paths += [posixpath.join(d, CERT_DIR, name) for name in ("key.pem", "cert.pem", "ca.pem")]
         try:
-            await (await self.transport()).remove(paths)
+            transport = await self.transport()
+            await transport.remove(paths)
+            if claim and self.submission_id:
+                path = claim_dir(d, self.submission_id)
+                await transport.run(["rm", "-rf", "--", path], timeout=self.status_timeout)
         except TransportError as e:
             self.log.warning("%s cannot remove private files: %s", self._log_prefix(), e)
 
