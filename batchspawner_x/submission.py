@@ -146,7 +146,7 @@ async def submit(
                 f"{cause}; no job of it arrived, and it was sent {attempt} times without an answer"
             ) from None
         log.warning(
-            "%s, and its submit command %s without a job; submitting again", cause, submitted.describe()
+            "%s; its submit command %s and made no job; submitting again", cause, submitted.describe()
         )
         # a command that died may have sent its request just before: its job could show late
         resent = resent or submitted is Holder.DEAD
