@@ -75,6 +75,7 @@ exit "$r"
 # then for "done" the exit code. "kill" stops a running holder first; "clear" removes a claim
 # whose holder is dead or done and then prints "absent".
 INSPECT_SCRIPT = r"""c=$1
+unset COLUMNS  # ps would cut the holder's command line, where the claim comes last
 ps -o stat= -p $$ >/dev/null 2>&1 && st=1 || st=
 alive() {
   if [ -z "$st" ]; then kill -0 "$1" 2>/dev/null; return; fi
