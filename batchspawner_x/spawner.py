@@ -327,16 +327,23 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
     )
 
     # -- timing ---------------------------------------------------------------
-    submit_timeout = Float(60, config=True, help="Seconds the submit command may take.")
+    submit_timeout = Float(
+        60,
+        config=True,
+        help="""Seconds the submit command may take. When its answer is lost, a submit command
+        still running on the login node is waited for as long again, then stopped.""",
+    )
     submit_attempts = Integer(
         3,
         config=True,
         help="""How many times one spawn may send its job to the scheduler.
 
         A submission is sent again only when its answer was lost (the connection dropped or
-        the command timed out) *and* the scheduler, asked for the user's jobs carrying the
-        submission's identity, shows none: a spawn never makes two jobs. Schedulers that
-        cannot be asked this (all but Slurm) never send a submission twice.""",
+        the command timed out) *and* its submit command is known to have made no job: it never
+        started (no claim on the login node), or it is dead and the scheduler, asked for the
+        user's jobs carrying the submission's identity, shows none. A command that still runs
+        is waited for, never doubled. Schedulers that cannot be asked for an identity (all but
+        Slurm) never resend after a submit command died.""",
     )
     status_timeout = Float(
         30,

@@ -35,7 +35,7 @@ from typing import TypeAlias
 
 from . import claim as claim_mod
 from .claim import ClaimState, Holder
-from .errors import SubmitError, TransportError
+from .errors import CommandTimeout, SubmitError, TransportError
 from .schedulers.base import CommandResult, Scheduler
 from .states import StatusUnavailable
 from .transport import Transport
@@ -117,6 +117,8 @@ async def submit(
         except TransportError as lost:
             if not lost.maybe_sent:
                 raise  # nothing reached the login node
+            if isinstance(lost, CommandTimeout):  # (named after the claim's sh, not the command)
+                lost = CommandTimeout(f"{scheduler.command('submit')} did not answer within {timeout:g}s")
             cause = f"the answer to submission {identity} was lost ({lost})"
         else:
             problem = claim_mod.could_not_claim(result)
