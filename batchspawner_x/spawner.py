@@ -42,6 +42,7 @@ from . import api, cancel, submission
 from . import profiles as profile_model
 from .accounts import AccountRefused, AccountsMixin
 from .certificates import check_source_addresses
+from .claim import claim_dir
 from .compat import PredecessorConfig, render_batch_script
 from .errors import BatchSpawnerError, ConfigError, SubmitError, TemplateError, TransportError
 from .messages import describe_status
@@ -70,6 +71,8 @@ api.register()
 ENV_FILE = "env.json"
 SERVER_FILE = "server.json"
 CERT_DIR = "certs"
+#: Seconds between two looks, while a submission's answer was lost, for other jobs it made.
+EXTRA_JOB_CHECK = 10.0
 
 
 def spawn_error(message: str, *, reason: str, status: int = 400) -> Exception:
@@ -375,7 +378,14 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
     )
 
     # -- timing ---------------------------------------------------------------
-    submit_timeout = Float(60, min=1, config=True, help="Seconds the submit command may take (at least 1).")
+    submit_timeout = Float(
+        60,
+        min=1,
+        config=True,
+        help="""Seconds the submit command may take (at least 1). When its answer is lost, a
+        submit command still running on the login node is waited for as long again, then
+        stopped.""",
+    )
     submit_attempts = Integer(
         3,
         min=1,
@@ -383,9 +393,11 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
         help="""How many times one spawn may send its job to the scheduler.
 
         A submission is sent again only when its answer was lost (the connection dropped or
-        the command timed out) *and* the scheduler, asked for the user's jobs carrying the
-        submission's identity, shows none: a spawn never makes two jobs. Schedulers that
-        cannot be asked this (all but Slurm) never send a submission twice.""",
+        the command timed out) *and* its submit command is known to have made no job: it never
+        started (no claim on the login node), or it is dead and the scheduler, asked for the
+        user's jobs carrying the submission's identity, shows none. A command that still runs
+        is waited for, never doubled. Schedulers that cannot be asked for an identity (all but
+        Slurm) never resend after a submit command died.""",
     )
     status_timeout = Float(
         30,
@@ -520,6 +532,7 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
         self._reported_job = ""
         self._report_event = asyncio.Event()
         self._choice: profile_model.Choice | None = None
+        self._extras_checked = 0.0
 
     def load_state(self, state: dict[str, Any]) -> None:
         super().load_state(state)
@@ -984,6 +997,7 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
                 sched,
                 script,
                 self.submission_id,
+                claim=claim_dir(job_dir, self.submission_id),
                 timeout=self.submit_timeout,
                 lookup_timeout=self.submit_timeout,
                 command_timeout=self.status_timeout,
@@ -1000,17 +1014,18 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
             await self._cancel_submission(submitting, identity)
             raise
         except SubmitError as e:
-            await self._remove_private_files()
+            await self._remove_private_files(claim=True)
             self.job_dir_path = ""
             self.submission_id = ""
             raise spawn_error(
                 f"{sched.display_name} rejected the job: {e.scheduler_message}", reason="scheduler"
             ) from None
         except TransportError as e:
-            await self._remove_private_files()
+            # a submission whose outcome is unknown keeps its claim: stop(), which the hub
+            # calls next, reads it and cancels the job if it turns up
+            await self._remove_private_files(claim=not isinstance(e, SubmissionUnknown))
             if not isinstance(e, SubmissionUnknown):
                 self.submission_id = ""  # nothing reached the scheduler
-            # else: stop(), which the hub calls next, cancels the job if it turns up
             raise spawn_error(f"Cannot submit the job: {e}", reason="connection", status=503) from None
 
         job_id = self.job_id = submitted.job_id
@@ -1127,22 +1142,27 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
     def _job_name(self) -> str:
         return "jupyter-" + self.server_key()
 
-    async def _adopt_submission(self, timeout: float) -> bool:
+    async def _adopt_submission(self, timeout: float, *, stop: bool = False) -> bool:
         """Find the job of a submission whose answer never arrived (the hub was killed
-        while submitting) and make it this spawner's job. False if there is none; raises
-        :class:`~batchspawner_x.submission.SubmissionUnknown` if the scheduler cannot say."""
-        found = await submission.find(
+        while submitting) and make it this spawner's job: from the answer its claim keeps,
+        else by its identity. Waits ``timeout`` seconds for a submit command that still
+        runs, and then stops it if ``stop``. False if there is no job; raises
+        :class:`~batchspawner_x.submission.SubmissionUnknown` if it cannot be known yet."""
+        claim = claim_dir(self.job_dir_path, self.submission_id) if self.job_dir_path else ""
+        found = await submission.recover(
             await self.transport(),
             self.scheduler,
             self.submission_id,
-            timeout=timeout,
+            claim,
+            wait=timeout,
+            stop=stop,
             command_timeout=self.status_timeout,
             job_name=self._job_name(),
         )
-        if not found:
+        if not found.jobs:
             return False
-        self.job_id = found[0]
-        self.submission_uncertain = True
+        self.job_id = found.jobs[0]
+        self.submission_uncertain = not found.certain
         self.log.info("%s found the job of submission %s", self._log_prefix(), self.submission_id)
         self._save_state()
         return True
@@ -1158,6 +1178,7 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
             found = await submission.find(
                 transport, self.scheduler, self.submission_id, timeout=0, command_timeout=self.status_timeout
             )
+            self._extras_checked = time.monotonic()
             for other in found:
                 if other != keep:
                     self.log.warning(
@@ -1212,6 +1233,9 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
                 return None
         if not self.job_id:
             return 0
+        if self.submission_uncertain and time.monotonic() - self._extras_checked > EXTRA_JOB_CHECK:
+            # a job the lost submission made besides this one holds a slot: end it now
+            await self._cancel_other_jobs_of_submission(self.job_id)
         poller = await self.poller()
         poller.track(self.job_id)
         cached = await poller.status(self.job_id, max_age=self.status_interval)
@@ -1230,7 +1254,7 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
         if not self.job_id and self.submission_id:
             # a submission whose answer was lost: cancel its job if it arrived
             try:
-                await self._adopt_submission(timeout=self.status_timeout)
+                await self._adopt_submission(timeout=self.status_timeout, stop=True)
             except SubmissionUnknown as e:
                 self.log.warning("%s %s", self._log_prefix(), e)
         job_id = self.job_id
@@ -1244,7 +1268,7 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
             poller.untrack(job_id)
             if self.submission_uncertain:
                 await self._cancel_other_jobs_of_submission(job_id)
-            await self._remove_private_files()
+            await self._remove_private_files(claim=True)
             self.log.info("%s stopped", self._log_prefix())
         else:
             poller.untrack(job_id)
@@ -1313,15 +1337,21 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
             )
             return False
 
-    async def _remove_private_files(self) -> None:
-        """Remove the token and certificates from the cluster; keep the job output."""
+    async def _remove_private_files(self, *, claim: bool = False) -> None:
+        """Remove the token and certificates from the cluster, and with ``claim`` the
+        submission's claim (once its submit command is known to be done); keep the job
+        output."""
         if not self.job_dir_path:
             return
         d = self.job_dir_path
         paths = [posixpath.join(d, ENV_FILE), posixpath.join(d, SERVER_FILE)]
         paths += [posixpath.join(d, CERT_DIR, name) for name in ("key.pem", "cert.pem", "ca.pem")]
         try:
-            await (await self.transport()).remove(paths)
+            transport = await self.transport()
+            await transport.remove(paths)
+            if claim and self.submission_id:
+                path = claim_dir(d, self.submission_id)
+                await transport.run(["rm", "-rf", "--", path], timeout=self.status_timeout)
         except TransportError as e:
             self.log.warning("%s cannot remove private files: %s", self._log_prefix(), e)
 

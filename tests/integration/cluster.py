@@ -149,13 +149,17 @@ def _descendants(root: int) -> list[int]:
     return found
 
 
-def drop_ssh_connections(user: str | None = None) -> int:
+def drop_ssh_connections(user: str | None = None, *, commands: bool = True) -> int:
     """Cut the test sshd's connections (of ``user``, or all) as a network fault would:
     each connection's sshd processes (the privileged monitor and the unprivileged one that
-    holds the socket) die, and with them the commands they ran."""
+    holds the socket) die, and with them the commands they ran. With ``commands=False``
+    the commands go on running, as they do on a real login node when the network drops:
+    sshd sends no SIGHUP to a command without a terminal."""
     sessions = ssh_sessions(user)
     for session in sessions:
         for pid in _descendants(session):
+            if not commands and not _live(pid, "/usr/sbin/sshd"):
+                continue
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
     return len(sessions)

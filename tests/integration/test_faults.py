@@ -125,16 +125,24 @@ def test_stop_during_a_login_node_outage_cancels_the_job_when_it_returns(
     assert "could not cancel the job" not in hub.log_text()
 
 
-def slow_sbatch(tmp: Path, *, cut: str) -> tuple[Path, Path]:
+def slow_sbatch(tmp: Path, *, cut: str, user: str = "alice") -> tuple[Path, Path]:
     """An sbatch that pauses once, ``before`` or ``after`` it submits, so that the test can
-    cut the connection at that moment; returns the wrapper and its "paused" marker."""
+    cut the connection at that moment, or (``on``) that pauses 20 s and then submits and
+    writes ``<marker>.done``, so that it ends after a cut that lets it run on; returns the
+    wrapper and its "paused" marker."""
     tmp.mkdir(mode=0o755)
-    shutil.chown(tmp, "alice")
+    shutil.chown(tmp, user)
     marker = tmp / "paused"
     wrapper = tmp / "sbatch"
     sbatch = shutil.which("sbatch")
     if cut == "before":
         body = f'if [ ! -e {marker} ]; then touch {marker}; sleep 60; fi\nexec {sbatch} "$@"\n'
+    elif cut == "on":
+        body = (
+            f"if [ ! -e {marker} ]; then\n"
+            f'  touch {marker}; sleep 20; {sbatch} "$@"; rc=$?; touch {marker}.done; exit $rc\n'
+            f'fi\nexec {sbatch} "$@"\n'
+        )
     else:
         body = (
             f'out=$({sbatch} "$@"); rc=$?\n'
@@ -173,9 +181,69 @@ def test_connection_cut_during_submission_makes_exactly_one_job(
     if cut == "after":
         assert "was lost" in hub.log_text() and "it is job" in hub.log_text()
     else:
-        assert "shows no such job; submitting again" in hub.log_text()
+        assert "made no job; submitting again" in hub.log_text()
     hub.stop("alice")
     assert cluster.alive_jobs("alice") == []
+
+
+class JobCounter:
+    """Counts a user's live jobs every 0.3 s in a thread, from start() until stop()."""
+
+    def __init__(self, user: str) -> None:
+        self.user = user
+        self.seen: set[str] = set()
+        self.most = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._done.is_set():
+            jobs = cluster.alive_jobs(self.user)
+            self.seen.update(jobs)
+            self.most = max(self.most, len(jobs))
+            self._done.wait(0.3)
+
+    def start(self) -> JobCounter:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join(10)
+
+
+def test_connection_cut_while_the_submit_command_runs_on_makes_exactly_one_job(
+    make_hub: Callable[..., Hub], world_tmp: Path
+) -> None:
+    # (as grace, whom no other test uses: the job directory is per user, not per hub)
+    # The network drops while sbatch still runs on the login node: sshd dies, the command
+    # does not, and its job appears 20 s later. Looking the job up at the cut finds
+    # nothing; sending the job again then makes a second one.
+    wrapper, marker = slow_sbatch(world_tmp / "on", cut="on", user="grace")
+    hub = make_hub(f'c.BatchSpawnerBase.scheduler_commands = {{"submit": "{wrapper}"}}\n')
+    hub.spawn("grace", wait=False)
+    Hub.wait_for(marker.exists, 60, "the submit command to start")
+    assert cluster.alive_jobs("grace") == []
+    assert cluster.drop_ssh_connections("grace", commands=False) >= 1
+    counter = JobCounter("grace").start()
+    try:
+        result = SpawnResult(list(hub.progress("grace")))
+        assert result.ready, result
+        # the first attempt's job may come after the server is up: count until it ended
+        Hub.wait_for(Path(f"{marker}.done").exists, 60, "the first submit command to end")
+        time.sleep(3)
+    finally:
+        counter.stop()
+    job_id = job_id_of(hub, "grace")
+    assert counter.seen == {job_id}, f"one job for the spawn, not {sorted(counter.seen)}"
+    assert counter.most == 1
+    assert cluster.alive_jobs("grace") == [job_id]
+    assert "holds the answer" in hub.log_text()
+    assert_server_answers(hub, "grace")
+    hub.stop("grace")
+    assert cluster.alive_jobs("grace") == []
+    time.sleep(3)
+    assert cluster.alive_jobs("grace") == [], "nothing appears after the stop"
 
 
 def test_hub_killed_during_submission_finds_the_job(make_hub: Callable[..., Hub], world_tmp: Path) -> None:

@@ -21,6 +21,8 @@ from batchspawner_x.poller import StatusPoller
 from batchspawner_x.schedulers.base import CommandResult
 from batchspawner_x.transport import LocalTransport, SSHTransport, Transport
 
+from .claims import unwrap
+
 
 class FakeCluster:
     """One Slurm: jobs are held until cancelled; every command is logged with its account."""
@@ -32,6 +34,7 @@ class FakeCluster:
         self.cancelled: set[str] = set()
 
     def run(self, account: str, argv: list[str]) -> CommandResult:
+        argv = unwrap(argv)  # the submit command's claim is not what this is about
         self.log.append((account, argv))
         if argv[0] == "sbatch":
             job_id = str(next(self.ids))
@@ -50,6 +53,8 @@ class FakeCluster:
             return CommandResult(0)
         if argv[0] == "scontrol":
             return CommandResult(0, f"JobId={argv[-1]} JobState=CANCELLED ExitCode=0:15\n")
+        if argv[:3] == ["rm", "-rf", "--"]:  # the submission's claim, once stopped
+            return CommandResult(0)
         raise AssertionError(f"unexpected command {argv}")
 
     def commands(self, name: str) -> list[tuple[str, list[str]]]:
