@@ -53,6 +53,28 @@ async def addresses_of(name: str, timeout: float = RESOLVE_TIMEOUT) -> frozenset
     return frozenset(found)
 
 
+def resolve_argv(name: str) -> list[str]:
+    """The command that resolves ``name`` on the login node, where the cluster's own names
+    (``cn017``) mean something even when they mean nothing to the hub."""
+    return ["getent", "ahosts", "--", name]
+
+
+def parse_getent(text: str) -> frozenset[Address]:
+    """The addresses in ``getent ahosts`` output (``10.0.0.17  STREAM cn017`` lines); lines
+    that do not start with an address (a login shell's greeting) are skipped.
+
+    >>> sorted(str(a) for a in parse_getent("10.0.0.17 STREAM cn017\n10.0.0.17 DGRAM\nhello\n"))
+    ['10.0.0.17']
+    """
+    found = set()
+    for line in text.splitlines():
+        words = line.split()
+        address = _literal(words[0].split("%", 1)[0]) if words else None
+        if address is not None:
+            found.add(address)
+    return frozenset(found)
+
+
 def is_loopback(name: str, addresses: frozenset[Address]) -> bool:
     """Whether ``name`` means this machine's loopback: ``localhost``, or only loopback addresses."""
     if _name(name) == "localhost" or _name(name).endswith(".localhost"):
@@ -114,4 +136,12 @@ def judge(
     return reason
 
 
-__all__ = ["RESOLVE_TIMEOUT", "addresses_of", "is_loopback", "judge", "same_name"]
+__all__ = [
+    "RESOLVE_TIMEOUT",
+    "addresses_of",
+    "is_loopback",
+    "judge",
+    "parse_getent",
+    "resolve_argv",
+    "same_name",
+]

@@ -30,6 +30,7 @@ from .network import (
     map_address,
     parse_port_range,
     short_name,
+    valid_host,
 )
 from .transport import PortForward, SSHTransport, Transport
 
@@ -227,11 +228,30 @@ class ReachMixin(LoggingConfigurable):
         host_addresses, node_addresses = await asyncio.gather(
             hostcheck.addresses_of(host), hostcheck.addresses_of(node or "")
         )
+        # names the hub cannot resolve (cn017, with node_address = "ip") mean something
+        # to the login node
+        if node and not node_addresses:
+            node_addresses = await self._login_node_addresses(node)
+        if not host_addresses:
+            host_addresses = await self._login_node_addresses(host)
         reason = hostcheck.judge(
             host, node or "", host_addresses, node_addresses, allow_loopback=self.allow_loopback_server
         )
         if reason is not None:
             raise ServerHostRefused(self._refusal(host, reason))
+
+    async def _login_node_addresses(self, name: str) -> frozenset[hostcheck.Address]:
+        """The addresses ``name`` has on the cluster, as the login node resolves it; empty if
+        it does not resolve there or the login node cannot be asked."""
+        if not valid_host(name) or hostcheck.is_loopback(name, frozenset()):
+            return frozenset()
+        try:
+            transport = await self.transport()
+            result = await transport.run(hostcheck.resolve_argv(name), timeout=hostcheck.RESOLVE_TIMEOUT)
+        except (TransportError, ConfigError) as e:
+            self.log.warning("Cannot ask the login node for the addresses of %s: %s", name, e)
+            return frozenset()
+        return hostcheck.parse_getent(result.stdout) if result.returncode == 0 else frozenset()
 
     def _refusal(self, host: str, reason: str) -> str:
         return (

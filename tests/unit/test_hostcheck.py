@@ -10,9 +10,12 @@ import pytest
 
 from batchspawner_x import SlurmSpawner
 from batchspawner_x.api import validate_report
-from batchspawner_x.hostcheck import judge
+from batchspawner_x.hostcheck import judge, parse_getent
 from batchspawner_x.network import valid_host
 from batchspawner_x.reach import ServerHostRefused
+from batchspawner_x.schedulers.base import CommandResult
+
+from .test_spawner import RecordedTransport
 
 
 def addrs(*texts: str) -> frozenset[Any]:
@@ -82,6 +85,26 @@ def test_scope_ids_and_control_characters_are_refused(host: str) -> None:
     assert "\n" not in str(info.value) and "forged" not in str(info.value)
 
 
+#: What the login node's resolver knows: the cluster's own names, which the hub's does not.
+CLUSTER_HOSTS = {"cn017": "10.0.0.17", "cn017.cluster": "10.0.0.17", "cn018": "10.0.0.18"}
+
+
+class LoginNode(RecordedTransport):
+    """Answers ``getent ahosts NAME`` from :data:`CLUSTER_HOSTS`, after a greeting line."""
+
+    def __init__(self) -> None:
+        super().__init__(self.resolve)
+
+    @staticmethod
+    def resolve(argv: list[str]) -> CommandResult:
+        assert argv[:3] == ["getent", "ahosts", "--"], argv
+        address = CLUSTER_HOSTS.get(argv[3])
+        if address is None:
+            return CommandResult(2)
+        lines = f"{address}      STREAM {argv[3]}\n{address}      DGRAM  \n{address}      RAW    \n"
+        return CommandResult(0, "Welcome to the cluster\n" + lines)
+
+
 class NodeSpawner(SlurmSpawner):
     node: str | None = "cn017"
 
@@ -93,7 +116,27 @@ def spawner(node: str | None = "cn017", **config: Any) -> NodeSpawner:
     user = SimpleNamespace(name="alice", url="/user/alice/", server=None, base_url="/", escaped_name="alice")
     s = NodeSpawner(user=user, name="", **config)
     s.node = node
+    s._transport = LoginNode()
     return s
+
+
+def test_getent_output_gives_the_addresses_and_skips_other_lines() -> None:
+    text = "Welcome\n10.0.0.17 STREAM cn017\nfe80::1%eth0 STREAM cn017\n\n"
+    assert parse_getent(text) == addrs("10.0.0.17", "fe80::1")
+    assert parse_getent("") == frozenset()
+
+
+async def test_names_the_hub_cannot_resolve_are_resolved_on_the_login_node() -> None:
+    # node_address = "ip" on a cluster whose node names mean nothing to the hub
+    await spawner("cn017").check_reported_host("10.0.0.17", patience=0)
+    await spawner("cn017").check_reported_host("cn017.cluster", patience=0)
+    with pytest.raises(ServerHostRefused, match=r"10\.0\.0\.18 is not the job's node cn017 nor one of its"):
+        await spawner("cn017").check_reported_host("10.0.0.18", patience=0)
+    with pytest.raises(ServerHostRefused):
+        await spawner("cn017").check_reported_host("cn018", patience=0)
+    # a node that neither the hub nor the login node resolves: nothing to match an address to
+    with pytest.raises(ServerHostRefused, match="the hub cannot resolve it"):
+        await spawner("cn099").check_reported_host("10.0.0.17", patience=0)
 
 
 async def test_the_spawner_refuses_another_host_naming_both_and_the_settings() -> None:
