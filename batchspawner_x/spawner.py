@@ -38,10 +38,17 @@ from traitlets import (
     validate,
 )
 
-from . import api, cancel, submission
+from . import api, cancel, job_end, submission
 from . import profiles as profile_model
 from .compat import PredecessorConfig, render_batch_script
-from .errors import BatchSpawnerError, ConfigError, SubmitError, TemplateError, TransportError
+from .errors import (
+    BatchSpawnerError,
+    ConfigError,
+    JobEndedError,
+    SubmitError,
+    TemplateError,
+    TransportError,
+)
 from .messages import describe_status
 from .network import unreachable_message
 from .poller import CachedStatus, StatusPoller
@@ -790,7 +797,9 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
         return host, port
 
     async def _wait_for_server(self) -> tuple[str, int]:
-        """Wait until the job reports its address; raise if the job ends first."""
+        """Wait until the job reports its address; raise :class:`JobEndedError` if the job
+        ends first. The job stays in the poller's fast interval: whoever waits for its server
+        to answer next calls ``poller.started`` once it does (or gives up)."""
         poller = await self.poller()
         job_dir = await self.resolve_job_dir()
         self._awaiting_report = True
@@ -803,7 +812,7 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
                 cached = await poller.status(self.job_id, max_age=self.startup_poll_interval)
                 if cached is not None:
                     status = cached.status
-                    if not status.alive:
+                    if job_end.has_ended(status):
                         raise await self._job_ended_error(cached, job_dir)
                     if cached.stale:
                         self._emit(
@@ -821,25 +830,22 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
                 await _wait_event(self._report_event, self.startup_poll_interval)
         finally:
             self._awaiting_report = False
-            poller.started(self.job_id)
 
-    async def _job_ended_error(self, cached: CachedStatus, job_dir: str) -> Exception:
-        status = cached.status
-        tail = ""
-        try:
-            data = await (await self.transport()).read_tail(
-                self.output_file(job_dir, status.job_id), self.output_tail_bytes
-            )
-            tail = data.decode("utf-8", "replace").strip() if data else ""
-        except TransportError:
-            pass
-        how = status.raw_state or status.state.value
-        if status.exit_code is not None:
-            how += f", exit code {status.exit_code}"
-        message = f"Job {status.job_id} ended before its notebook server started ({how})."
-        if tail:
-            message += f" Last lines of its output:\n{tail}"
-        return RuntimeError(message)
+    async def _job_ended_error(self, cached: CachedStatus, job_dir: str) -> JobEndedError:
+        """The error for a job seen ending while its server starts, before or after its report:
+        final state, exit code and the last lines of its output (see :mod:`.job_end`)."""
+        return await job_end.job_ended_error(
+            await self.poller(),
+            await self.transport(),
+            cached,
+            self.output_file(job_dir, cached.status.job_id),
+            self.output_tail_bytes,
+        )
+
+    async def _job_ended_failure(self, error: JobEndedError) -> Exception:
+        """Cancel and clean up after a job that ended while starting; the spawn's error."""
+        await self._cancel_quietly()
+        return spawn_error(str(error), reason="job_ended", status=500)
 
     # -- Spawner API ---------------------------------------------------------------------
     async def start(self) -> tuple[str, int]:
@@ -850,6 +856,9 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
             return await self._start()
         finally:
             self._awaiting_report = False
+            if self.job_id and self._poller is not None:
+                # the server answers, or the start failed (a cancelled job is untracked already)
+                self._poller.started(self.job_id)
             self._start_done = True
             self._events_changed.set()
 
@@ -927,6 +936,8 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
             self.log.info("%s spawn cancelled; cancelling the job", self._log_prefix())
             await self._cancel_quietly()
             raise
+        except JobEndedError as e:
+            raise await self._job_ended_failure(e) from None
         except BatchSpawnerError as e:
             await self._cancel_quietly()
             raise spawn_error(str(e), reason="error", status=500) from None
@@ -946,6 +957,8 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
         except asyncio.CancelledError:
             await self._cancel_quietly()
             raise
+        except JobEndedError as e:
+            raise await self._job_ended_failure(e) from None
         except (ConfigError, TransportError, ServerUnreachable) as e:
             await self._cancel_quietly()
             raise spawn_error(str(e), reason="unreachable", status=500) from None
@@ -968,7 +981,9 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
         The job reports its address before the server listens. JupyterHub checks the server
         itself once start() returns, but with a back-off that grows to 5 s between checks, so
         returning as soon as the port is open saves the user up to that much. Gives up quietly
-        after ``http_timeout`` or when the job ends (the hub's own check then reports it).
+        after ``http_timeout`` (the hub's own check then reports it). When the job ends first
+        (a server command that exits at once), raises :class:`JobEndedError` within seconds:
+        the job is still in the poller's fast interval.
 
         Through a :attr:`tunnel` the local end accepts at once, so the login node is asked
         instead whether the server's port is open. Without one, a hub that cannot connect
@@ -991,8 +1006,8 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
                 if error is None:
                     return
             cached = poller.cached(self.job_id)
-            if cached is not None and not cached.status.alive:
-                return
+            if cached is not None and job_end.has_ended(cached.status):
+                raise await self._job_ended_error(cached, await self.resolve_job_dir())
             if error is not None and time.monotonic() >= next_probe:
                 next_probe = time.monotonic() + 3.0
                 if await self.diagnose_unreachable(self._transport, self.server_host or host, port):
@@ -1078,6 +1093,7 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
             try:
                 host, port = await asyncio.wait_for(self._wait_for_server(), self.start_timeout)
             except Exception as e:
+                (await self.poller()).started(self.job_id)
                 self.log.warning("%s cannot find the server of the job: %s", self._log_prefix(), e)
                 url: str = await super().get_url()
                 return url
@@ -1085,6 +1101,8 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
             self._save_state()
         if self.server_host and self.server_port:
             found = await self.server_address_within(self.server_host, self.server_port, self.http_timeout)
+            if self.job_id:
+                (await self.poller()).started(self.job_id)  # (found after a restart: fast until here)
             if found is None:
                 url = await super().get_url()
                 return url

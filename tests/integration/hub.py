@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -226,6 +227,46 @@ class Hub:
         if not wait:
             return SpawnResult([])
         return SpawnResult(list(self.progress(name, server)))
+
+    def spawn_watched(
+        self, name: str, *, timeout: float = 120
+    ) -> tuple[requests.Response, float, SpawnResult]:
+        """Spawn as a REST client that waits for the answer, while following the progress
+        stream as the spawn page does: the REST answer, the seconds from the request to that
+        answer, and every progress event.
+
+        The REST answer carries the spawn's outcome only on a hub whose ``slow_spawn_timeout``
+        outlasts the spawn (``c.JupyterHub.tornado_settings``); else it is a 202 at once.
+        """
+        self.create_user(name)
+        self._spawned.add(name)
+        answer: list[tuple[requests.Response, float]] = []
+        errors: list[BaseException] = []
+
+        def post() -> None:
+            try:
+                sent = time.monotonic()
+                r = self.request("POST", f"/users/{name}/server", json={}, timeout=timeout)
+                answer.append((r, time.monotonic() - sent))
+            except BaseException as e:  # reported by the calling thread
+                errors.append(e)
+
+        poster = threading.Thread(target=post)
+        poster.start()
+        events: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while not events and time.monotonic() < deadline:
+            try:  # 404 or 400 until the hub has taken the POST in
+                events = list(self.progress(name, timeout=timeout))
+            except requests.HTTPError as e:
+                if e.response is None or e.response.status_code not in (400, 404):
+                    raise
+                time.sleep(0.1)
+        poster.join(timeout)
+        if errors:
+            raise errors[0]
+        assert answer, "no answer to the spawn request"
+        return answer[0][0], answer[0][1], SpawnResult(events)
 
     def stop(self, name: str, server: str = "") -> None:
         path = f"/users/{name}/servers/{server}" if server else f"/users/{name}/server"
