@@ -82,11 +82,17 @@ async def job_ended_error(
     max_bytes: int,
     *,
     wait: float = FINAL_STATE_WAIT,
-) -> JobEndedError:
+) -> JobEndedError | None:
     """The error for a job seen ending (``last``): its final state and exit code (waiting up
-    to ``wait`` seconds for them), and the last ``max_bytes`` of its output at ``output_path``."""
+    to ``wait`` seconds for them), and the last ``max_bytes`` of its output at ``output_path``.
+
+    None if the job did not end after all: a job that the scheduler requeues (a node
+    failure, a preemption) passes through a finishing state and is then pending again.
+    """
     job_id = last.status.job_id
     status = (await final_status(poller, job_id, last, wait=wait)).status
+    if not has_ended(status):
+        return None
     try:
         data = await transport.read_tail(output_path, max_bytes)
     except TransportError:

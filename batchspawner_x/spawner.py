@@ -812,8 +812,8 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
                 cached = await poller.status(self.job_id, max_age=self.startup_poll_interval)
                 if cached is not None:
                     status = cached.status
-                    if job_end.has_ended(status):
-                        raise await self._job_ended_error(cached, job_dir)
+                    if job_end.has_ended(status) and (ended := await self._job_ended_error(cached, job_dir)):
+                        raise ended
                     if cached.stale:
                         self._emit(
                             f"Cannot read the state of job {self.job_id} from the scheduler "
@@ -831,9 +831,10 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
         finally:
             self._awaiting_report = False
 
-    async def _job_ended_error(self, cached: CachedStatus, job_dir: str) -> JobEndedError:
+    async def _job_ended_error(self, cached: CachedStatus, job_dir: str) -> JobEndedError | None:
         """The error for a job seen ending while its server starts, before or after its report:
-        final state, exit code and the last lines of its output (see :mod:`.job_end`)."""
+        final state, exit code and the last lines of its output (see :mod:`.job_end`). None if
+        it lives on (requeued)."""
         return await job_end.job_ended_error(
             await self.poller(),
             await self.transport(),
@@ -1007,7 +1008,9 @@ class BatchSpawnerBase(ReachMixin, PredecessorConfig, Spawner):
                     return
             cached = poller.cached(self.job_id)
             if cached is not None and job_end.has_ended(cached.status):
-                raise await self._job_ended_error(cached, await self.resolve_job_dir())
+                ended = await self._job_ended_error(cached, await self.resolve_job_dir())
+                if ended is not None:
+                    raise ended
             if error is not None and time.monotonic() >= next_probe:
                 next_probe = time.monotonic() + 3.0
                 if await self.diagnose_unreachable(self._transport, self.server_host or host, port):

@@ -150,6 +150,18 @@ async def test_a_job_finishing_for_ever_is_reported_after_a_short_wait() -> None
     poller.close()
 
 
+async def test_a_job_requeued_through_completing_has_not_ended() -> None:
+    # a node failure or preemption with requeue: COMPLETING for a moment, then PENDING again
+    cluster = OneSlurmJob(["COMPLETING", "PENDING"])
+    cluster.die()
+    spawner = spawner_on(cluster)
+    poller = await spawner.poller()
+    first = await poller.status("25", max_age=0)
+    assert first is not None and has_ended(first.status)
+    assert await spawner._job_ended_error(first, "/home/alice/.batchspawner_x/alice") is None
+    poller.close()
+
+
 # -- a death after the report ---------------------------------------------------------------
 
 
