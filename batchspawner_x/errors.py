@@ -48,3 +48,26 @@ class HostKeyError(TransportError):
 
 class CommandTimeout(TransportError):
     """A remote command did not finish within its timeout."""
+
+
+class JobEndedError(BatchSpawnerError):
+    """The job ended while its notebook server was starting: before it reported its address,
+    or after that and before the server answered (a server command that exits at once).
+
+    ``job_id`` names the job; ``state`` is the scheduler's own word for how it ended
+    (``FAILED``, ``COMPLETED``, ``TIMEOUT``); ``exit_code`` is the job's exit code, None when
+    the scheduler did not say; ``output_tail`` holds the last lines of the job's output, ""
+    when there were none or they could not be read. The message names all four, as the user
+    sees it on the spawn page and in the REST answer.
+    """
+
+    def __init__(self, job_id: str, state: str, exit_code: int | None, output_tail: str) -> None:
+        self.job_id = job_id
+        self.state = state
+        self.exit_code = exit_code
+        self.output_tail = output_tail
+        how = state if exit_code is None else f"{state}, exit code {exit_code}"
+        message = f"Job {job_id} ended before its notebook server started ({how})."
+        if output_tail:
+            message += f" Last lines of its output:\n{output_tail}"
+        super().__init__(message)

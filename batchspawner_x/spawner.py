@@ -38,13 +38,20 @@ from traitlets import (
     validate,
 )
 
-from . import api, cancel, submission
+from . import api, cancel, job_end, submission
 from . import profiles as profile_model
 from .accounts import AccountRefused, AccountsMixin
 from .certificates import check_source_addresses
 from .claim import claim_dir
 from .compat import PredecessorConfig, render_batch_script
-from .errors import BatchSpawnerError, ConfigError, SubmitError, TemplateError, TransportError
+from .errors import (
+    BatchSpawnerError,
+    ConfigError,
+    JobEndedError,
+    SubmitError,
+    TemplateError,
+    TransportError,
+)
 from .messages import describe_status
 from .network import unreachable_message
 from .poller import CachedStatus, StatusPoller
@@ -902,7 +909,9 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
         return host, port
 
     async def _wait_for_server(self) -> tuple[str, int]:
-        """Wait until the job reports its address; raise if the job ends first."""
+        """Wait until the job reports its address; raise :class:`JobEndedError` if the job
+        ends first. The job stays in the poller's fast interval: whoever waits for its server
+        to answer next calls ``poller.started`` once it does (or gives up)."""
         poller = await self.poller()
         job_dir = await self.resolve_job_dir()
         self._awaiting_report = True
@@ -915,8 +924,8 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
                 cached = await poller.status(self.job_id, max_age=self.startup_poll_interval)
                 if cached is not None:
                     status = cached.status
-                    if not status.alive:
-                        raise await self._job_ended_error(cached, job_dir)
+                    if job_end.has_ended(status) and (ended := await self._job_ended_error(cached, job_dir)):
+                        raise ended
                     if cached.stale:
                         self._emit(
                             f"Cannot read the state of job {self.job_id} from the scheduler "
@@ -933,25 +942,23 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
                 await _wait_event(self._report_event, self.startup_poll_interval)
         finally:
             self._awaiting_report = False
-            poller.started(self.job_id)
 
-    async def _job_ended_error(self, cached: CachedStatus, job_dir: str) -> Exception:
-        status = cached.status
-        tail = ""
-        try:
-            data = await (await self.transport()).read_tail(
-                self.output_file(job_dir, status.job_id), self.output_tail_bytes
-            )
-            tail = data.decode("utf-8", "replace").strip() if data else ""
-        except TransportError:
-            pass
-        how = status.raw_state or status.state.value
-        if status.exit_code is not None:
-            how += f", exit code {status.exit_code}"
-        message = f"Job {status.job_id} ended before its notebook server started ({how})."
-        if tail:
-            message += f" Last lines of its output:\n{tail}"
-        return RuntimeError(message)
+    async def _job_ended_error(self, cached: CachedStatus, job_dir: str) -> JobEndedError | None:
+        """The error for a job seen ending while its server starts, before or after its report:
+        final state, exit code and the last lines of its output (see :mod:`.job_end`). None if
+        it lives on (requeued)."""
+        return await job_end.job_ended_error(
+            await self.poller(),
+            await self.transport(),
+            cached,
+            self.output_file(job_dir, cached.status.job_id),
+            self.output_tail_bytes,
+        )
+
+    async def _job_ended_failure(self, error: JobEndedError) -> Exception:
+        """Cancel and clean up after a job that ended while starting; the spawn's error."""
+        await self._cancel_quietly()
+        return spawn_error(str(error), reason="job_ended", status=500)
 
     # -- Spawner API ---------------------------------------------------------------------
     async def start(self) -> tuple[str, int]:
@@ -962,6 +969,9 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
             return await self._start()
         finally:
             self._awaiting_report = False
+            if self.job_id and self._poller is not None:
+                # the server answers, or the start failed (a cancelled job is untracked already)
+                self._poller.started(self.job_id)
             self._start_done = True
             self._events_changed.set()
 
@@ -1047,6 +1057,8 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
             self.log.info("%s spawn cancelled; cancelling the job", self._log_prefix())
             await self._cancel_quietly()
             raise
+        except JobEndedError as e:
+            raise await self._job_ended_failure(e) from None
         except BatchSpawnerError as e:
             await self._cancel_quietly()
             raise spawn_error(str(e), reason="error", status=500) from None
@@ -1066,6 +1078,8 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
         except asyncio.CancelledError:
             await self._cancel_quietly()
             raise
+        except JobEndedError as e:
+            raise await self._job_ended_failure(e) from None
         except (ConfigError, TransportError, ServerUnreachable) as e:
             await self._cancel_quietly()
             raise spawn_error(str(e), reason="unreachable", status=500) from None
@@ -1088,7 +1102,9 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
         The job reports its address before the server listens. JupyterHub checks the server
         itself once start() returns, but with a back-off that grows to 5 s between checks, so
         returning as soon as the port is open saves the user up to that much. Gives up quietly
-        after ``http_timeout`` or when the job ends (the hub's own check then reports it).
+        after ``http_timeout`` (the hub's own check then reports it). When the job ends first
+        (a server command that exits at once), raises :class:`JobEndedError` within seconds:
+        the job is still in the poller's fast interval.
 
         Through a :attr:`tunnel` the local end accepts at once, so the login node is asked
         instead whether the server's port is open. Without one, a hub that cannot connect
@@ -1111,8 +1127,10 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
                 if error is None:
                     return
             cached = poller.cached(self.job_id)
-            if cached is not None and not cached.status.alive:
-                return
+            if cached is not None and job_end.has_ended(cached.status):
+                ended = await self._job_ended_error(cached, await self.resolve_job_dir())
+                if ended is not None:
+                    raise ended
             if error is not None and time.monotonic() >= next_probe:
                 next_probe = time.monotonic() + 3.0
                 if await self.diagnose_unreachable(self._transport, self.server_host or host, port):
@@ -1205,6 +1223,7 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
                 host, port = await asyncio.wait_for(self._wait_for_server(), self.start_timeout)
                 await self.check_reported_host(host)
             except Exception as e:
+                (await self.poller()).started(self.job_id)
                 self.log.warning("%s cannot find the server of the job: %s", self._log_prefix(), e)
                 url: str = await super().get_url()
                 return url
@@ -1212,6 +1231,8 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
             self._save_state()
         if self.server_host and self.server_port:
             found = await self.server_address_within(self.server_host, self.server_port, self.http_timeout)
+            if self.job_id:
+                (await self.poller()).started(self.job_id)  # (found after a restart: fast until here)
             if found is None:
                 url = await super().get_url()
                 return url

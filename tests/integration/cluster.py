@@ -135,7 +135,18 @@ def ssh_sessions(user: str | None = None) -> list[int]:
     return found
 
 
-def _descendants(root: int) -> list[int]:
+def process_start_time(pid: int) -> int | None:
+    """When ``pid`` started (clock ticks since boot), or None if there is no such live process:
+    with the pid, it names one process even after the pid is reused."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] in ("Z", "X") else int(fields[19])
+
+
+def descendants(root: int) -> list[int]:
+    """``root`` and every process below it, parents first."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -157,7 +168,7 @@ def drop_ssh_connections(user: str | None = None, *, commands: bool = True) -> i
     sshd sends no SIGHUP to a command without a terminal."""
     sessions = ssh_sessions(user)
     for session in sessions:
-        for pid in _descendants(session):
+        for pid in descendants(session):
             if not commands and not _live(pid, "/usr/sbin/sshd"):
                 continue
             with contextlib.suppress(ProcessLookupError):

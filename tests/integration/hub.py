@@ -17,12 +17,15 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import requests
+
+from . import cluster
 
 CLUSTER_ENV = Path("/etc/batchspawner-x-test/cluster.env")
 
@@ -36,10 +39,26 @@ def cluster_env() -> dict[str, str]:
     return env
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+class HeldPorts:
+    """``count`` distinct free loopback ports, each kept bound until :meth:`release`.
+
+    Bound together, they are distinct; kept bound, no other pick of a free port (by the
+    kernel, for this process or a neighbour's) gets one of them meanwhile. Release them
+    just before the process that listens on them starts.
+    """
+
+    def __init__(self, count: int) -> None:
+        self._sockets: list[socket.socket] = []
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            self._sockets.append(s)
+        self.ports = [int(s.getsockname()[1]) for s in self._sockets]
+
+    def release(self) -> None:
+        for s in self._sockets:
+            s.close()
+        self._sockets = []
 
 
 class SpawnResult:
@@ -77,12 +96,13 @@ class Hub:
         self.cluster = cluster_env()
         self.token = secrets.token_hex(16)
         self.proxy_token = secrets.token_hex(16)
-        self.public_port = free_port()
-        self.hub_port = free_port()
-        self.proxy_api_port = free_port()
+        self._ports = HeldPorts(3)
+        self.public_port, self.hub_port, self.proxy_api_port = self._ports.ports
         self.url = f"http://127.0.0.1:{self.public_port}"
         self.api = f"{self.url}/hub/api"
         self.proc: subprocess.Popen[bytes] | None = None
+        #: pid -> start time of every process seen below the hub (its proxy, ...)
+        self._children: dict[int, int] = {}
         self._spawned: set[str] = set()
         self.log_path = workdir / "jupyterhub.log"
         self.config_path = workdir / "jupyterhub_config.py"
@@ -134,6 +154,9 @@ class Hub:
 
     # -- process -----------------------------------------------------------------
     def start(self, timeout: float = 60) -> None:
+        """Start the hub and wait until its API answers. A hub that does not come up is ended
+        with its proxy and whatever else it started, and the error shows its log."""
+        self._ports.release()  # now: the hub and its proxy bind them next
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "jupyterhub", "-f", str(self.config_path)],
@@ -144,15 +167,56 @@ class Hub:
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            self._note_children()
             if self.proc.poll() is not None:
+                self.terminate()
                 raise RuntimeError(f"JupyterHub exited with {self.proc.returncode}:\n{self.log_tail()}")
             try:
                 if requests.get(f"{self.api}/", timeout=2).status_code == 200:
+                    self._note_children()
                     return
             except requests.RequestException:
                 pass
             time.sleep(0.3)
+        self.terminate()
         raise RuntimeError(f"JupyterHub did not come up:\n{self.log_tail()}")
+
+    def _note_children(self) -> None:
+        """Remember the processes below the live hub: once it has died they are orphans
+        that only their pid and start time still name."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        for pid in cluster.descendants(self.proc.pid)[1:]:
+            started = cluster.process_start_time(pid)
+            if started is not None:
+                self._children.setdefault(pid, started)
+
+    def _proxy_from_pid_file(self) -> None:
+        """Add the proxy named by the hub's pid file, if that pid is a live proxy: the hub
+        may have started it after the last look at its children."""
+        pid_file = self.workdir / "jupyterhub-proxy.pid"
+        with contextlib.suppress(OSError, ValueError):
+            pid = int(pid_file.read_text().strip())
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            started = cluster.process_start_time(pid)
+            if b"configurable-http-proxy" in command and started is not None:
+                self._children.setdefault(pid, started)
+
+    def _end_children(self) -> None:
+        """SIGTERM the hub's remembered processes that still live (the same pid *and* start
+        time), then SIGKILL those still there after 10 s."""
+        for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+            alive = [pid for pid, t in self._children.items() if cluster.process_start_time(pid) == t]
+            for pid in alive:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
+            deadline = time.monotonic() + grace
+            while alive and time.monotonic() < deadline:
+                time.sleep(0.1)
+                alive = [pid for pid in alive if cluster.process_start_time(pid) == self._children[pid]]
+            if not alive:
+                break
+        self._children.clear()
 
     def kill(self) -> None:
         """SIGKILL the hub, as a crash would; the proxy and the jobs stay."""
@@ -161,6 +225,10 @@ class Hub:
             self.proc.wait(10)
 
     def terminate(self) -> None:
+        """Stop the hub, its proxy and anything else it started; the jobs stay."""
+        self._ports.release()
+        self._note_children()
+        self._proxy_from_pid_file()
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -168,10 +236,7 @@ class Hub:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
-        pid_file = self.workdir / "jupyterhub-proxy.pid"
-        if pid_file.exists():
-            with contextlib.suppress(ValueError, ProcessLookupError):
-                os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
+        self._end_children()
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -226,6 +291,46 @@ class Hub:
         if not wait:
             return SpawnResult([])
         return SpawnResult(list(self.progress(name, server)))
+
+    def spawn_watched(
+        self, name: str, *, timeout: float = 120
+    ) -> tuple[requests.Response, float, SpawnResult]:
+        """Spawn as a REST client that waits for the answer, while following the progress
+        stream as the spawn page does: the REST answer, the seconds from the request to that
+        answer, and every progress event.
+
+        The REST answer carries the spawn's outcome only on a hub whose ``slow_spawn_timeout``
+        outlasts the spawn (``c.JupyterHub.tornado_settings``); else it is a 202 at once.
+        """
+        self.create_user(name)
+        self._spawned.add(name)
+        answer: list[tuple[requests.Response, float]] = []
+        errors: list[BaseException] = []
+
+        def post() -> None:
+            try:
+                sent = time.monotonic()
+                r = self.request("POST", f"/users/{name}/server", json={}, timeout=timeout)
+                answer.append((r, time.monotonic() - sent))
+            except BaseException as e:  # reported by the calling thread
+                errors.append(e)
+
+        poster = threading.Thread(target=post)
+        poster.start()
+        events: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        while not events and time.monotonic() < deadline:
+            try:  # 404 or 400 until the hub has taken the POST in
+                events = list(self.progress(name, timeout=timeout))
+            except requests.HTTPError as e:
+                if e.response is None or e.response.status_code not in (400, 404):
+                    raise
+                time.sleep(0.1)
+        poster.join(timeout)
+        if errors:
+            raise errors[0]
+        assert answer, "no answer to the spawn request"
+        return answer[0][0], answer[0][1], SpawnResult(events)
 
     def stop(self, name: str, server: str = "") -> None:
         path = f"/users/{name}/servers/{server}" if server else f"/users/{name}/server"

@@ -7,8 +7,10 @@ file in a job directory of its own. Nothing is submitted.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
+import shlex
 import shutil
 import socket
 import subprocess
@@ -63,6 +65,28 @@ def write_config(tmp_path: Path, job_dir_name: str, hub_port: int, known_hosts: 
     return path
 
 
+def login_node_paths(user: str, names: list[str]) -> dict[str, str]:
+    """Where ``user``'s shell on the login node finds each command, asked over SSH as the
+    spawner asks: a site may install its scheduler anywhere (wrappers in /usr/local/bin)."""
+    c = cluster_env()
+
+    async def ask() -> dict[str, str]:
+        async with asyncssh.connect(
+            c["BSX_SSH_HOST"],
+            port=int(c["BSX_SSH_PORT"]),
+            username=user,
+            client_keys=[f"{c['BSX_KEYS_DIR']}/{user}"],
+            known_hosts=c["BSX_KNOWN_HOSTS"],
+        ) as conn:
+            found = {}
+            for name in names:
+                result = await conn.run(shlex.join(["command", "-v", name]), check=True)
+                found[name] = str(result.stdout).strip()
+            return found
+
+    return asyncio.run(ask())
+
+
 def check(config: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "batchspawner_x.cli", "check", "--config", str(config), "--user", USER],
@@ -86,7 +110,12 @@ def test_check_passes_against_the_test_cluster(tmp_path: Path, job_dir_name: str
         "OK   job directory writable",
         "OK   hub reachable from the cluster",
     ]
-    assert "submit=/usr/bin/sbatch" in lines[3]
+    paths = login_node_paths(USER, ["sbatch", "squeue", "scancel", "scontrol", "sinfo"])
+    assert all(path.startswith("/") for path in paths.values()), paths
+    assert lines[3] == (
+        f"OK   scheduler commands: submit={paths['sbatch']}, status={paths['squeue']}, "
+        f"cancel={paths['scancel']}, info={paths['scontrol']}, partitions={paths['sinfo']}"
+    )
     assert f"in /home/{USER}/{job_dir_name}/{USER}/certs" in lines[5]
     assert f"connects to 127.0.0.1:{hub_port}" in lines[6]
     # the probe file is gone; the directory it was written in is the user's, mode 0700

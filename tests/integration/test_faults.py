@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from . import cluster
-from .hub import Hub, SpawnResult
+from .hub import Hub, SpawnResult, cluster_env
 from .test_slurm_e2e import assert_server_answers, job_id_of
 
 
@@ -62,6 +62,49 @@ def test_job_dying_before_its_server_shows_why(make_hub: Callable[..., Hub]) -> 
         assert fixed.spawn("alice").ready
     finally:
         fixed.terminate()
+
+
+def test_server_dying_right_after_its_report_fails_the_spawn_within_seconds(
+    make_hub: Callable[..., Hub], world_tmp: Path
+) -> None:
+    # The node-side command reports the address, then runs the server command: here one
+    # that fails at once the first time, as a broken environment would, and works after.
+    user = "carol"
+    tmp = world_tmp / "server"
+    tmp.mkdir(mode=0o755)
+    shutil.chown(tmp, user)
+    marker = tmp / "failed-once"
+    script = tmp / "notebook"
+    venv = cluster_env()["BSX_VENV"]
+    script.write_text(
+        "#!/bin/sh\n"
+        f"if [ ! -e {marker} ]; then\n"
+        f"  touch {marker}\n"
+        '  echo "notebook: cannot load the lab extension (broken environment)" >&2\n'
+        "  exit 3\n"
+        "fi\n"
+        f'exec {venv}/bin/jupyterhub-singleuser "$@"\n'
+    )
+    script.chmod(0o755)
+    # the REST call waits for the spawn's outcome (up to 60 s: longer than any honest failure)
+    hub = make_hub(
+        f'c.Spawner.cmd = ["{script}"]\nc.JupyterHub.tornado_settings = {{"slow_spawn_timeout": 60}}\n'
+    )
+    answer, seconds, progress = hub.spawn_watched(user)
+    assert marker.exists(), "the server command ran, so the job had reported its address"
+    rest = answer.json().get("message", "") if answer.status_code >= 400 else answer.text
+    assert answer.status_code >= 400, (answer.status_code, answer.text[:300])
+    assert seconds < 15, f"the spawn failed only after {seconds:.1f}s"
+    for where, text in (("REST answer", rest), ("progress", "\n".join(progress.messages))):
+        assert "exit code 3" in text, (where, text)
+        assert "notebook: cannot load the lab extension (broken environment)" in text, (where, text)
+    assert progress.failed, progress
+    assert cluster.alive_jobs(user) == []
+    # the user can start again (and this time the server command works)
+    assert hub.spawn(user).ready
+    assert_server_answers(hub, user)
+    hub.stop(user)
+    assert cluster.alive_jobs(user) == []
 
 
 # -- the login node and its connection ------------------------------------------------

@@ -59,13 +59,6 @@ async def test_returns_at_once_when_the_server_listens() -> None:
     assert time.monotonic() - start < 0.2
 
 
-async def test_stops_waiting_when_the_job_has_ended() -> None:
-    spawner = spawner_with_job(JobState.FINISHED)
-    start = time.monotonic()
-    await spawner._wait_until_listening("127.0.0.1", free_port())
-    assert time.monotonic() - start < 0.5
-
-
 async def test_gives_up_after_http_timeout() -> None:
     spawner = spawner_with_job(http_timeout=1)
     start = time.monotonic()
