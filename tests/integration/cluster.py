@@ -14,6 +14,8 @@ from pathlib import Path
 
 from batchspawner_x.transport import SSHTarget, SSHTransport
 
+from .hub import cluster_env
+
 
 def run(*argv: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
@@ -180,19 +182,6 @@ def start_sshd() -> None:
     if sshd_pid() is None:
         subprocess.run(["/usr/sbin/sshd", "-f", SSHD_CONFIG, "-E", SSHD_LOG], check=True, timeout=30)
     _wait(lambda: sshd_pid() is not None, 10, "sshd did not come back")
-
-
-CLUSTER_ENV = Path("/etc/batchspawner-x-test/cluster.env")
-
-
-def cluster_env() -> dict[str, str]:
-    """ci/cluster/up.sh's description of the test cluster (``KEY=value`` lines)."""
-    env: dict[str, str] = {}
-    for line in CLUSTER_ENV.read_text().splitlines():
-        key, sep, value = line.partition("=")
-        if sep:
-            env[key.strip()] = value.strip().strip('"')
-    return env
 
 
 def login(user: str) -> SSHTransport:
