@@ -27,6 +27,11 @@ from typing import Any
 
 import pytest
 
+from batchspawner_x.schedulers.condor import CondorScheduler
+from batchspawner_x.submission import find, new_identity
+from batchspawner_x.transport import SSHPool
+
+from . import cluster
 from .hub import Hub
 
 USER = "dave"
@@ -241,3 +246,22 @@ def test_condor_rm_from_outside_is_noticed(make_hub: Callable[..., Hub]) -> None
     Hub.wait_for(lambda: hub.server_model(USER) is None, 60, "the hub to notice the removed job")
     again = run("condor_rm", job_id)
     assert (again.returncode, again.stderr) == (1, f"Couldn't find/remove all jobs in cluster {job_id}.\n")
+
+
+async def test_lookup_finds_a_submitted_job_by_its_identity(condor_bin: Path) -> None:
+    """condor_submit -append and condor_q -constraint over the real sshd, as the spawner runs them."""
+    login = cluster.login(USER)
+    condor = CondorScheduler({role: str(condor_bin / exe) for role, exe in COMMANDS.items()})
+    identity = new_identity()
+    description = "universe = vanilla\nexecutable = /bin/sleep\narguments = 300\nqueue\n"
+    try:
+        assert await find(login, condor, identity, timeout=0, command_timeout=30) == []
+        ids = []
+        for ident in (identity, new_identity(), identity):
+            result = await login.run(condor.submit_argv(ident, description), input=description, timeout=30)
+            ids.append(condor.parse_submit(result))
+        assert record(ids[0])["MY"] == {"BsxSubmission": f'"{identity}"'}
+        assert await find(login, condor, identity, timeout=0, command_timeout=30) == [ids[0], ids[2]]
+        assert await find(login, condor, new_identity(), timeout=0, command_timeout=30) == []
+    finally:
+        await SSHPool.close_all()
