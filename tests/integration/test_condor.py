@@ -253,10 +253,10 @@ async def test_lookup_finds_a_submitted_job_by_its_identity(condor_bin: Path) ->
     login = cluster.login(USER)
     condor = CondorScheduler({role: str(condor_bin / exe) for role, exe in COMMANDS.items()})
     identity = new_identity()
+    ids: list[str] = []
     description = "universe = vanilla\nexecutable = /bin/sleep\narguments = 300\nqueue\n"
     try:
         assert await find(login, condor, identity, timeout=0, command_timeout=30) == []
-        ids = []
         for ident in (identity, new_identity(), identity):
             result = await login.run(condor.submit_argv(ident, description), input=description, timeout=30)
             ids.append(condor.parse_submit(result))
@@ -264,4 +264,8 @@ async def test_lookup_finds_a_submitted_job_by_its_identity(condor_bin: Path) ->
         assert await find(login, condor, identity, timeout=0, command_timeout=30) == [ids[0], ids[2]]
         assert await find(login, condor, new_identity(), timeout=0, command_timeout=30) == []
     finally:
+        # removed while idle, so that no runner outlives the suite (and its spool)
+        for job_id in ids:
+            await login.run(condor.cancel_argv(job_id), timeout=30)
+        Hub.wait_for(lambda: not any(record(j)["in_queue"] for j in ids), 30, "the jobs to leave the queue")
         await SSHPool.close_all()

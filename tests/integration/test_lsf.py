@@ -254,11 +254,16 @@ def test_bkill_from_outside_is_noticed(make_hub: Callable[..., Hub]) -> None:
 async def test_lookup_finds_a_submitted_job_by_its_identity(lsf_bin: Path) -> None:
     """bsub -Jd and bjobs -o job_description over the real sshd, as the spawner runs them."""
     login = cluster.login(USER)
-    lsf = LsfScheduler({"submit": str(lsf_bin / "bsub"), "status": str(lsf_bin / "bjobs")})
+    lsf = LsfScheduler(
+        {
+            role: str(lsf_bin / exe)
+            for role, exe in (("submit", "bsub"), ("status", "bjobs"), ("cancel", "bkill"))
+        }
+    )
     identity, script = new_identity(), "#!/bin/bash\nsleep 300\n"
+    ids: list[str] = []
     try:
         assert await find(login, lsf, identity, timeout=0, command_timeout=30) == []
-        ids = []
         for ident in (identity, new_identity(), identity):
             result = await login.run(lsf.submit_argv(ident, script), input=script, timeout=30)
             ids.append(lsf.parse_submit(result))
@@ -266,4 +271,8 @@ async def test_lookup_finds_a_submitted_job_by_its_identity(lsf_bin: Path) -> No
         assert await find(login, lsf, identity, timeout=0, command_timeout=30) == [ids[0], ids[2]]
         assert await find(login, lsf, new_identity(), timeout=0, command_timeout=30) == []
     finally:
+        # killed while pending, so that no runner outlives the suite (and its spool)
+        for job_id in ids:
+            await login.run(lsf.cancel_argv(job_id), timeout=30)
+        Hub.wait_for(lambda: all(record(j)["state"] in ("DONE", "EXIT") for j in ids), 30, "the jobs to end")
         await SSHPool.close_all()
