@@ -154,7 +154,10 @@ def test_spawn_queue_run_proxy_stop(make_hub: Callable[..., Hub]) -> None:
     assert rec["argv"][0] == "-c" and rec["argv"][1].startswith("eval $'exec 2>&1\\nset -eu\\n")
     assert rec["RequestCpus"] == 2
     assert rec["RequestMemory"] == 1024
-    assert rec["MY"] == {"MaxRuntime": "3600"}
+    assert rec["MY"].pop("MaxRuntime") == "3600"
+    # the submission's identity, appended on the command line, beside the description's own
+    assert re.fullmatch(r'"bsx-[0-9a-f]{16}"', rec["MY"].pop("BsxSubmission"))
+    assert rec["MY"] == {}
     assert rec["PeriodicRemove"] == "(JobStatus == 2) && (time() - EnteredCurrentStatus > 3600)"
     assert rec["GetEnv"] is False and rec["environment"] == {"HOME": f"/home/{USER}"}
     assert rec["JobBatchName"] == f"jupyter-{USER}"
