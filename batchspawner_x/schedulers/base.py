@@ -71,6 +71,10 @@ class Scheduler(abc.ABC):
     job_id_placeholder: ClassVar[str | None]
     #: Whether the submitted file is a script that must start with ``#!``.
     script_is_shell: ClassVar[bool] = True
+    #: Where a job carries its submission's identity, in words (``"comment"``), or None
+    #: when this backend cannot find a job by it: :meth:`lookup_argv` then returns None,
+    #: and a submission whose answer was lost is never sent again.
+    identity_field: ClassVar[str | None] = None
 
     @classmethod
     def output_name(cls, job_id: str) -> str:
@@ -154,7 +158,8 @@ class Scheduler(abc.ABC):
     def lookup_argv(self, identity: str) -> list[str] | None:
         """One command that lists the submitting user's jobs with their identities, or
         None if this backend cannot find a job by the ``identity`` given to
-        :meth:`submit_argv` (a lost submission is then never sent again)."""
+        :meth:`submit_argv` (:attr:`identity_field` is None; a lost submission is then
+        never sent again)."""
         return None
 
     def parse_lookup(self, identity: str, result: CommandResult) -> list[str]:

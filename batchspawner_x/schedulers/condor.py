@@ -7,6 +7,16 @@ command, quoted with :func:`condor_arguments` and :func:`bash_eval`. States
 are the ``JobStatus`` codes of the HTCondor manual (see
 ``shared/scheduler-formats.md``); a job that completes or is removed leaves
 ``condor_q`` and appears in ``condor_history``.
+
+Identity: ``condor_submit -append '+BsxSubmission = "ID"'`` adds a custom attribute to
+the job's ClassAd (condor_submit(1) ``-append``, a ``+`` line of the submit language;
+never in the job's environment), and ``condor_q -constraint 'BsxSubmission == "ID"' -af
+ClusterId ProcId BsxSubmission`` lists the user's own jobs that carry it (condor_q shows only the
+caller's jobs unless asked for ``-allusers``). Jobs still in the queue are found: idle,
+running, held, and removed or completed ones until they leave it. A job that has already
+left the queue is not looked for in ``condor_history`` (which lists every user's jobs and
+reads the whole history file): it has ended, so sending the submission again cannot
+leave two jobs running.
 """
 
 from __future__ import annotations
@@ -31,6 +41,9 @@ CONDOR_JOB_STATUS: dict[str, tuple[str, JobState]] = {
     "6": ("Transferring Output", JobState.FINISHING),
     "7": ("Suspended", JobState.SUSPENDED),
 }
+
+#: The job ClassAd attribute that carries a submission's identity.
+IDENTITY_ATTRIBUTE = "BsxSubmission"
 
 #: The attributes asked of condor_q; HoldReason is free text with spaces, so it comes last.
 CONDOR_Q_ATTRIBUTES = ("JobStatus", "RemoteHost", "ExitCode", "HoldReason")
@@ -57,12 +70,31 @@ class CondorScheduler(Scheduler):
         "cancel": "condor_rm",
         "info": "condor_history",
     }
+    identity_field = f"job ClassAd attribute {IDENTITY_ATTRIBUTE}"
 
     def submit_argv(self, identity: str = "", script: str = "") -> list[str]:
         # No file argument: condor_submit reads the description from stdin and prints the
         # usual "N job(s) submitted to cluster C." ("-" would imply -verbose and print the
-        # whole job ClassAd instead).
+        # whole job ClassAd instead). -append adds a line before the description's queue.
+        if identity:
+            return [self.command("submit"), "-append", f'+{IDENTITY_ATTRIBUTE} = "{identity}"']
         return [self.command("submit")]
+
+    def lookup_argv(self, identity: str) -> list[str] | None:
+        # (the identity is letters, digits and "-": safe inside the string literal)
+        constraint = f'{IDENTITY_ATTRIBUTE} == "{identity}"'
+        af = ["-af", "ClusterId", "ProcId", IDENTITY_ATTRIBUTE]
+        return [self.command("status"), "-constraint", constraint, *af]
+
+    def parse_lookup(self, identity: str, result: CommandResult) -> list[str]:
+        if result.returncode != 0:
+            raise StatusUnavailable(f"condor_q failed: {result.message()[:300]}")
+        found = set()
+        for line in result.stdout.splitlines():
+            parts = line.split()
+            if len(parts) == 3 and parts[0].isdigit() and parts[1].isdigit() and parts[2] == identity:
+                found.add(parts[0])  # a job is its cluster here (one process per cluster)
+        return sorted(found, key=int)
 
     def parse_submit(self, result: CommandResult) -> str:
         match = _SUBMITTED.search(result.stdout)

@@ -66,11 +66,16 @@ LSF_REASONS: dict[str, str] = {
     "Job's specified begin time has not been reached": "waiting for its requested start time",
 }
 
-#: bjobs output field separator; pend_reason is free text, so it comes last and
-#: is never split.
+#: bjobs output field separator; pend_reason and job_description are free text, so each
+#: comes last and is never split.
 SEP = "|"
 BJOBS_FIELDS = ("jobid", "stat", "exec_host", "exit_code", "pend_reason")
 BJOBS_FORMAT = " ".join(BJOBS_FIELDS) + f" delimiter='{SEP}'"
+
+#: The lookup's fields: the job description, free text, comes last.
+LOOKUP_FORMAT = f"jobid job_description delimiter='{SEP}'"
+#: What bjobs says, on stderr, when the user has no job to list.
+_NO_JOB = re.compile(r"^No (?:unfinished |matching )?job found\.?$")
 
 _SUBMITTED = re.compile(r"Job <(\d+)> is submitted to (?:default )?queue <([^>]*)>")
 _NOT_FOUND = re.compile(r"^Job <([^>]+)> is not found\s*$")
@@ -95,10 +100,33 @@ class LsfScheduler(Scheduler):
         "cancel": "bkill",
         "info": "bhist",
     }
+    identity_field = "job description (bsub -Jd)"
 
     def submit_argv(self, identity: str = "", script: str = "") -> list[str]:
         # bsub without a command reads the job script, #BSUB lines included, from stdin.
+        if identity:
+            return [self.command("submit"), "-Jd", identity]
         return [self.command("submit")]
+
+    def lookup_argv(self, identity: str) -> list[str] | None:
+        # The user's own jobs (never "-u all": a lookup runs as the user), finished ones too.
+        return [self.command("status"), "-a", "-noheader", "-o", LOOKUP_FORMAT]
+
+    def parse_lookup(self, identity: str, result: CommandResult) -> list[str]:
+        problems = [
+            line.strip()
+            for line in result.stderr.splitlines()
+            if line.strip() and not _NO_JOB.match(line.strip())
+        ]
+        if problems or (result.returncode != 0 and not result.stderr.strip()):
+            # "LSF is down. Please wait...", a bad field name on an old LSF, ...
+            raise StatusUnavailable(f"bjobs failed: {result.message()[:300]}")
+        found = set()
+        for line in result.stdout.splitlines():
+            job_id, sep, description = line.strip().partition(SEP)
+            if sep and job_id.isdigit() and identity in description.split():
+                found.add(job_id)  # (other lines: the user's other jobs, a login shell's greeting)
+        return sorted(found, key=int)
 
     def parse_submit(self, result: CommandResult) -> str:
         match = _SUBMITTED.search(result.stdout)

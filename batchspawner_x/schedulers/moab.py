@@ -5,6 +5,11 @@ are named, also reports completed ones (with ``CompletionCode``) for as
 long as Moab remembers them; a job it no longer lists has been purged. The
 node a job runs on is the ``AllocNodeList`` of its ``<req>``. The state names
 come from Moab's documentation (see ``shared/scheduler-formats.md``).
+
+No identity lookup (``identity_field`` is None), as for PBS and Torque, whose job
+attributes msub takes: the job name (``-N``) is the template's, ``-A`` is accounting, and
+``-v`` would put the identity in the job's environment. A submission whose answer was
+lost and whose submit command died without an exit code is never sent again.
 """
 
 from __future__ import annotations

@@ -7,6 +7,14 @@ with one JSON document for every job asked (``-x`` keeps finished jobs, state
 job is ``C`` with ``exit_status`` until ``keep_completed`` passes). Job ids
 are kept as qsub printed them (``123.server``). See
 ``shared/scheduler-formats.md``.
+
+No identity lookup (``identity_field`` is None): a submission whose answer was lost and
+whose submit command died without an exit code is never sent again, and the error names
+the job. Neither PBS has a free-text job attribute a user sets and ``qstat`` lists but the
+job's environment does not get: ``-N`` is the job's name (the template sets it), ``-A``
+and PBS Pro's ``-P`` feed accounting, and ``-v NAME=ID`` would work (``Variable_List``)
+only by putting the identity in the job's environment. Listing it would also take ``qstat
+-f`` over every user's jobs (``-u`` does not combine with ``-f``), history included.
 """
 
 from __future__ import annotations

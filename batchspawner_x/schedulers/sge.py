@@ -104,6 +104,20 @@ _DTD = re.compile(r"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 #: qstat -xml's document, without what a login shell may print around it.
 _DOCUMENT = re.compile(r"(?:<\?xml[^>]*\?>\s*)?<job_info\b.*</job_info>", re.DOTALL)
 
+#: The job context variable that carries a submission's identity (qsub -ac).
+CONTEXT_VARIABLE = "bsx_submission"
+# $1: qstat. The user's own pending, running and suspended jobs ("$user" is qstat's own
+# placeholder, not the shell's), then "qstat -j" on those ids only: one user's details,
+# not every user's. No job: nothing printed, exit 0. A failed listing passes its exit code on.
+LOOKUP_SCRIPT = r"""q=$1
+l=$("$q" -u '$user' -s prs) || exit
+ids=$(printf '%s\n' "$l" | awk '$1 ~ /^[0-9]+$/ { printf "%s%s", s, $1; s = "," }')
+[ -n "$ids" ] || exit 0
+exec "$q" -j "$ids"
+"""
+_JOB_NUMBER = re.compile(r"^job_number:\s+(\d+)\s*$")
+_CONTEXT = re.compile(r"^context:\s+(.*)$")
+
 
 class GridengineScheduler(Scheduler):
     """Grid Engine's qsub / qstat / qdel / qacct."""
@@ -121,9 +135,19 @@ class GridengineScheduler(Scheduler):
         "cancel": "qdel",
         "info": "qacct",
     }
+    identity_field = f"job context ({CONTEXT_VARIABLE})"
 
     def submit_argv(self, identity: str = "", script: str = "") -> list[str]:
+        # -ac adds to the context a script's own "#$ -ac" sets (only -sc would replace it).
+        if identity:
+            return [self.command("submit"), "-ac", f"{CONTEXT_VARIABLE}={identity}"]
         return [self.command("submit")]
+
+    def lookup_argv(self, identity: str) -> list[str] | None:
+        return ["/bin/sh", "-c", LOOKUP_SCRIPT, "batchspawner-x-lookup", self.command("status")]
+
+    def parse_lookup(self, identity: str, result: CommandResult) -> list[str]:
+        return parse_context_lookup(identity, result)
 
     def parse_submit(self, result: CommandResult) -> str:
         if result.returncode != 0:
@@ -186,6 +210,38 @@ class GridengineScheduler(Scheduler):
 
     def describe_reason(self, reason: str) -> str:
         return SGE_REASONS.get(reason, reason)
+
+
+def parse_context_lookup(identity: str, result: CommandResult) -> list[str]:
+    """The jobs that :data:`LOOKUP_SCRIPT`'s ``result`` (``qstat -j`` text) shows carrying
+    ``identity`` in their context, lowest first.
+
+    Lines it does not know (a login shell's greeting) are skipped. ``Following jobs do not
+    exist`` means the jobs just listed ended meanwhile: none. Any other failure raises
+    :class:`~batchspawner_x.states.StatusUnavailable`.
+
+    >>> text = "job_number:   7\\ncontext:      site=x,bsx_submission=bsx-1\\n"
+    >>> parse_context_lookup("bsx-1", CommandResult(0, text))
+    ['7']
+    """
+    if result.returncode != 0:
+        if result.returncode == 1 and _unknown_jobs(result.message()) is not None:
+            return []
+        raise StatusUnavailable(f"qstat failed: {result.message()}")
+    wanted = f"{CONTEXT_VARIABLE}={identity}"
+    found: set[str] = set()
+    job: str | None = None
+    for line in result.stdout.splitlines():
+        line = line.strip()
+        if line.startswith("====="):
+            job = None  # qstat -j's separator between two jobs
+        elif match := _JOB_NUMBER.match(line):
+            job = match.group(1)
+        elif (match := _CONTEXT.match(line)) and job is not None:
+            items = {item.strip() for item in match.group(1).split(",")}
+            if wanted in items:
+                found.add(job)
+    return sorted(found, key=int)
 
 
 def submit_error_message(result: CommandResult) -> str:

@@ -141,6 +141,7 @@ class SlurmScheduler(Scheduler):
     template = "slurm.sh.j2"
     output_pattern = "job-%j.out"
     job_id_placeholder = "%j"
+    identity_field = "comment"
     default_commands = {
         "submit": "sbatch",
         "status": "squeue",

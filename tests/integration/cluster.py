@@ -12,6 +12,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from batchspawner_x.transport import SSHTarget, SSHTransport
+
+from .hub import cluster_env
+
 
 def run(*argv: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
@@ -189,3 +193,17 @@ def start_sshd() -> None:
     if sshd_pid() is None:
         subprocess.run(["/usr/sbin/sshd", "-f", SSHD_CONFIG, "-E", SSHD_LOG], check=True, timeout=30)
     _wait(lambda: sshd_pid() is not None, 10, "sshd did not come back")
+
+
+def login(user: str) -> SSHTransport:
+    """``user``'s own SSH login to the test login node (127.0.0.1:2222), as a spawner makes it.
+    Close with ``await SSHPool.close_all()``."""
+    env = cluster_env()
+    target = SSHTarget(
+        host=env["BSX_SSH_HOST"],
+        port=int(env["BSX_SSH_PORT"]),
+        username=user,
+        keys=(f"{env['BSX_KEYS_DIR']}/{user}",),
+        known_hosts=env["BSX_KNOWN_HOSTS"],
+    )
+    return SSHTransport(target)

@@ -27,6 +27,11 @@ from typing import Any
 
 import pytest
 
+from batchspawner_x.schedulers.condor import CondorScheduler
+from batchspawner_x.submission import find, new_identity
+from batchspawner_x.transport import SSHPool
+
+from . import cluster
 from .hub import Hub
 
 USER = "dave"
@@ -149,7 +154,10 @@ def test_spawn_queue_run_proxy_stop(make_hub: Callable[..., Hub]) -> None:
     assert rec["argv"][0] == "-c" and rec["argv"][1].startswith("eval $'exec 2>&1\\nset -eu\\n")
     assert rec["RequestCpus"] == 2
     assert rec["RequestMemory"] == 1024
-    assert rec["MY"] == {"MaxRuntime": "3600"}
+    assert rec["MY"].pop("MaxRuntime") == "3600"
+    # the submission's identity, appended on the command line, beside the description's own
+    assert re.fullmatch(r'"bsx-[0-9a-f]{16}"', rec["MY"].pop("BsxSubmission"))
+    assert rec["MY"] == {}
     assert rec["PeriodicRemove"] == "(JobStatus == 2) && (time() - EnteredCurrentStatus > 3600)"
     assert rec["GetEnv"] is False and rec["environment"] == {"HOME": f"/home/{USER}"}
     assert rec["JobBatchName"] == f"jupyter-{USER}"
@@ -241,3 +249,26 @@ def test_condor_rm_from_outside_is_noticed(make_hub: Callable[..., Hub]) -> None
     Hub.wait_for(lambda: hub.server_model(USER) is None, 60, "the hub to notice the removed job")
     again = run("condor_rm", job_id)
     assert (again.returncode, again.stderr) == (1, f"Couldn't find/remove all jobs in cluster {job_id}.\n")
+
+
+async def test_lookup_finds_a_submitted_job_by_its_identity(condor_bin: Path) -> None:
+    """condor_submit -append and condor_q -constraint over the real sshd, as the spawner runs them."""
+    login = cluster.login(USER)
+    condor = CondorScheduler({role: str(condor_bin / exe) for role, exe in COMMANDS.items()})
+    identity = new_identity()
+    ids: list[str] = []
+    description = "universe = vanilla\nexecutable = /bin/sleep\narguments = 300\nqueue\n"
+    try:
+        assert await find(login, condor, identity, timeout=0, command_timeout=30) == []
+        for ident in (identity, new_identity(), identity):
+            result = await login.run(condor.submit_argv(ident, description), input=description, timeout=30)
+            ids.append(condor.parse_submit(result))
+        assert record(ids[0])["MY"] == {"BsxSubmission": f'"{identity}"'}
+        assert await find(login, condor, identity, timeout=0, command_timeout=30) == [ids[0], ids[2]]
+        assert await find(login, condor, new_identity(), timeout=0, command_timeout=30) == []
+    finally:
+        # removed while idle, so that no runner outlives the suite (and its spool)
+        for job_id in ids:
+            await login.run(condor.cancel_argv(job_id), timeout=30)
+        Hub.wait_for(lambda: not any(record(j)["in_queue"] for j in ids), 30, "the jobs to leave the queue")
+        await SSHPool.close_all()

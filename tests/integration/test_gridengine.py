@@ -10,6 +10,7 @@ as an administrator would: ``ip netns exec bsxsge qstat -j ID``.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import time
@@ -17,6 +18,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from batchspawner_x.claim import claim_dir
+from batchspawner_x.schedulers.sge import GridengineScheduler
+from batchspawner_x.submission import Submitted, find, new_identity, submit
+from batchspawner_x.transport import SSHPool, SSHTarget, SSHTransport
 
 from .hub import Hub
 
@@ -218,3 +224,114 @@ def test_job_in_error_state_is_explained_and_deleted_at_start_timeout(
     assert "is waiting in the queue: in error state" in text, text
     assert "cleared by an administrator (qmod -cj)" in text, text
     Hub.wait_for(lambda: alive_jobs(sge) == {}, 60, "the job in error state to be deleted")
+
+
+# -- finding a submission by its identity (qsub -ac, qstat -j) -----------------------------
+# These tests log in as frank and grace, not erin: the spawner tests' clean-up deletes
+# every job of erin's.
+
+HELD_SCRIPT = "#!/bin/sh\n#$ -h\n#$ -o /dev/null\n#$ -j y\nsleep 300\n"
+
+
+def login(sge: dict[str, str], user: str) -> SSHTransport:
+    """The user's own SSH login to the Grid Engine login node, as the spawner makes it."""
+    target = SSHTarget(
+        host="127.0.0.1",
+        port=int(sge["BSX_SGE_SSH_PORT"]),
+        username=user,
+        keys=(f"/etc/batchspawner-x-test/keys/{user}",),
+        known_hosts=sge["BSX_SGE_KNOWN_HOSTS"],
+    )
+    return SSHTransport(target)
+
+
+async def qsub_with_identity(transport: SSHTransport, identity: str) -> str:
+    """A held job carrying ``identity``, submitted as the spawner's submit_argv does."""
+    scheduler = GridengineScheduler()
+    result = await transport.run(scheduler.submit_argv(identity, HELD_SCRIPT), input=HELD_SCRIPT, timeout=60)
+    return scheduler.parse_submit(result)
+
+
+def jobs_with_context(sge: dict[str, str], identity: str) -> list[str]:
+    """Every user's jobs whose context holds ``identity``, as root sees them."""
+    out = qcmd(sge, "qstat", "-j", "*")
+    found, job = [], ""
+    for line in out.stdout.splitlines():
+        key, _, value = line.partition(":")
+        if key == "job_number":
+            job = value.strip()
+        elif key == "context" and f"bsx_submission={identity}" in value.strip().split(","):
+            found.append(job)
+    return found
+
+
+@pytest.fixture
+def lookup_jobs(sge: dict[str, str]) -> Iterator[list[str]]:
+    """Ids of jobs a test submitted; deleted afterwards, by id."""
+    ids: list[str] = []
+    yield ids
+    if ids:
+        qcmd(sge, "qdel", *ids)
+
+
+async def test_lookup_finds_real_jobs_by_identity_and_only_the_users_own(
+    sge: dict[str, str], lookup_jobs: list[str]
+) -> None:
+    frank, grace = login(sge, "frank"), login(sge, "grace")
+    scheduler = GridengineScheduler()
+    identity = new_identity()
+    try:
+        first = await qsub_with_identity(frank, identity)
+        lookup_jobs.append(first)
+        other = await qsub_with_identity(frank, new_identity())  # another spawn of frank's
+        lookup_jobs.append(other)
+        graces = await qsub_with_identity(grace, identity)  # same identity, another user
+        lookup_jobs.append(graces)
+        second = await qsub_with_identity(frank, identity)
+        lookup_jobs.append(second)
+        assert sorted(jobs_with_context(sge, identity), key=int) == sorted([first, graces, second], key=int)
+
+        found = await find(frank, scheduler, identity, timeout=0, command_timeout=60)
+        assert found == [first, second]
+        assert await find(grace, scheduler, identity, timeout=0, command_timeout=60) == [graces]
+        assert await find(frank, scheduler, new_identity(), timeout=0, command_timeout=60) == []
+    finally:
+        await SSHPool.close_all()
+
+
+async def test_a_submission_whose_command_died_is_found_not_sent_again(
+    sge: dict[str, str], lookup_jobs: list[str]
+) -> None:
+    """The first attempt's submit command made its job and died before writing its exit
+    code (as when it is killed with its session): the resend finds the claim taken, the
+    holder dead, and the job by its identity; it submits nothing more."""
+    frank = login(sge, "frank")
+    scheduler = GridengineScheduler()
+    identity = new_identity()
+    claim = claim_dir(f"/home/frank/.bsx-lookup-test-{identity}", identity)
+    try:
+        job = await qsub_with_identity(frank, identity)
+        lookup_jobs.append(job)
+        # the claim that attempt left: its holder's pid (now dead), on this login node, no rc
+        made = await frank.run(
+            ["/bin/sh", "-c", 'mkdir -p -- "$1" && sh -c \'echo "$$ - $(uname -n)"\' >"$1/pids"', "-", claim],
+            timeout=60,
+        )
+        assert made.returncode == 0, made.stderr
+        submitted = await submit(
+            frank,
+            scheduler,
+            HELD_SCRIPT,
+            identity,
+            claim=claim,
+            timeout=30,
+            lookup_timeout=30,
+            command_timeout=60,
+            attempts=3,
+            log=logging.getLogger("test"),
+        )
+        assert submitted == Submitted(job, answer_lost=True)
+        assert jobs_with_context(sge, identity) == [job]  # nothing was sent again
+    finally:
+        await frank.run(["rm", "-rf", "--", claim.rsplit("/submit/", 1)[0]], timeout=60)
+        await SSHPool.close_all()

@@ -23,6 +23,11 @@ from typing import Any
 
 import pytest
 
+from batchspawner_x.schedulers.lsf import LsfScheduler
+from batchspawner_x.submission import find, new_identity
+from batchspawner_x.transport import SSHPool
+
+from . import cluster
 from .hub import Hub
 
 USER = "dave"
@@ -244,3 +249,30 @@ def test_bkill_from_outside_is_noticed(make_hub: Callable[..., Hub]) -> None:
     assert record(job_id)["state"] == "EXIT"
     again = run("bkill", job_id)
     assert (again.returncode, again.stderr) == (255, f"Job <{job_id}>: Job has already finished\n")
+
+
+async def test_lookup_finds_a_submitted_job_by_its_identity(lsf_bin: Path) -> None:
+    """bsub -Jd and bjobs -o job_description over the real sshd, as the spawner runs them."""
+    login = cluster.login(USER)
+    lsf = LsfScheduler(
+        {
+            role: str(lsf_bin / exe)
+            for role, exe in (("submit", "bsub"), ("status", "bjobs"), ("cancel", "bkill"))
+        }
+    )
+    identity, script = new_identity(), "#!/bin/bash\nsleep 300\n"
+    ids: list[str] = []
+    try:
+        assert await find(login, lsf, identity, timeout=0, command_timeout=30) == []
+        for ident in (identity, new_identity(), identity):
+            result = await login.run(lsf.submit_argv(ident, script), input=script, timeout=30)
+            ids.append(lsf.parse_submit(result))
+        assert record(ids[0])["description"] == identity
+        assert await find(login, lsf, identity, timeout=0, command_timeout=30) == [ids[0], ids[2]]
+        assert await find(login, lsf, new_identity(), timeout=0, command_timeout=30) == []
+    finally:
+        # killed while pending, so that no runner outlives the suite (and its spool)
+        for job_id in ids:
+            await login.run(lsf.cancel_argv(job_id), timeout=30)
+        Hub.wait_for(lambda: all(record(j)["state"] in ("DONE", "EXIT") for j in ids), 30, "the jobs to end")
+        await SSHPool.close_all()

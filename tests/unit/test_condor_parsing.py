@@ -525,3 +525,56 @@ async def test_spawner_refuses_queues_and_qos(field: str) -> None:
     with pytest.raises(ConfigError) as info:
         await spawner(**{field: "debug"}).render_script()
     assert info.value.field == field
+
+
+# -- finding a submission by its identity (+BsxSubmission, condor_q -constraint) ----------
+
+IDENTITY = "bsx-0123456789abcdef"
+
+
+def test_submit_appends_the_identity_as_a_job_attribute(
+    condor: CondorScheduler, emulator: ModuleType
+) -> None:
+    argv = condor.submit_argv(IDENTITY)
+    assert argv == ["condor_submit", "-append", f'+BsxSubmission = "{IDENTITY}"']
+    assert condor.identity_field is not None
+    # the appended line is a custom attribute in the submit language
+    _, attributes, _ = emulator.parse_submit(argv[2] + "\nqueue\n")
+    assert attributes == {"BsxSubmission": f'"{IDENTITY}"'}
+
+
+def test_lookup_asks_condor_q_for_the_attribute(condor: CondorScheduler) -> None:
+    assert CondorScheduler(all_users=True).lookup_argv(IDENTITY) == [
+        "condor_q",  # the user's own jobs: never -allusers, a lookup runs as the user
+        "-constraint",
+        f'BsxSubmission == "{IDENTITY}"',
+        "-af",
+        "ClusterId",
+        "ProcId",
+        "BsxSubmission",
+    ]
+
+
+def test_lookup_finds_every_job_of_the_identity_lowest_first(condor: CondorScheduler) -> None:
+    stdout = (
+        "Welcome to the submit node\n"  # a login shell's greeting
+        f"31 0 {IDENTITY}\n"
+        f"19 0 {IDENTITY}\n"
+        "20 0 bsx-fedcba9876543210\n"  # another identity (a condor_q that ignored the constraint)
+        "21 0 undefined\n"
+    )
+    assert condor.parse_lookup(IDENTITY, CommandResult(0, stdout, "")) == ["19", "31"]
+    assert condor.parse_lookup(IDENTITY, CommandResult(0, "", "")) == []
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        CommandResult(1, "", "\n-- Failed to fetch ads from: <10.0.0.1:9618> : submit01\n"),
+        CommandResult(1, "", "Error: Can't find address of local schedd\n"),
+        CommandResult(1, "", "Error: Invalid constraint: BsxSubmission ==\n"),
+    ],
+)
+def test_a_failed_lookup_is_unavailable_never_no_job(condor: CondorScheduler, result: CommandResult) -> None:
+    with pytest.raises(StatusUnavailable):
+        condor.parse_lookup(IDENTITY, result)

@@ -515,3 +515,52 @@ async def test_spawner_refuses_qos() -> None:
     with pytest.raises(ConfigError) as info:
         await spawner(qos="high").render_script()
     assert info.value.field == "qos"
+
+
+# -- finding a submission by its identity (bsub -Jd, bjobs -o job_description) -------------
+
+IDENTITY = "bsx-0123456789abcdef"
+
+
+def test_submit_puts_the_identity_in_the_job_description() -> None:
+    lsf = LsfScheduler()
+    assert lsf.submit_argv(IDENTITY) == ["bsub", "-Jd", IDENTITY]
+    assert lsf.identity_field is not None
+
+
+def test_lookup_lists_the_users_own_jobs_finished_ones_too() -> None:
+    argv = LsfScheduler(all_users=True).lookup_argv(IDENTITY)
+    # never "-u all", even with a status identity: a lookup runs over the user's login
+    assert argv == ["bjobs", "-a", "-noheader", "-o", "jobid job_description delimiter='|'"]
+
+
+def test_lookup_finds_every_job_of_the_identity_lowest_first() -> None:
+    stdout = (
+        "Last login: Thu Dec  3 09:12:44 2026 from 10.0.0.5\n"  # a login shell's greeting
+        f"1822|{IDENTITY}\n"
+        "1815|-\n"  # a job without a description
+        "1816|bsx-fedcba9876543210\n"  # another spawn's job
+        f"1817|{IDENTITY}\n"
+        f"1818|my analysis {IDENTITY}x\n"  # not the same word
+    )
+    assert LsfScheduler().parse_lookup(IDENTITY, CommandResult(0, stdout, "")) == ["1817", "1822"]
+
+
+@pytest.mark.parametrize("returncode", [0, 255])
+def test_lookup_of_a_user_without_jobs_finds_none(returncode: int) -> None:
+    result = CommandResult(returncode, "", "No job found\n")
+    assert LsfScheduler().parse_lookup(IDENTITY, result) == []
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        CommandResult(255, "", "LSF is down. Please wait...\n"),
+        CommandResult(255, "", "job_description: Illegal field name\n"),
+        CommandResult(255, "", ""),
+        CommandResult(0, "", "Cannot connect to LSF. Please wait ...\n"),
+    ],
+)
+def test_a_failed_lookup_is_unavailable_never_no_job(result: CommandResult) -> None:
+    with pytest.raises(StatusUnavailable):
+        LsfScheduler().parse_lookup(IDENTITY, result)

@@ -7,6 +7,9 @@ seen there come from sge_status(5) (shared/scheduler-formats.md).
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from batchspawner_x.errors import ConfigError, SubmitError
@@ -633,3 +636,134 @@ def test_complex_names_refused(name: str) -> None:
     with pytest.raises(ConfigError) as info:
         check_complex_name("memory_resources", name)
     assert info.value.field == "memory_resources"
+
+
+# -- finding a submission by its identity (qsub -ac, then qstat -j) ---------------------
+
+IDENTITY = "bsx-0123456789abcdef"
+
+
+def qstat_j_block(number: str, context: str) -> str:
+    """One job of ``qstat -j``, as Son of Grid Engine 8.1.9 printed it for a held job
+    submitted with ``qsub -h -ac ...`` (the times and ids of the recording)."""
+    return (
+        "==============================================================\n"
+        f"job_number:                 {number}\n"
+        f"exec_file:                  job_scripts/{number}\n"
+        "submission_time:            Thu Dec  3 23:39:35 2026\n"
+        "owner:                      frank\n"
+        "uid:                        1006\n"
+        "group:                      frank\n"
+        "gid:                        1006\n"
+        "sge_o_home:                 /home/frank\n"
+        "sge_o_log_name:             frank\n"
+        "sge_o_path:                 /usr/local/bin:/usr/bin:/bin:/usr/games\n"
+        "sge_o_shell:                /bin/bash\n"
+        "sge_o_workdir:              /home/frank\n"
+        "sge_o_host:                 localhost\n"
+        "account:                    sge\n"
+        "merge:                      y\n"
+        "mail_list:                  frank@localhost\n"
+        "notify:                     FALSE\n"
+        "job_name:                   STDIN\n"
+        "stdout_path_list:           NONE:NONE:/dev/null\n"
+        "jobshare:                   0\n"
+        "env_list:                   TERM=NONE\n"
+        "script_file:                STDIN\n"
+        f"context:                    {context}\n"
+        "binding:                    NONE\n"
+        "job_type:                   NONE\n"
+        "scheduling info:            Job is in hold state\n"
+    )
+
+
+def test_submit_puts_the_identity_in_the_job_context(sge: GridengineScheduler) -> None:
+    assert sge.submit_argv(IDENTITY) == ["qsub", "-ac", f"bsx_submission={IDENTITY}"]
+    assert sge.identity_field is not None
+
+
+def test_lookup_lists_the_users_own_jobs_then_their_details(sge: GridengineScheduler) -> None:
+    argv = sge.lookup_argv(IDENTITY)
+    assert argv is not None
+    assert argv[:2] == ["/bin/sh", "-c"] and argv[3:] == ["batchspawner-x-lookup", "qstat"]
+    script = argv[2]
+    assert "-u '$user' -s prs" in script  # own jobs only, qstat expands $user
+    assert IDENTITY not in " ".join(argv)  # the script lists; the parser picks
+
+
+def test_lookup_finds_every_job_of_the_identity_lowest_first(sge: GridengineScheduler) -> None:
+    text = (
+        "Welcome to the login node\n"  # a login shell's greeting
+        + qstat_j_block("11", f"bsx_submission={IDENTITY}")
+        + qstat_j_block("9", f"site=x,other=y,bsx_submission={IDENTITY}")  # recorded: -ac beside #$ -ac
+        + qstat_j_block("12", "bsx_submission=bsx-fedcba9876543210")  # another spawn's job
+        + qstat_j_block("13", "NONE")
+    )
+    assert sge.parse_lookup(IDENTITY, CommandResult(0, text, "")) == ["9", "11"]
+
+
+def test_lookup_of_a_user_without_jobs_finds_none(sge: GridengineScheduler) -> None:
+    assert sge.parse_lookup(IDENTITY, CommandResult(0, "", "")) == []
+    assert sge.parse_lookup(IDENTITY, CommandResult(0, qstat_j_block("5", "NONE"), "")) == []
+    # the jobs listed ended before qstat -j asked about them (recorded for 998,999)
+    gone = CommandResult(1, "", "Following jobs do not exist: \n998, 999\n")
+    assert sge.parse_lookup(IDENTITY, gone) == []
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        CommandResult(1, "", COMMLIB_ERROR),
+        CommandResult(2, "", 'error: no option argument provided to "-u"'),
+        CommandResult(255, "", "ssh: connect to host login port 22: Connection refused"),
+    ],
+)
+def test_a_failed_lookup_is_unavailable_never_no_job(sge: GridengineScheduler, result: CommandResult) -> None:
+    with pytest.raises(StatusUnavailable):
+        sge.parse_lookup(IDENTITY, result)
+
+
+QSTAT_LISTING = (  # qstat -u '$user' -s prs, recorded
+    "job-ID  prior   name       user         state submit/start at     queue                          "
+    "slots ja-task-ID \n"
+    "-----------------------------------------------------------------------------------------------------"
+    "------------\n"
+    "     10 0.00000 STDIN      frank        hqw   12/03/2026 23:39:35                      "
+    "              1        \n"
+    "     11 0.00000 STDIN      frank        r     12/03/2026 23:39:36 all.q@localhost      "
+    "              1        \n"
+)
+
+
+def run_lookup_script(tmp_path: Path, listing: str, listing_rc: int = 0) -> subprocess.CompletedProcess[str]:
+    """LOOKUP_SCRIPT run for real by sh, with a qstat that prints ``listing`` for ``-u`` and
+    its own arguments for ``-j``."""
+    (tmp_path / "listing").write_text(listing)
+    fake = tmp_path / "qstat"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = -u ]; then cat {tmp_path}/listing; echo "args: $*" >&2; exit {listing_rc}; fi\n'
+        'echo "details of: $*"\n'
+    )
+    fake.chmod(0o755)
+    argv = GridengineScheduler({"status": str(fake)}).lookup_argv(IDENTITY)
+    assert argv is not None
+    return subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+
+
+def test_lookup_script_asks_qstat_j_about_the_listed_jobs_only(tmp_path: Path) -> None:
+    out = run_lookup_script(tmp_path, QSTAT_LISTING)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "details of: -j 10,11\n"
+    assert out.stderr == "args: -u $user -s prs\n"
+
+
+def test_lookup_script_without_jobs_asks_nothing_more(tmp_path: Path) -> None:
+    out = run_lookup_script(tmp_path, "")
+    assert (out.returncode, out.stdout) == (0, "")
+
+
+def test_lookup_script_passes_a_failed_listing_on(tmp_path: Path) -> None:
+    out = run_lookup_script(tmp_path, "", listing_rc=1)
+    assert out.returncode == 1
+    assert "details" not in out.stdout

@@ -333,7 +333,18 @@ def parse_submit(text: str) -> tuple[dict[str, str], dict[str, str], int]:
 def condor_submit(argv: list[str], stdin: str) -> int:
     terse = "-terse" in argv
     verbose = "-verbose" in argv
-    files = [a for a in argv if not a.startswith("-") or a == "-"]
+    appended: list[str] = []  # -append/-a COMMAND: as if written just before the queue command
+    files: list[str] = []
+    rest = iter(argv)
+    for arg in rest:
+        if arg in ("-append", "-a"):
+            command = next(rest, None)
+            if command is None:
+                sys.stderr.write(f"condor_submit: {arg} requires another argument\n")
+                return 1
+            appended.append(command)
+        elif not arg.startswith("-") or arg == "-":
+            files.append(arg)
     from_stdin_dash = files == ["-"]
     if files and not from_stdin_dash:
         try:
@@ -352,7 +363,7 @@ def condor_submit(argv: list[str], stdin: str) -> int:
         sys.stdout.write("Submitting job(s)")
         sys.stdout.flush()
     try:
-        commands, attributes, queued = parse_submit(stdin)
+        commands, attributes, queued = parse_submit(with_appended(stdin, appended))
         if queued < 0:
             name = "(stdin)" if from_stdin_dash else (files[0] if files else "(null)")
             sys.stderr.write(f'\nERROR: "{name}" doesn\'t contain any "queue" commands -- no jobs queued\n')
@@ -385,6 +396,18 @@ def condor_submit(argv: list[str], stdin: str) -> int:
         sys.stdout.write(".\n")
         sys.stdout.write(f"1 job(s) submitted to cluster {cluster}.\n")
     return 0
+
+
+def with_appended(text: str, commands: list[str]) -> str:
+    """The submit description with ``commands`` inserted before its first queue command."""
+    if not commands:
+        return text
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        words = line.strip().split()
+        if words and words[0].lower() == "queue" and "=" not in line:
+            return "\n".join([*lines[:i], *commands, *lines[i:]]) + "\n"
+    return "\n".join([*lines, *commands]) + "\n"
 
 
 def make_record(
@@ -661,14 +684,29 @@ def format_value(value: Any, raw: bool = False) -> str:
     return str(value)
 
 
-def parse_query(argv: list[str], tool: str) -> tuple[list[str], list[tuple[str, Any]], int | None] | None:
-    """(job ids, output spec, limit): spec items are ("af", (flags, [attrs])) or ("format", (fmt, attr))."""
+Query = tuple[list[str], list[tuple[str, Any]], int | None, str | None]
+
+
+def parse_query(argv: list[str], tool: str) -> Query | None:
+    """(job ids, output spec, limit, constraint): spec items are ("af", (flags, [attrs])) or
+    ("format", (fmt, attr))."""
     ids: list[str] = []
     spec: list[tuple[str, Any]] = []
     limit: int | None = None
+    constraint: str | None = None
     i = 0
     while i < len(argv):
         arg = argv[i]
+        if arg in ("-constraint", "-const"):
+            if i + 1 >= len(argv):
+                sys.stderr.write(f"Error: Argument {arg} requires another argument\n")
+                return None
+            constraint = argv[i + 1]
+            if _conditions(constraint) is None:
+                sys.stderr.write(f"Error: Invalid constraint expression: {constraint}\n")
+                return None
+            i += 2
+            continue
         if arg.startswith("-af") or arg.startswith("-autoformat"):
             flags = arg.partition(":")[2]
             attrs = []
@@ -698,7 +736,40 @@ def parse_query(argv: list[str], tool: str) -> tuple[list[str], list[tuple[str, 
             sys.stderr.write(f"Error: unrecognized option {arg}\n")
             return None
         i += 1
-    return ids, spec, limit
+    return ids, spec, limit, constraint
+
+
+_CONDITION = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(==|=\?=)\s*(\"[^\"]*\"|-?\d+|true|false)\s*", re.I)
+
+
+def _conditions(constraint: str) -> list[tuple[str, str, Any]] | None:
+    """``Attr == literal`` conditions joined by ``&&``: the part of the ClassAd language the
+    tests use. None for anything else."""
+    found = []
+    for part in constraint.split("&&"):
+        match = _CONDITION.fullmatch(part)
+        if match is None:
+            return None
+        found.append((match.group(1), match.group(2), _literal(match.group(3))))
+    return found
+
+
+def _satisfies(record: dict[str, Any], constraint: str | None) -> bool:
+    """Whether the job ClassAd satisfies ``constraint``. As in ClassAds, ``==`` compares
+    strings without regard to case and is never true for an undefined attribute; ``=?=``
+    is exact."""
+    if constraint is None:
+        return True
+    for name, op, want in _conditions(constraint) or []:
+        have = attribute(record, name)
+        if have is None:
+            return False
+        if op == "==" and isinstance(have, str) and isinstance(want, str):
+            if have.lower() != want.lower():
+                return False
+        elif have != want or type(have) is not type(want):
+            return False
+    return True
 
 
 def _c_format(fmt: str, value: Any) -> str:
@@ -751,8 +822,8 @@ def condor_q(argv: list[str]) -> int:
     parsed = parse_query(argv, "condor_q")
     if parsed is None:
         return 1
-    ids, spec, _limit = parsed
-    records = [r for r in all_records() if r["in_queue"] and _matches(r, ids)]
+    ids, spec, _limit, constraint = parsed
+    records = [r for r in all_records() if r["in_queue"] and _matches(r, ids) and _satisfies(r, constraint)]
     if spec:
         sys.stdout.write("".join(render(r, spec) for r in records))
         return 0
@@ -776,8 +847,12 @@ def condor_history(argv: list[str]) -> int:
     parsed = parse_query(argv, "condor_history")
     if parsed is None:
         return 1
-    ids, spec, limit = parsed
-    records = [r for r in reversed(all_records()) if not r["in_queue"] and _matches(r, ids)]
+    ids, spec, limit, constraint = parsed
+    records = [
+        r
+        for r in reversed(all_records())
+        if not r["in_queue"] and _matches(r, ids) and _satisfies(r, constraint)
+    ]
     if limit is not None:
         records = records[:limit]
     if spec:

@@ -295,6 +295,7 @@ def bsub(argv: list[str], stdin: str) -> int:
             "user": user_name(),
             "uid": os.getuid(),
             "name": name,
+            "description": (options.get("-Jd") or [None])[0],
             "queue": queue,
             "project": (options.get("-P") or ["default"])[0],
             "slots": slots,
@@ -505,6 +506,7 @@ FIELDS = {
     "user": lambda r: r["user"],
     "queue": lambda r: r["queue"],
     "job_name": lambda r: r["name"],
+    "job_description": lambda r: r.get("description") or "-",
     "name": lambda r: r["name"],
     "exec_host": lambda r: r["exec_host"] or "-",
     "from_host": lambda r: r["submit_host"],
@@ -587,7 +589,9 @@ def bjobs(argv: list[str]) -> int:
                 records.append(record)
     else:
         me = owner or user_name()
-        for name in sorted(os.listdir(os.path.join(SPOOL, "jobs")), key=_numeric):
+        jobs_dir = os.path.join(SPOOL, "jobs")
+        names = os.listdir(jobs_dir) if os.path.isdir(jobs_dir) else []  # no job submitted yet
+        for name in sorted(names, key=_numeric):
             if not name.endswith(".json"):
                 continue
             record = load(name[:-5])
