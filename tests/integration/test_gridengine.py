@@ -26,6 +26,9 @@ from batchspawner_x.transport import SSHPool, SSHTarget, SSHTransport
 
 from .hub import Hub
 
+#: The scheduler backend, not the hub, is under test here: run against the newest hub only.
+pytestmark = pytest.mark.newest_hub_only
+
 SGE_ENV = Path("/etc/batchspawner-x-test/sge.env")
 USER = "erin"
 

@@ -30,6 +30,9 @@ from batchspawner_x.transport import SSHPool
 from . import cluster
 from .hub import Hub
 
+#: The scheduler backend, not the hub, is under test here: run against the newest hub only.
+pytestmark = pytest.mark.newest_hub_only
+
 USER = "dave"
 SOURCE = Path(__file__).resolve().parents[1] / "emulators" / "lsf"
 BIN = Path("/opt/batchspawner-x/emulators/lsf/bin")

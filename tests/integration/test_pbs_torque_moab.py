@@ -27,6 +27,9 @@ import pytest
 
 from .hub import Hub
 
+#: The scheduler backend, not the hub, is under test here: run against the newest hub only.
+pytestmark = pytest.mark.newest_hub_only
+
 USER = "carol"
 SOURCE = Path(__file__).resolve().parents[1] / "emulators"
 INSTALL = Path("/opt/batchspawner-x/emulators")

@@ -20,6 +20,9 @@ from . import cluster
 from .hub import Hub
 from .test_slurm_e2e import assert_server_answers, job_id_of
 
+#: The scheduler backend, not the hub, is under test here: run against the newest hub only.
+pytestmark = pytest.mark.newest_hub_only
+
 USER = "heidi"
 
 #: The base configuration of tests/integration/hub.py sets poll_interval = 5 and
