@@ -52,24 +52,20 @@ from .errors import (
     TemplateError,
     TransportError,
 )
+from .jobspec import JobSettings, make_job_context
 from .messages import describe_status
 from .network import unreachable_message
 from .poller import CachedStatus, StatusPoller
 from .reach import ReachMixin, ServerUnreachable, describe_error, is_unreachable
 from .schedulers.base import PartitionInfo, Scheduler
-from .script import Trusted, render
+from .script import render
 from .settings import invalid_setting
 from .states import JobState, JobStatus, StatusUnavailable
 from .submission import SubmissionUnknown, Submitted, new_identity
 from .transport import LOCAL_ENV_KEEP, LocalTransport, SSHTarget, SSHTransport, Transport
 from .validation import (
-    check_line,
-    check_name,
     check_path,
     check_username,
-    check_walltime,
-    cpu_count,
-    memory_mb,
     slug,
 )
 
@@ -683,38 +679,40 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
         self.job_dir_path = check_path("job_dir", posixpath.normpath(relative))
         return self.job_dir_path
 
+    def job_settings(self) -> JobSettings:
+        """This spawner's settings that a job script reads, as plain values."""
+        return JobSettings(
+            partition=self.partition,
+            account=self.account,
+            qos=self.qos,
+            walltime=self.walltime,
+            gpus=self.gpus,
+            mem_limit=self.mem_limit,
+            mem_guarantee=self.mem_guarantee,
+            cpu_limit=self.cpu_limit,
+            cpu_guarantee=self.cpu_guarantee,
+            workdir=self.workdir,
+            extra_directives=tuple(self.extra_directives),
+            prologue=self.prologue,
+            epilogue=self.epilogue,
+            node_command=tuple(self.node_command),
+            server_command=(*self.cmd, *self.get_args()),
+            scheduler_options={name: getattr(self, name) for name in self.scheduler_class.context_settings},
+        )
+
     def job_context(self, job_dir: str, home: str) -> dict[str, Any]:
-        """Everything the template may use, each value checked. No I/O."""
-        choice = self.resource_choice()
-        mem = self.mem_limit or self.mem_guarantee
-        cpus = self.cpu_limit or self.cpu_guarantee
-        command = [
-            *self.node_command,
-            "--env-file",
-            posixpath.join(job_dir, ENV_FILE),
-            "--",
-            *self.cmd,
-            *self.get_args(),
-        ]
-        return {
-            "job_name": self._job_name(),
-            "job_dir": job_dir,
-            "output": check_path("job_dir", posixpath.join(job_dir, self.scheduler_class.output_pattern)),
-            "workdir": check_path("workdir", self.workdir or home),
-            "partition": check_name("partition", self.effective_partition()),
-            "account": check_name("account", self.account),
-            "qos": check_name("qos", self.qos),
-            "walltime": check_walltime("walltime", choice.walltime or self.walltime),
-            "gpus": choice.gpus if choice.gpus is not None else self.gpus,
-            "memory_mb": choice.memory_mb or memory_mb(mem),
-            "cpus": choice.cpus or cpu_count(cpus),
-            "extra_directives": [check_line("extra_directives", d) for d in self.extra_directives],
-            "prologue": Trusted(self.prologue),
-            "epilogue": Trusted(self.epilogue),
-            "command": command,
-            "username": self.user.name,
-            "server_name": self.name,
-        }
+        """Everything the template may use, each value checked (see :mod:`.jobspec`). No I/O."""
+        return make_job_context(
+            self.job_settings(),
+            self.resource_choice(),
+            self.scheduler,
+            username=self.user.name,
+            server_name=self.name,
+            job_name=self._job_name(),
+            job_dir=job_dir,
+            home=home,
+            env_file=posixpath.join(job_dir, ENV_FILE),
+        )
 
     def output_file(self, job_dir: str, job_id: str) -> str:
         return posixpath.join(job_dir, self.scheduler_class.output_name(job_id))

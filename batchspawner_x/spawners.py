@@ -6,15 +6,13 @@ from typing import Any
 
 from traitlets import Bool, Enum, List, TraitError, Unicode, validate
 
-from .errors import ConfigError
-from .schedulers.condor import CONDOR_WALLTIME_DIRECTIVES, CondorScheduler, condor_template_values
-from .schedulers.lsf import LSF_MEMORY_REQUESTS, LsfScheduler, lsf_template_values
+from .schedulers.condor import CONDOR_WALLTIME_DIRECTIVES, CondorScheduler
+from .schedulers.lsf import LSF_MEMORY_REQUESTS, LsfScheduler
 from .schedulers.moab import MoabScheduler
-from .schedulers.pbs import RESOURCE_NAME, PBSProScheduler, TorqueScheduler, pbs_walltime, per_process_mb
-from .schedulers.sge import GridengineScheduler, check_complex_name, h_rt, memory_requests
+from .schedulers.pbs import RESOURCE_NAME, PBSProScheduler, TorqueScheduler
+from .schedulers.sge import GridengineScheduler
 from .schedulers.slurm import SlurmScheduler
 from .spawner import BatchSpawnerBase
-from .validation import check_path
 
 
 class SlurmSpawner(BatchSpawnerBase):
@@ -56,12 +54,6 @@ class PBSSpawner(BatchSpawnerBase):
             raise TraitError(f"gpu_resource: {value!r} is not a PBS resource name")
         return value
 
-    def job_context(self, job_dir: str, home: str) -> dict[str, Any]:
-        context = super().job_context(job_dir, home)
-        context["walltime"] = pbs_walltime(context["walltime"])
-        context["gpu_resource"] = self.gpu_resource
-        return context
-
 
 class _PBSMemoryChoice(BatchSpawnerBase):
     """Torque and Moab: ``mem_limit`` as the job's total memory or per process."""
@@ -76,15 +68,6 @@ class _PBSMemoryChoice(BatchSpawnerBase):
         process, for sites that enforce only that; the limit is divided by the number of
         cores (4G on 2 cores gives ``pmem=2048mb``).""",
     )
-
-    def job_context(self, job_dir: str, home: str) -> dict[str, Any]:
-        context = super().job_context(job_dir, home)
-        context["walltime"] = pbs_walltime(context["walltime"])
-        context["memory_directive"] = self.memory_directive
-        context["memory_request_mb"] = per_process_mb(
-            context["memory_mb"], context["cpus"], self.memory_directive
-        )
-        return context
 
 
 class TorqueSpawner(_PBSMemoryChoice, BatchSpawnerBase):
@@ -174,30 +157,6 @@ class GridengineSpawner(BatchSpawnerBase):
         """,
     )
 
-    def job_context(self, job_dir: str, home: str) -> dict[str, Any]:
-        context = super().job_context(job_dir, home)
-        if context["qos"]:
-            raise ConfigError(
-                "qos", "Grid Engine has no quality of service; leave it empty (priorities: extra_directives)"
-            )
-        slots = context["cpus"] or 1
-        pe = check_complex_name("parallel_environment", self.parallel_environment)
-        if slots > 1 and not pe:
-            raise ConfigError("parallel_environment", "cpu_limit above 1 needs a parallel environment")
-        resources = [check_complex_name("memory_resources", r) for r in self.memory_resources]
-        gpus = context["gpus"]
-        gpu = check_complex_name("gpu_resource", self.gpu_resource)
-        if gpus and not gpu:
-            raise ConfigError("gpu_resource", "gpus is set but no GPU complex is configured")
-        context.update(
-            h_rt=h_rt(context["walltime"]),
-            slots=slots,
-            parallel_environment=pe,
-            memory_requests=memory_requests(context["memory_mb"], resources, slots, self.memory_per_slot),
-            gpu_request=f"{gpu}={gpus}" if gpus else "",
-        )
-        return context
-
 
 class LsfSpawner(BatchSpawnerBase):
     """Notebook servers as IBM Spectrum LSF jobs (``bsub`` / ``bjobs`` / ``bkill``).
@@ -237,22 +196,6 @@ class LsfSpawner(BatchSpawnerBase):
         or ``"limit"`` with KB. Values are rounded up.""",
     )
 
-    def job_context(self, job_dir: str, home: str) -> dict[str, Any]:
-        context = super().job_context(job_dir, home)
-        if context["qos"]:
-            raise ConfigError(
-                "qos", "LSF has no quality of service; leave it empty (service classes: extra_directives)"
-            )
-        context.update(
-            lsf_template_values(
-                walltime=context["walltime"],
-                memory_mb=context["memory_mb"],
-                memory_request=self.memory_request,
-                unit=self.lsf_unit_for_limits,
-            )
-        )
-        return context
-
 
 class CondorSpawner(BatchSpawnerBase):
     """Notebook servers as HTCondor jobs (``condor_submit`` / ``condor_q`` / ``condor_rm``).
@@ -279,23 +222,6 @@ class CondorSpawner(BatchSpawnerBase):
         ``max_runtime``: the custom attribute ``+MaxRuntime = S`` for pools whose policy
         (SYSTEM_PERIODIC_REMOVE, START) reads it. ``both`` (the default) writes both.""",
     )
-
-    def job_context(self, job_dir: str, home: str) -> dict[str, Any]:
-        context = super().job_context(job_dir, home)
-        for name in ("partition", "qos"):
-            if context[name]:
-                raise ConfigError(
-                    name, "HTCondor has no queues or QOS; leave it empty (requirements: extra_directives)"
-                )
-        context.update(
-            condor_template_values(
-                walltime=context["walltime"],
-                job_dir=job_dir,
-                home=check_path("home", home),
-                walltime_directive=self.walltime_directive,
-            )
-        )
-        return context
 
 
 __all__ = [

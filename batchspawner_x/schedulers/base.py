@@ -10,9 +10,10 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ..states import JobStatus, StatusUnavailable
+from .spec import JobSpec
 
 #: Distinct unrecognised lines a backend remembers (for logging, and as known noise).
 MAX_REMEMBERED_LINES = 100
@@ -210,3 +211,17 @@ class Scheduler(abc.ABC):
     def describe_gpu_reason(self, reason: str) -> str:
         """Like :meth:`describe_reason`, for a job that asks for GPUs."""
         return self.describe_reason(reason)
+
+    # -- the job script ------------------------------------------------------
+    #: The spawner settings :meth:`job_context_extra` reads from ``spec.options``, by name
+    #: (traits the scheduler's spawner class declares, such as ``gpu_resource``).
+    context_settings: ClassVar[tuple[str, ...]] = ()
+
+    def job_context_extra(self, spec: JobSpec) -> dict[str, Any]:
+        """This scheduler's own template values for ``spec``, beside the shared ones.
+
+        Pure: no I/O. Raises :class:`~batchspawner_x.errors.ConfigError` for a
+        setting this scheduler cannot honour (a QOS where there is none). The
+        default adds nothing.
+        """
+        return {}

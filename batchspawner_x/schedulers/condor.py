@@ -23,11 +23,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
-from ..errors import SubmitError
+from ..errors import ConfigError, SubmitError
 from ..states import JobState, JobStatus, StatusUnavailable
+from ..validation import check_path
 from .base import CommandResult, Scheduler
 from .lsf import walltime_seconds
+from .spec import JobSpec
 
 #: JobStatus codes: (name, what the spawner does with a job still in condor_q).
 CONDOR_JOB_STATUS: dict[str, tuple[str, JobState]] = {
@@ -71,6 +74,23 @@ class CondorScheduler(Scheduler):
         "info": "condor_history",
     }
     identity_field = f"job ClassAd attribute {IDENTITY_ATTRIBUTE}"
+
+    context_settings = ("walltime_directive",)
+
+    def job_context_extra(self, spec: JobSpec) -> dict[str, Any]:
+        """The walltime commands, log, error file and environment of the submit
+        description; HTCondor has no queues and no QOS."""
+        for name, value in (("partition", spec.partition), ("qos", spec.qos)):
+            if value:
+                raise ConfigError(
+                    name, "HTCondor has no queues or QOS; leave it empty (requirements: extra_directives)"
+                )
+        return condor_template_values(
+            walltime=spec.walltime,
+            job_dir=spec.job_dir,
+            home=check_path("home", spec.home),
+            walltime_directive=spec.options["walltime_directive"],
+        )
 
     def submit_argv(self, identity: str = "", script: str = "") -> list[str]:
         # No file argument: condor_submit reads the description from stdin and prints the

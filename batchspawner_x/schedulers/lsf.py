@@ -11,10 +11,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from typing import Any
 
-from ..errors import SubmitError
+from ..errors import ConfigError, SubmitError
 from ..states import JobState, JobStatus, StatusUnavailable
 from .base import CommandResult, Scheduler
+from .spec import JobSpec
 
 #: Every LSF job state (bjobs(1) "JOB STATUS"), mapped to what the spawner does with it.
 #: The predecessor spelt PSUSP as "PUSP" and took suspended jobs for dead ones.
@@ -101,6 +103,21 @@ class LsfScheduler(Scheduler):
         "info": "bhist",
     }
     identity_field = "job description (bsub -Jd)"
+
+    context_settings = ("memory_request", "lsf_unit_for_limits")
+
+    def job_context_extra(self, spec: JobSpec) -> dict[str, Any]:
+        """``lsf_walltime``, ``lsf_resources`` and ``lsf_memory_limit``; LSF has no QOS."""
+        if spec.qos:
+            raise ConfigError(
+                "qos", "LSF has no quality of service; leave it empty (service classes: extra_directives)"
+            )
+        return lsf_template_values(
+            walltime=spec.walltime,
+            memory_mb=spec.memory_mb,
+            memory_request=spec.options["memory_request"],
+            unit=spec.options["lsf_unit_for_limits"],
+        )
 
     def submit_argv(self, identity: str = "", script: str = "") -> list[str]:
         # bsub without a command reads the job script, #BSUB lines included, from stdin.

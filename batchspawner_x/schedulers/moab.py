@@ -18,11 +18,13 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 from ..errors import SubmitError
 from ..states import JobState, JobStatus, StatusUnavailable
 from .base import CommandResult, Scheduler
-from .pbs import exit_code_from_pbs
+from .pbs import exit_code_from_pbs, pbs_memory_values
+from .spec import JobSpec
 
 #: Every Moab job state, mapped to what the spawner does with it.
 MOAB_STATES: dict[str, JobState] = {
@@ -82,6 +84,12 @@ class MoabScheduler(Scheduler):
     output_pattern = "job.out"
     job_id_placeholder = None
     default_commands = {"submit": "msub", "status": "mdiag", "cancel": "mjobctl"}
+
+    context_settings = ("memory_directive",)
+
+    def job_context_extra(self, spec: JobSpec) -> dict[str, Any]:
+        """``walltime`` as ``HH:MM:SS``, and the memory as the job's total or per process."""
+        return pbs_memory_values(spec)
 
     def submit_argv(self, identity: str = "", script: str = "") -> list[str]:
         return [self.command("submit")]

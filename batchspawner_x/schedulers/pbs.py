@@ -29,6 +29,7 @@ from typing import Any
 from ..errors import SubmitError
 from ..states import JobState, JobStatus, StatusUnavailable
 from .base import CommandResult, Scheduler
+from .spec import JobSpec
 
 #: Every PBS Pro job state (PBS Reference Guide, "Job States").
 PBSPRO_STATES: dict[str, JobState] = {
@@ -132,6 +133,17 @@ def per_process_mb(memory_mb: int | None, cpus: int | None, directive: str) -> i
     if not memory_mb or directive != "pmem":
         return memory_mb
     return -(-memory_mb // (cpus or 1))
+
+
+def pbs_memory_values(spec: JobSpec) -> dict[str, Any]:
+    """Torque's and Moab's template values: ``walltime`` as ``HH:MM:SS``, and the memory
+    request under the ``memory_directive`` setting (``mem`` or ``pmem``)."""
+    directive = spec.options["memory_directive"]
+    return {
+        "walltime": pbs_walltime(spec.walltime),
+        "memory_directive": directive,
+        "memory_request_mb": per_process_mb(spec.memory_mb, spec.cpus, directive),
+    }
 
 
 def exit_code_from_pbs(value: object) -> int | None:
@@ -277,6 +289,12 @@ class PBSProScheduler(_PBSFamily):
     template = "pbs.sh.j2"
     states = PBSPRO_STATES
 
+    context_settings = ("gpu_resource",)
+
+    def job_context_extra(self, spec: JobSpec) -> dict[str, Any]:
+        """``walltime`` as ``HH:MM:SS`` and the chunk resource that counts GPUs."""
+        return {"walltime": pbs_walltime(spec.walltime), "gpu_resource": spec.options["gpu_resource"]}
+
     def status_argv(self, job_ids: Sequence[str]) -> list[str]:
         return [self.command("status"), "-x", "-f", "-F", "json", *job_ids]
 
@@ -341,6 +359,12 @@ class TorqueScheduler(_PBSFamily):
     display_name = "Torque"
     template = "torque.sh.j2"
     states = TORQUE_STATES
+
+    context_settings = ("memory_directive",)
+
+    def job_context_extra(self, spec: JobSpec) -> dict[str, Any]:
+        """``walltime`` as ``HH:MM:SS``, and the memory as the job's total or per process."""
+        return pbs_memory_values(spec)
 
     def status_argv(self, job_ids: Sequence[str]) -> list[str]:
         return [self.command("status"), "-x", *job_ids]

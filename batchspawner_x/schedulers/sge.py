@@ -23,10 +23,12 @@ import math
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
+from typing import Any
 
 from ..errors import ConfigError, SubmitError
 from ..states import JobState, JobStatus, StatusUnavailable
 from .base import CommandResult, Scheduler
+from .spec import JobSpec
 
 #: Every state sge_status(5) lists, as qstat prints it, mapped to what the
 #: spawner does with it. ``z`` (zombie) is what ``-s z`` shows for a finished job.
@@ -136,6 +138,34 @@ class GridengineScheduler(Scheduler):
         "info": "qacct",
     }
     identity_field = f"job context ({CONTEXT_VARIABLE})"
+
+    context_settings = ("parallel_environment", "memory_resources", "memory_per_slot", "gpu_resource")
+
+    def job_context_extra(self, spec: JobSpec) -> dict[str, Any]:
+        """``h_rt``, the slots and their parallel environment, the memory and GPU requests.
+
+        Grid Engine has no QOS, and more than one core needs a parallel environment.
+        """
+        if spec.qos:
+            raise ConfigError(
+                "qos", "Grid Engine has no quality of service; leave it empty (priorities: extra_directives)"
+            )
+        options = spec.options
+        slots = spec.cpus or 1
+        pe = check_complex_name("parallel_environment", options["parallel_environment"])
+        if slots > 1 and not pe:
+            raise ConfigError("parallel_environment", "cpu_limit above 1 needs a parallel environment")
+        resources = [check_complex_name("memory_resources", r) for r in options["memory_resources"]]
+        gpu = check_complex_name("gpu_resource", options["gpu_resource"])
+        if spec.gpus and not gpu:
+            raise ConfigError("gpu_resource", "gpus is set but no GPU complex is configured")
+        return {
+            "h_rt": h_rt(spec.walltime),
+            "slots": slots,
+            "parallel_environment": pe,
+            "memory_requests": memory_requests(spec.memory_mb, resources, slots, options["memory_per_slot"]),
+            "gpu_request": f"{gpu}={spec.gpus}" if spec.gpus else "",
+        }
 
     def submit_argv(self, identity: str = "", script: str = "") -> list[str]:
         # -ac adds to the context a script's own "#$ -ac" sets (only -sc would replace it).

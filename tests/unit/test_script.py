@@ -9,15 +9,10 @@ from typing import Any
 import pytest
 
 from batchspawner_x.errors import TemplateError
-from batchspawner_x.script import Trusted, render
-from batchspawner_x.validation import (
-    check_line,
-    check_name,
-    check_path,
-    check_walltime,
-    cpu_count,
-    memory_mb,
-)
+from batchspawner_x.jobspec import JobSettings, make_job_context
+from batchspawner_x.profiles import Choice
+from batchspawner_x.schedulers.slurm import SlurmScheduler
+from batchspawner_x.script import render
 
 GOLDEN = Path(__file__).parent / "golden"
 TEMPLATE = "slurm.sh.j2"
@@ -42,28 +37,35 @@ def job_context(
     node_command: tuple[str, ...] = ("batchspawner-x-singleuser",),
     cmd: tuple[str, ...] = ("jupyterhub-singleuser",),
 ) -> dict[str, Any]:
-    """The dict BatchSpawnerBase.job_context builds, from the same checks."""
+    """The context a SlurmSpawner renders with, from the pure job specification."""
     key = user + (f"-{server}" if server else "")
     job_dir = f"{home}/.batchspawner_x/{key}"
-    return {
-        "job_name": "jupyter-" + key,
-        "job_dir": job_dir,
-        "output": check_path("job_dir", f"{job_dir}/job-%j.out"),
-        "workdir": check_path("workdir", workdir or home),
-        "partition": check_name("partition", partition),
-        "account": check_name("account", account),
-        "qos": check_name("qos", qos),
-        "walltime": check_walltime("walltime", walltime),
-        "gpus": gpus,
-        "memory_mb": memory_mb(mem_limit),
-        "cpus": cpu_count(cpu_limit),
-        "extra_directives": [check_line("extra_directives", d) for d in extra_directives],
-        "prologue": Trusted(prologue),
-        "epilogue": Trusted(epilogue),
-        "command": [*node_command, "--env-file", f"{job_dir}/env.json", "--", *cmd],
-        "username": user,
-        "server_name": server,
-    }
+    settings = JobSettings(
+        partition=partition,
+        account=account,
+        qos=qos,
+        walltime=walltime,
+        gpus=gpus,
+        mem_limit=mem_limit,
+        cpu_limit=cpu_limit,
+        workdir=workdir,
+        extra_directives=extra_directives,
+        prologue=prologue,
+        epilogue=epilogue,
+        node_command=node_command,
+        server_command=cmd,
+    )
+    return make_job_context(
+        settings,
+        Choice(profile=""),
+        SlurmScheduler(),
+        username=user,
+        server_name=server,
+        job_name="jupyter-" + key,
+        job_dir=job_dir,
+        home=home,
+        env_file=f"{job_dir}/env.json",
+    )
 
 
 def example_context() -> dict[str, Any]:

@@ -1,0 +1,167 @@
+"""The job specification: what a job script is rendered from, built without I/O.
+
+In the manner of kubespawner's ``make_pod``: :func:`make_job_context` takes plain
+values (the spawner's settings as :class:`JobSettings`, the user's resource
+:class:`~batchspawner_x.profiles.Choice`, who and where) and returns the template
+context. It reads no traits and touches no network, so it is tested by comparing
+its output to a literal. The spawner gathers its traits into a :class:`JobSettings`
+and calls it.
+
+Every value is checked here (see :mod:`.validation`); the scheduler backend then
+adds its own values from the checked :class:`~batchspawner_x.schedulers.spec.JobSpec`
+(:meth:`~batchspawner_x.schedulers.base.Scheduler.job_context_extra`).
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .profiles import Choice
+from .schedulers.base import Scheduler
+from .schedulers.spec import JobSpec
+from .script import Trusted
+from .validation import check_line, check_name, check_path, check_walltime, cpu_count, memory_mb
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """The spawner settings a job script reads, as plain values.
+
+    Limits are JupyterHub's: ``mem_limit`` and ``mem_guarantee`` in bytes,
+    ``cpu_limit`` and ``cpu_guarantee`` in cores; the limit wins over the
+    guarantee. ``walltime`` is Slurm-style text. ``server_command`` is the
+    single-user server's argv (``cmd`` and its arguments); ``node_command`` the
+    wrapper that starts it on the node. ``scheduler_options`` are the settings of
+    the scheduler's own spawner class, by name (see
+    :attr:`~batchspawner_x.schedulers.base.Scheduler.context_settings`).
+    """
+
+    partition: str = ""
+    account: str = ""
+    qos: str = ""
+    walltime: str = ""
+    gpus: int = 0
+    mem_limit: float | None = None
+    mem_guarantee: float | None = None
+    cpu_limit: float | None = None
+    cpu_guarantee: float | None = None
+    workdir: str = ""
+    extra_directives: tuple[str, ...] = ()
+    prologue: str = ""
+    epilogue: str = ""
+    node_command: tuple[str, ...] = ()
+    server_command: tuple[str, ...] = ()
+    scheduler_options: Mapping[str, Any] = field(default_factory=dict)
+
+
+def make_job_spec(
+    settings: JobSettings,
+    choice: Choice,
+    scheduler: Scheduler,
+    *,
+    username: str,
+    server_name: str,
+    job_name: str,
+    job_dir: str,
+    home: str,
+    env_file: str,
+) -> JobSpec:
+    """The checked values of one job: the user's ``choice`` over the ``settings``.
+
+    ``env_file``: the path of the file that carries the server's environment to the
+    node; the node command reads it (``--env-file``) before it starts the server.
+
+    Raises :class:`~batchspawner_x.errors.ConfigError` naming the setting whose
+    value cannot go into a job script.
+    """
+    mem = settings.mem_limit or settings.mem_guarantee
+    cpus = settings.cpu_limit or settings.cpu_guarantee
+    return JobSpec(
+        job_name=job_name,
+        job_dir=job_dir,
+        home=home,
+        output=check_path("job_dir", posixpath.join(job_dir, scheduler.output_pattern)),
+        workdir=check_path("workdir", settings.workdir or home),
+        partition=check_name("partition", choice.partition or settings.partition),
+        account=check_name("account", settings.account),
+        qos=check_name("qos", settings.qos),
+        walltime=check_walltime("walltime", choice.walltime or settings.walltime),
+        gpus=choice.gpus if choice.gpus is not None else settings.gpus,
+        memory_mb=choice.memory_mb or memory_mb(mem),
+        cpus=choice.cpus or cpu_count(cpus),
+        extra_directives=tuple(check_line("extra_directives", d) for d in settings.extra_directives),
+        prologue=settings.prologue,
+        epilogue=settings.epilogue,
+        command=(
+            *settings.node_command,
+            "--env-file",
+            env_file,
+            "--",
+            *settings.server_command,
+        ),
+        username=username,
+        server_name=server_name,
+        options=settings.scheduler_options,
+    )
+
+
+def base_context(spec: JobSpec) -> dict[str, Any]:
+    """The template values every scheduler shares, from a checked ``spec``."""
+    return {
+        "job_name": spec.job_name,
+        "job_dir": spec.job_dir,
+        "output": spec.output,
+        "workdir": spec.workdir,
+        "partition": spec.partition,
+        "account": spec.account,
+        "qos": spec.qos,
+        "walltime": spec.walltime,
+        "gpus": spec.gpus,
+        "memory_mb": spec.memory_mb,
+        "cpus": spec.cpus,
+        "extra_directives": list(spec.extra_directives),
+        "prologue": Trusted(spec.prologue),
+        "epilogue": Trusted(spec.epilogue),
+        "command": list(spec.command),
+        "username": spec.username,
+        "server_name": spec.server_name,
+    }
+
+
+def make_job_context(
+    settings: JobSettings,
+    choice: Choice,
+    scheduler: Scheduler,
+    *,
+    username: str,
+    server_name: str,
+    job_name: str,
+    job_dir: str,
+    home: str,
+    env_file: str,
+) -> dict[str, Any]:
+    """Everything a job script template may use, each value checked. No I/O.
+
+    The shared values (:func:`base_context`), then the ``scheduler``'s own, which
+    may replace a shared one with the scheduler's notation (PBS's ``walltime``).
+    """
+    spec = make_job_spec(
+        settings,
+        choice,
+        scheduler,
+        username=username,
+        server_name=server_name,
+        job_name=job_name,
+        job_dir=job_dir,
+        home=home,
+        env_file=env_file,
+    )
+    context = base_context(spec)
+    context.update(scheduler.job_context_extra(spec))
+    return context
+
+
+__all__ = ["JobSettings", "base_context", "make_job_context", "make_job_spec"]

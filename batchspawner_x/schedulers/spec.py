@@ -1,0 +1,44 @@
+"""What one job asks for, as a scheduler backend sees it.
+
+A :class:`JobSpec` holds the values every job script is built from, already
+checked (:func:`batchspawner_x.jobspec.make_job_spec` builds it). A backend turns
+it into its own template values in
+:meth:`~batchspawner_x.schedulers.base.Scheduler.job_context_extra`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One job's checked values, in the units the templates share.
+
+    ``walltime`` is Slurm-style text as configured (``"08:00:00"``, empty for
+    none); ``memory_mb`` is MiB and ``cpus`` whole cores, None when not set.
+    ``options`` holds the spawner settings the backend names in
+    :attr:`~batchspawner_x.schedulers.base.Scheduler.context_settings`, by name.
+    """
+
+    job_name: str
+    job_dir: str
+    home: str
+    output: str
+    workdir: str
+    partition: str = ""
+    account: str = ""
+    qos: str = ""
+    walltime: str = ""
+    gpus: int = 0
+    memory_mb: int | None = None
+    cpus: int | None = None
+    extra_directives: tuple[str, ...] = ()
+    prologue: str = ""
+    epilogue: str = ""
+    command: tuple[str, ...] = ()
+    username: str = ""
+    server_name: str = ""
+    options: Mapping[str, Any] = field(default_factory=dict)
