@@ -12,7 +12,7 @@ from batchspawner_x.errors import TemplateError
 from batchspawner_x.jobspec import JobSettings, make_job_context
 from batchspawner_x.profiles import Choice
 from batchspawner_x.schedulers.slurm import SlurmScheduler
-from batchspawner_x.script import render
+from batchspawner_x.script import packaged_template_dir, render
 
 GOLDEN = Path(__file__).parent / "golden"
 TEMPLATE = "slurm.sh.j2"
@@ -119,6 +119,23 @@ def test_golden_full() -> None:
 
 def test_packaged_template_reachable_by_prefix() -> None:
     assert render("batchspawner_x/slurm.sh.j2", example_context()) == golden("slurm_example.sh")
+
+
+SHELL_TEMPLATES = ["lsf.sh.j2", "moab.sh.j2", "pbs.sh.j2", "sge.sh.j2", "slurm.sh.j2", "torque.sh.j2"]
+
+
+def test_every_shell_template_extends_the_one_shared_body() -> None:
+    packaged = packaged_template_dir()
+    assert sorted(p.name for p in packaged.glob("*.sh.j2")) == ["base.sh.j2", *SHELL_TEMPLATES]
+    for name in SHELL_TEMPLATES:
+        text = (packaged / name).read_text(encoding="utf-8")
+        assert '{% extends "batchspawner_x/base.sh.j2" %}' in text, name
+        assert "set -eu" not in text and "{% block command %}" not in text, name
+
+
+def test_a_site_base_template_does_not_replace_the_packaged_one(tmp_path: Path) -> None:
+    (tmp_path / "base.sh.j2").write_text("#!/bin/sh\necho site\n")
+    assert render(TEMPLATE, example_context(), (str(tmp_path),)) == golden("slurm_example.sh")
 
 
 @pytest.mark.parametrize(
