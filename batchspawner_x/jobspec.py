@@ -57,6 +57,17 @@ class JobSettings:
     scheduler_options: Mapping[str, Any] = field(default_factory=dict)
 
 
+#: Older names of template variables, kept so that site templates written with them
+#: render the same: by scheduler name, old name -> the variable it stands for.
+ALIASES: Mapping[str, Mapping[str, str]] = {
+    "pbs": {"walltime": "time_limit"},
+    "torque": {"walltime": "time_limit"},
+    "moab": {"walltime": "time_limit"},
+    "sge": {"h_rt": "time_limit"},
+    "lsf": {"lsf_walltime": "time_limit"},
+}
+
+
 def make_job_spec(
     settings: JobSettings,
     choice: Choice,
@@ -109,7 +120,11 @@ def make_job_spec(
 
 
 def base_context(spec: JobSpec) -> dict[str, Any]:
-    """The template values every scheduler shares, from a checked ``spec``."""
+    """The template values every scheduler shares, from a checked ``spec``.
+
+    ``time_limit`` is the walltime as the scheduler writes it: Slurm's notation
+    here, which each other backend replaces with its own.
+    """
     return {
         "job_name": spec.job_name,
         "job_dir": spec.job_dir,
@@ -119,6 +134,7 @@ def base_context(spec: JobSpec) -> dict[str, Any]:
         "account": spec.account,
         "qos": spec.qos,
         "walltime": spec.walltime,
+        "time_limit": spec.walltime,
         "gpus": spec.gpus,
         "memory_mb": spec.memory_mb,
         "cpus": spec.cpus,
@@ -146,7 +162,8 @@ def make_job_context(
     """Everything a job script template may use, each value checked. No I/O.
 
     The shared values (:func:`base_context`), then the ``scheduler``'s own, which
-    may replace a shared one with the scheduler's notation (PBS's ``walltime``).
+    may write a shared one in the scheduler's notation (``time_limit``), then the
+    old names of its values (:data:`ALIASES`).
     """
     spec = make_job_spec(
         settings,
@@ -161,7 +178,9 @@ def make_job_context(
     )
     context = base_context(spec)
     context.update(scheduler.job_context_extra(spec))
+    for old, new in ALIASES.get(scheduler.name, {}).items():
+        context[old] = context[new]
     return context
 
 
-__all__ = ["JobSettings", "base_context", "make_job_context", "make_job_spec"]
+__all__ = ["ALIASES", "JobSettings", "base_context", "make_job_context", "make_job_spec"]

@@ -78,19 +78,22 @@ class CondorScheduler(Scheduler):
     context_settings = ("walltime_directive",)
 
     def job_context_extra(self, spec: JobSpec) -> dict[str, Any]:
-        """The walltime commands, log, error file and environment of the submit
-        description; HTCondor has no queues and no QOS."""
+        """The walltime commands (``time_limit`` in seconds), log, error file and
+        environment of the submit description; HTCondor has no queues and no QOS."""
         for name, value in (("partition", spec.partition), ("qos", spec.qos)):
             if value:
                 raise ConfigError(
                     name, "HTCondor has no queues or QOS; leave it empty (requirements: extra_directives)"
                 )
-        return condor_template_values(
+        values = condor_template_values(
             walltime=spec.walltime,
             job_dir=spec.job_dir,
             home=check_path("home", spec.home),
             walltime_directive=spec.options["walltime_directive"],
         )
+        seconds = values["walltime_seconds"]
+        values["time_limit"] = str(seconds) if seconds else ""
+        return values
 
     def submit_argv(self, identity: str = "", script: str = "") -> list[str]:
         # No file argument: condor_submit reads the description from stdin and prints the

@@ -107,17 +107,20 @@ class LsfScheduler(Scheduler):
     context_settings = ("memory_request", "lsf_unit_for_limits")
 
     def job_context_extra(self, spec: JobSpec) -> dict[str, Any]:
-        """``lsf_walltime``, ``lsf_resources`` and ``lsf_memory_limit``; LSF has no QOS."""
+        """``time_limit`` (as ``-W`` takes it), ``lsf_resources`` and ``lsf_memory_limit``;
+        LSF has no QOS."""
         if spec.qos:
             raise ConfigError(
                 "qos", "LSF has no quality of service; leave it empty (service classes: extra_directives)"
             )
-        return lsf_template_values(
+        values: dict[str, Any] = lsf_template_values(
             walltime=spec.walltime,
             memory_mb=spec.memory_mb,
             memory_request=spec.options["memory_request"],
             unit=spec.options["lsf_unit_for_limits"],
         )
+        values["time_limit"] = values.pop("lsf_walltime")
+        return values
 
     def submit_argv(self, identity: str = "", script: str = "") -> list[str]:
         # bsub without a command reads the job script, #BSUB lines included, from stdin.

@@ -88,7 +88,7 @@ class MoabScheduler(Scheduler):
     context_settings = ("memory_directive",)
 
     def job_context_extra(self, spec: JobSpec) -> dict[str, Any]:
-        """``walltime`` as ``HH:MM:SS``, and the memory as the job's total or per process."""
+        """``time_limit`` as ``HH:MM:SS``, and the memory as the job's total or per process."""
         return pbs_memory_values(spec)
 
     def submit_argv(self, identity: str = "", script: str = "") -> list[str]:

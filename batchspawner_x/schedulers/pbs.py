@@ -136,11 +136,11 @@ def per_process_mb(memory_mb: int | None, cpus: int | None, directive: str) -> i
 
 
 def pbs_memory_values(spec: JobSpec) -> dict[str, Any]:
-    """Torque's and Moab's template values: ``walltime`` as ``HH:MM:SS``, and the memory
+    """Torque's and Moab's template values: ``time_limit`` as ``HH:MM:SS``, and the memory
     request under the ``memory_directive`` setting (``mem`` or ``pmem``)."""
     directive = spec.options["memory_directive"]
     return {
-        "walltime": pbs_walltime(spec.walltime),
+        "time_limit": pbs_walltime(spec.walltime),
         "memory_directive": directive,
         "memory_request_mb": per_process_mb(spec.memory_mb, spec.cpus, directive),
     }
@@ -292,8 +292,8 @@ class PBSProScheduler(_PBSFamily):
     context_settings = ("gpu_resource",)
 
     def job_context_extra(self, spec: JobSpec) -> dict[str, Any]:
-        """``walltime`` as ``HH:MM:SS`` and the chunk resource that counts GPUs."""
-        return {"walltime": pbs_walltime(spec.walltime), "gpu_resource": spec.options["gpu_resource"]}
+        """``time_limit`` as ``HH:MM:SS`` and the chunk resource that counts GPUs."""
+        return {"time_limit": pbs_walltime(spec.walltime), "gpu_resource": spec.options["gpu_resource"]}
 
     def status_argv(self, job_ids: Sequence[str]) -> list[str]:
         return [self.command("status"), "-x", "-f", "-F", "json", *job_ids]
@@ -363,7 +363,7 @@ class TorqueScheduler(_PBSFamily):
     context_settings = ("memory_directive",)
 
     def job_context_extra(self, spec: JobSpec) -> dict[str, Any]:
-        """``walltime`` as ``HH:MM:SS``, and the memory as the job's total or per process."""
+        """``time_limit`` as ``HH:MM:SS``, and the memory as the job's total or per process."""
         return pbs_memory_values(spec)
 
     def status_argv(self, job_ids: Sequence[str]) -> list[str]:

@@ -142,7 +142,8 @@ class GridengineScheduler(Scheduler):
     context_settings = ("parallel_environment", "memory_resources", "memory_per_slot", "gpu_resource")
 
     def job_context_extra(self, spec: JobSpec) -> dict[str, Any]:
-        """``h_rt``, the slots and their parallel environment, the memory and GPU requests.
+        """``time_limit`` (as ``-l h_rt`` takes it), the slots and their parallel
+        environment, the memory and GPU requests.
 
         Grid Engine has no QOS, and more than one core needs a parallel environment.
         """
@@ -160,7 +161,7 @@ class GridengineScheduler(Scheduler):
         if spec.gpus and not gpu:
             raise ConfigError("gpu_resource", "gpus is set but no GPU complex is configured")
         return {
-            "h_rt": h_rt(spec.walltime),
+            "time_limit": h_rt(spec.walltime),
             "slots": slots,
             "parallel_environment": pe,
             "memory_requests": memory_requests(spec.memory_mb, resources, slots, options["memory_per_slot"]),

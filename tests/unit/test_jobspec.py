@@ -6,12 +6,14 @@ to a literal, as kubespawner tests its make_pod.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from batchspawner_x.errors import ConfigError
-from batchspawner_x.jobspec import JobSettings, make_job_context, make_job_spec
+from batchspawner_x.jobspec import ALIASES, JobSettings, make_job_context, make_job_spec
 from batchspawner_x.profiles import Choice
 from batchspawner_x.schedulers.base import Scheduler
 from batchspawner_x.schedulers.condor import CondorScheduler
@@ -69,6 +71,7 @@ def test_slurm_context_is_the_shared_values() -> None:
         "account": "",
         "qos": "",
         "walltime": "08:00:00",
+        "time_limit": "08:00:00",
         "gpus": 0,
         "memory_mb": 4096,
         "cpus": 2,
@@ -138,7 +141,7 @@ def test_the_spec_is_what_backends_see() -> None:
         2,
         ("--env-file", "/j/env.json", "--"),
     )
-    assert PBSProScheduler().job_context_extra(spec) == {"walltime": "", "gpu_resource": "ngpus"}
+    assert PBSProScheduler().job_context_extra(spec) == {"time_limit": "", "gpu_resource": "ngpus"}
     assert SlurmScheduler().job_context_extra(spec) == {}
 
 
@@ -239,3 +242,45 @@ def test_every_spawner_passes_the_settings_its_backend_reads(scheduler: type[Sch
         c for c in vars(spawners).values() if getattr(c, "scheduler_class", None) is scheduler
     )
     assert set(scheduler.context_settings) <= set(spawner_class.class_trait_names(config=True))
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "cookbook.md"
+SPAWNER_OPTIONS: list[tuple[Scheduler, dict[str, Any]]] = [
+    (SlurmScheduler(), {}),
+    (PBSProScheduler(), {"gpu_resource": "ngpus"}),
+    (TorqueScheduler(), {"memory_directive": "mem"}),
+    (MoabScheduler(), {"memory_directive": "mem"}),
+    (GridengineScheduler(), SGE_OPTIONS),
+    (LsfScheduler(), {"memory_request": "both", "lsf_unit_for_limits": "MB"}),
+    (CondorScheduler(), {"walltime_directive": "both"}),
+]
+
+
+def documented_variables() -> dict[str, str]:
+    """The docs' table of template variables: each name -> its row's old names."""
+    text = DOCS.read_text(encoding="utf-8").split("## Template variables", 1)[1]
+    rows = [line.split(" | ") for line in text.splitlines() if line.startswith("| `")]
+    return {name: row[-1] for row in rows for name in re.findall(r"`(\w+)`", row[0])}
+
+
+@pytest.mark.parametrize(("scheduler", "options"), SPAWNER_OPTIONS, ids=lambda v: getattr(v, "name", ""))
+def test_every_variable_is_in_the_docs_table(scheduler: Scheduler, options: dict[str, Any]) -> None:
+    table = documented_variables()
+    # the parenthesised notes say where an old name applies (which schedulers, batch_script)
+    old_names = {
+        old: new
+        for new, olds in table.items()
+        for old in re.findall(r"`(\w+)`", re.sub(r"\([^)]*\)", "", olds))
+    }
+    got = context(scheduler, scheduler_options=options)
+    assert set(got) <= set(table) | set(old_names)
+    for old, new in ALIASES.get(scheduler.name, {}).items():
+        assert old_names.get(old) == new, f"{old} is not listed as an old name of {new}"
+        assert got[old] == got[new]
+
+
+def test_old_names_render_the_same_as_the_new() -> None:
+    got = context(GridengineScheduler(), walltime="1-12:00:00", scheduler_options=SGE_OPTIONS)
+    assert (got["time_limit"], got["h_rt"], got["walltime"]) == ("36:00:00", "36:00:00", "1-12:00:00")
+    got = context(TorqueScheduler(), walltime="90", scheduler_options={"memory_directive": "mem"})
+    assert got["time_limit"] == got["walltime"] == "01:30:00"

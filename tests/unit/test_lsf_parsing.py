@@ -403,14 +403,8 @@ def test_memory_request(memory_request: str, resources: str, limit: int | None) 
 def lsf_context(**kwargs: Any) -> dict[str, Any]:
     request = kwargs.pop("memory_request", "both")
     unit = kwargs.pop("unit", "MB")
-    context = job_context(**kwargs)
-    context["output"] = context["job_dir"] + "/job-%J.out"
-    context.update(
-        lsf_template_values(
-            walltime=context["walltime"], memory_mb=context["memory_mb"], memory_request=request, unit=unit
-        )
-    )
-    return context
+    options = {"memory_request": request, "lsf_unit_for_limits": unit}
+    return job_context(scheduler=LsfScheduler(), options=options, **kwargs)
 
 
 def example() -> dict[str, Any]:
@@ -457,7 +451,7 @@ def test_golden_full() -> None:
     [
         ("partition", "#BSUB -q "),
         ("account", "#BSUB -P "),
-        ("lsf_walltime", "#BSUB -W "),
+        ("time_limit", "#BSUB -W "),
         ("cpus", "#BSUB -n "),
         ("lsf_memory_limit", "#BSUB -M "),
         ("gpus", "#BSUB -gpu "),

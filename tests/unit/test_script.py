@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from batchspawner_x.errors import TemplateError
 from batchspawner_x.jobspec import JobSettings, make_job_context
 from batchspawner_x.profiles import Choice
+from batchspawner_x.schedulers.base import Scheduler
 from batchspawner_x.schedulers.slurm import SlurmScheduler
 from batchspawner_x.script import packaged_template_dir, render
 
@@ -36,8 +38,12 @@ def job_context(
     epilogue: str = "",
     node_command: tuple[str, ...] = ("batchspawner-x-singleuser",),
     cmd: tuple[str, ...] = ("jupyterhub-singleuser",),
+    scheduler: Scheduler | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The context a SlurmSpawner renders with, from the pure job specification."""
+    """The context a spawner renders with (a SlurmSpawner's unless ``scheduler`` is
+    given, with the settings of its spawner class in ``options``), from the pure job
+    specification."""
     key = user + (f"-{server}" if server else "")
     job_dir = f"{home}/.batchspawner_x/{key}"
     settings = JobSettings(
@@ -54,11 +60,12 @@ def job_context(
         epilogue=epilogue,
         node_command=node_command,
         server_command=cmd,
+        scheduler_options=options or {},
     )
     return make_job_context(
         settings,
         Choice(profile=""),
-        SlurmScheduler(),
+        scheduler or SlurmScheduler(),
         username=user,
         server_name=server,
         job_name="jupyter-" + key,
@@ -144,7 +151,7 @@ def test_a_site_base_template_does_not_replace_the_packaged_one(tmp_path: Path) 
         ("partition", "#SBATCH --partition="),
         ("account", "#SBATCH --account="),
         ("qos", "#SBATCH --qos="),
-        ("walltime", "#SBATCH --time="),
+        ("time_limit", "#SBATCH --time="),
         ("memory_mb", "#SBATCH --mem="),
         ("cpus", "#SBATCH --cpus-per-task="),
         ("gpus", "#SBATCH --gpus="),
@@ -291,6 +298,7 @@ DIRECTIVE_VARS = [
     "account",
     "qos",
     "walltime",
+    "time_limit",
     "gpus",
     "memory_mb",
     "cpus",
