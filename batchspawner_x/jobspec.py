@@ -2,8 +2,8 @@
 
 In the manner of kubespawner's ``make_pod``: :func:`make_job_context` takes plain
 values (the spawner's settings as :class:`JobSettings`, the user's resource
-:class:`~batchspawner_x.profiles.Choice`, who and where) and returns the template
-context. It reads no traits and touches no network, so it is tested by comparing
+:class:`~batchspawner_x.profiles.Choice`, who and where as :class:`JobPlace`) and
+returns the template context. It reads no traits and touches no network, so it is tested by comparing
 its output to a literal. The spawner gathers its traits into a :class:`JobSettings`
 and calls it.
 
@@ -68,22 +68,25 @@ ALIASES: Mapping[str, Mapping[str, str]] = {
 }
 
 
-def make_job_spec(
-    settings: JobSettings,
-    choice: Choice,
-    scheduler: Scheduler,
-    *,
-    username: str,
-    server_name: str,
-    job_name: str,
-    job_dir: str,
-    home: str,
-    env_file: str,
-) -> JobSpec:
-    """The checked values of one job: the user's ``choice`` over the ``settings``.
+@dataclass(frozen=True)
+class JobPlace:
+    """Whose job it is and where it runs.
 
-    ``env_file``: the path of the file that carries the server's environment to the
-    node; the node command reads it (``--env-file``) before it starts the server.
+    ``job_dir`` and ``home`` are absolute paths on the cluster; ``env_file`` is the
+    file in ``job_dir`` that carries the server's environment to the node, which
+    the node command reads (``--env-file``) before it starts the server.
+    """
+
+    username: str
+    server_name: str
+    job_name: str
+    job_dir: str
+    home: str
+    env_file: str
+
+
+def make_job_spec(settings: JobSettings, choice: Choice, place: JobPlace, scheduler: Scheduler) -> JobSpec:
+    """The checked values of one job: the user's ``choice`` over the ``settings``.
 
     Raises :class:`~batchspawner_x.errors.ConfigError` naming the setting whose
     value cannot go into a job script.
@@ -91,11 +94,11 @@ def make_job_spec(
     mem = settings.mem_limit or settings.mem_guarantee
     cpus = settings.cpu_limit or settings.cpu_guarantee
     return JobSpec(
-        job_name=job_name,
-        job_dir=job_dir,
-        home=home,
-        output=check_path("job_dir", posixpath.join(job_dir, scheduler.output_pattern)),
-        workdir=check_path("workdir", settings.workdir or home),
+        job_name=place.job_name,
+        job_dir=place.job_dir,
+        home=place.home,
+        output=check_path("job_dir", posixpath.join(place.job_dir, scheduler.output_pattern)),
+        workdir=check_path("workdir", settings.workdir or place.home),
         partition=check_name("partition", choice.partition or settings.partition),
         account=check_name("account", settings.account),
         qos=check_name("qos", settings.qos),
@@ -109,12 +112,12 @@ def make_job_spec(
         command=(
             *settings.node_command,
             "--env-file",
-            env_file,
+            place.env_file,
             "--",
             *settings.server_command,
         ),
-        username=username,
-        server_name=server_name,
+        username=place.username,
+        server_name=place.server_name,
         options=settings.scheduler_options,
     )
 
@@ -148,16 +151,7 @@ def base_context(spec: JobSpec) -> dict[str, Any]:
 
 
 def make_job_context(
-    settings: JobSettings,
-    choice: Choice,
-    scheduler: Scheduler,
-    *,
-    username: str,
-    server_name: str,
-    job_name: str,
-    job_dir: str,
-    home: str,
-    env_file: str,
+    settings: JobSettings, choice: Choice, place: JobPlace, scheduler: Scheduler
 ) -> dict[str, Any]:
     """Everything a job script template may use, each value checked. No I/O.
 
@@ -165,17 +159,7 @@ def make_job_context(
     may write a shared one in the scheduler's notation (``time_limit``), then the
     old names of its values (:data:`ALIASES`).
     """
-    spec = make_job_spec(
-        settings,
-        choice,
-        scheduler,
-        username=username,
-        server_name=server_name,
-        job_name=job_name,
-        job_dir=job_dir,
-        home=home,
-        env_file=env_file,
-    )
+    spec = make_job_spec(settings, choice, place, scheduler)
     context = base_context(spec)
     context.update(scheduler.job_context_extra(spec))
     for old, new in ALIASES.get(scheduler.name, {}).items():
@@ -183,4 +167,4 @@ def make_job_context(
     return context
 
 
-__all__ = ["ALIASES", "JobSettings", "base_context", "make_job_context", "make_job_spec"]
+__all__ = ["ALIASES", "JobPlace", "JobSettings", "base_context", "make_job_context", "make_job_spec"]

@@ -52,7 +52,7 @@ from .errors import (
     TemplateError,
     TransportError,
 )
-from .jobspec import JobSettings, make_job_context
+from .jobspec import JobPlace, JobSettings, make_job_context
 from .messages import describe_status
 from .network import unreachable_message
 from .poller import CachedStatus, StatusPoller
@@ -705,13 +705,15 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
         return make_job_context(
             self.job_settings(),
             self.resource_choice(),
+            JobPlace(
+                username=self.user.name,
+                server_name=self.name,
+                job_name=self._job_name(),
+                job_dir=job_dir,
+                home=home,
+                env_file=posixpath.join(job_dir, ENV_FILE),
+            ),
             self.scheduler,
-            username=self.user.name,
-            server_name=self.name,
-            job_name=self._job_name(),
-            job_dir=job_dir,
-            home=home,
-            env_file=posixpath.join(job_dir, ENV_FILE),
         )
 
     def output_file(self, job_dir: str, job_id: str) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from batchspawner_x.errors import ConfigError
-from batchspawner_x.jobspec import ALIASES, JobSettings, make_job_context, make_job_spec
+from batchspawner_x.jobspec import ALIASES, JobPlace, JobSettings, make_job_context, make_job_spec
 from batchspawner_x.profiles import Choice
 from batchspawner_x.schedulers.base import Scheduler
 from batchspawner_x.schedulers.condor import CondorScheduler
@@ -26,6 +26,7 @@ from batchspawner_x.script import Trusted
 
 GiB = 2**30
 NO_CHOICE = Choice(profile="")
+JOB_DIR = "/home/alice/.batchspawner_x/alice"
 SGE_OPTIONS = {
     "parallel_environment": "smp",
     "memory_resources": ["h_vmem"],
@@ -42,13 +43,8 @@ def context(
     return make_job_context(
         JobSettings(**settings),
         choice,
+        JobPlace("alice", "", "jupyter-alice", JOB_DIR, home, JOB_DIR + "/env.json"),
         scheduler,
-        username="alice",
-        server_name="",
-        job_name="jupyter-alice",
-        job_dir="/home/alice/.batchspawner_x/alice",
-        home=home,
-        env_file="/home/alice/.batchspawner_x/alice/env.json",
     )
 
 
@@ -127,13 +123,8 @@ def test_the_spec_is_what_backends_see() -> None:
     spec = make_job_spec(
         JobSettings(qos="high", cpu_limit=2, scheduler_options={"gpu_resource": "ngpus"}),
         NO_CHOICE,
+        JobPlace("alice", "x", "jupyter-alice+x", "/j", "/home/alice", "/j/env.json"),
         PBSProScheduler(),
-        username="alice",
-        server_name="x",
-        job_name="jupyter-alice+x",
-        job_dir="/j",
-        home="/home/alice",
-        env_file="/j/env.json",
     )
     assert (spec.output, spec.qos, spec.cpus, spec.command) == (
         "/j/job.out",

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from batchspawner_x.errors import TemplateError
-from batchspawner_x.jobspec import JobSettings, make_job_context
+from batchspawner_x.jobspec import JobPlace, JobSettings, make_job_context
 from batchspawner_x.profiles import Choice
 from batchspawner_x.schedulers.base import Scheduler
 from batchspawner_x.schedulers.slurm import SlurmScheduler
@@ -65,13 +65,8 @@ def job_context(
     return make_job_context(
         settings,
         Choice(profile=""),
+        JobPlace(user, server, "jupyter-" + key, job_dir, home, f"{job_dir}/env.json"),
         scheduler or SlurmScheduler(),
-        username=user,
-        server_name=server,
-        job_name="jupyter-" + key,
-        job_dir=job_dir,
-        home=home,
-        env_file=f"{job_dir}/env.json",
     )
 
 
