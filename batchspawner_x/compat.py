@@ -27,7 +27,8 @@ from traitlets.config import LoggingConfigurable
 
 from .errors import ConfigError, TemplateError
 from .script import check_context
-from .validation import check_line, check_name, check_path, check_walltime
+from .units import check_walltime, memory_mib
+from .validation import check_line, check_name, check_path
 
 if TYPE_CHECKING:
     from .spawner import BatchSpawnerBase
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 #: (spawner class name, old setting) pairs already warned about in this process.
 _WARNED: set[tuple[str, str]] = set()
 
-_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGTkmgt])?(?:[iI]?[bB])?\s*$")
 _DIRECTIVE_PREFIX = re.compile(r"^\s*#(?:SBATCH|PBS|BSUB|\$)\s+")
 
 #: Old ``batch_*_cmd`` settings and the role of ``scheduler_commands`` they become.
@@ -43,13 +43,10 @@ _COMMAND_ROLES = {"batch_submit_cmd": "submit", "batch_query_cmd": "status", "ba
 
 
 def memory_spec(field: str, value: str) -> str:
-    """The predecessor's ``req_memory`` as a ``mem_limit``: ``4G``, ``4gb``, ``512M``;
-    a bare number is MiB, as Slurm reads ``--mem=4000``."""
-    match = _MEMORY.fullmatch(value)
-    if not match:
-        raise ConfigError(field, f"{value[:40]!r} is not a memory size such as 4G, 4gb or 4000 (MiB)")
-    number, unit = match.groups()
-    return f"{number}{(unit or 'M').upper()}"
+    """The predecessor's ``req_memory`` as a ``mem_limit`` in MiB: ``4G``, ``4gb`` and
+    ``4096`` all give ``4096M``; a bare number is MiB, as everywhere (and as Slurm
+    reads ``--mem=4000``). ``0`` stays 0: no memory request."""
+    return f"{memory_mib(field, value, allow_zero=True)}M"
 
 
 def positive_number(field: str, value: str) -> float:

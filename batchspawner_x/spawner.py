@@ -62,14 +62,13 @@ from .settings import invalid_setting
 from .states import JobState, JobStatus, StatusUnavailable
 from .submission import SubmissionUnknown, Submitted, new_identity
 from .transport import LOCAL_ENV_KEEP, LocalTransport, SSHTarget, SSHTransport, Transport
+from .units import bytes_to_mib, check_walltime, optional_walltime_seconds
 from .validation import (
     check_line,
     check_name,
     check_path,
     check_username,
-    check_walltime,
     cpu_count,
-    memory_mb,
     slug,
 )
 
@@ -705,8 +704,9 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
             "account": check_name("account", self.account),
             "qos": check_name("qos", self.qos),
             "walltime": check_walltime("walltime", choice.walltime or self.walltime),
+            "walltime_seconds": optional_walltime_seconds("walltime", choice.walltime or self.walltime),
             "gpus": choice.gpus if choice.gpus is not None else self.gpus,
-            "memory_mb": choice.memory_mb or memory_mb(mem),
+            "memory_mb": choice.memory_mb or bytes_to_mib(mem),
             "cpus": choice.cpus or cpu_count(cpus),
             "extra_directives": [check_line("extra_directives", d) for d in self.extra_directives],
             "prologue": Trusted(self.prologue),

@@ -10,8 +10,14 @@ from .errors import ConfigError
 from .schedulers.condor import CONDOR_WALLTIME_DIRECTIVES, CondorScheduler, condor_template_values
 from .schedulers.lsf import LSF_MEMORY_REQUESTS, LsfScheduler, lsf_template_values
 from .schedulers.moab import MoabScheduler
-from .schedulers.pbs import RESOURCE_NAME, PBSProScheduler, TorqueScheduler, pbs_walltime, per_process_mb
-from .schedulers.sge import GridengineScheduler, check_complex_name, h_rt, memory_requests
+from .schedulers.pbs import (
+    RESOURCE_NAME,
+    PBSProScheduler,
+    TorqueScheduler,
+    format_pbs_walltime,
+    per_process_mb,
+)
+from .schedulers.sge import GridengineScheduler, check_complex_name, format_sge_walltime, memory_requests
 from .schedulers.slurm import SlurmScheduler
 from .spawner import BatchSpawnerBase
 from .validation import check_path
@@ -58,7 +64,7 @@ class PBSSpawner(BatchSpawnerBase):
 
     def job_context(self, job_dir: str, home: str) -> dict[str, Any]:
         context = super().job_context(job_dir, home)
-        context["walltime"] = pbs_walltime(context["walltime"])
+        context["walltime"] = format_pbs_walltime(context["walltime_seconds"])
         context["gpu_resource"] = self.gpu_resource
         return context
 
@@ -79,7 +85,7 @@ class _PBSMemoryChoice(BatchSpawnerBase):
 
     def job_context(self, job_dir: str, home: str) -> dict[str, Any]:
         context = super().job_context(job_dir, home)
-        context["walltime"] = pbs_walltime(context["walltime"])
+        context["walltime"] = format_pbs_walltime(context["walltime_seconds"])
         context["memory_directive"] = self.memory_directive
         context["memory_request_mb"] = per_process_mb(
             context["memory_mb"], context["cpus"], self.memory_directive
@@ -190,7 +196,7 @@ class GridengineSpawner(BatchSpawnerBase):
         if gpus and not gpu:
             raise ConfigError("gpu_resource", "gpus is set but no GPU complex is configured")
         context.update(
-            h_rt=h_rt(context["walltime"]),
+            h_rt=format_sge_walltime(context["walltime_seconds"]),
             slots=slots,
             parallel_environment=pe,
             memory_requests=memory_requests(context["memory_mb"], resources, slots, self.memory_per_slot),
@@ -245,7 +251,7 @@ class LsfSpawner(BatchSpawnerBase):
             )
         context.update(
             lsf_template_values(
-                walltime=context["walltime"],
+                walltime_seconds=context["walltime_seconds"],
                 memory_mb=context["memory_mb"],
                 memory_request=self.memory_request,
                 unit=self.lsf_unit_for_limits,
@@ -289,7 +295,6 @@ class CondorSpawner(BatchSpawnerBase):
                 )
         context.update(
             condor_template_values(
-                walltime=context["walltime"],
                 job_dir=job_dir,
                 home=check_path("home", home),
                 walltime_directive=self.walltime_directive,

@@ -27,7 +27,6 @@ from collections.abc import Sequence
 from ..errors import SubmitError
 from ..states import JobState, JobStatus, StatusUnavailable
 from .base import CommandResult, Scheduler
-from .lsf import walltime_seconds
 
 #: JobStatus codes: (name, what the spawner does with a job still in condor_q).
 CONDOR_JOB_STATUS: dict[str, tuple[str, JobState]] = {
@@ -283,18 +282,16 @@ def condor_job_arguments(script: str) -> str:
 CONDOR_WALLTIME_DIRECTIVES = ("periodic_remove", "max_runtime", "both")
 
 
-def condor_template_values(
-    *, walltime: str, job_dir: str, home: str, walltime_directive: str
-) -> dict[str, object]:
-    """The HTCondor-specific template values: ``walltime_seconds``, which walltime commands
-    to write, the job event log, the error file, the job's environment (``HOME``, which
-    HTCondor does not set with ``getenv = false``) and the quoting function for ``arguments``."""
+def condor_template_values(*, job_dir: str, home: str, walltime_directive: str) -> dict[str, object]:
+    """The HTCondor-specific template values: which commands carry the job's
+    ``walltime_seconds`` (HTCondor counts seconds: the number goes in as it is), the
+    job event log, the error file, the job's environment (``HOME``, which HTCondor
+    does not set with ``getenv = false``) and the quoting function for ``arguments``."""
     if walltime_directive not in CONDOR_WALLTIME_DIRECTIVES:
         raise ValueError(
             f"walltime_directive must be one of {CONDOR_WALLTIME_DIRECTIVES}, not {walltime_directive!r}"
         )
     return {
-        "walltime_seconds": walltime_seconds(walltime),
         "condor_periodic_remove": walltime_directive in ("periodic_remove", "both"),
         "condor_max_runtime": walltime_directive in ("max_runtime", "both"),
         "condor_log": job_dir.rstrip("/") + "/job.log",

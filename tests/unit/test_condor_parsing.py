@@ -392,7 +392,6 @@ def condor_context(*, walltime_directive: str = "both", **kwargs: Any) -> dict[s
     context["output"] = context["job_dir"] + "/job.out"
     context.update(
         condor_template_values(
-            walltime=context["walltime"],
             job_dir=context["job_dir"],
             home=kwargs["home"],
             walltime_directive=walltime_directive,

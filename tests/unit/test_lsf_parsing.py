@@ -22,15 +22,15 @@ from batchspawner_x.schedulers.lsf import (
     LSF_STATES,
     LsfScheduler,
     describe_lsf_reason,
+    format_lsf_walltime,
     lsf_exec_host,
     lsf_memory,
     lsf_template_values,
-    lsf_walltime,
     parse_bjobs_line,
-    walltime_seconds,
 )
 from batchspawner_x.script import render
 from batchspawner_x.states import JobState, JobStatus, StatusUnavailable
+from batchspawner_x.units import optional_walltime_seconds
 
 from .test_script import job_context
 from .test_spawner import RecordedTransport
@@ -362,8 +362,8 @@ def test_describe_reason(lsf: LsfScheduler, reason: str, words: str) -> None:
     ],
 )
 def test_walltime(walltime: str, seconds: int | None, lsf: str) -> None:
-    assert walltime_seconds(walltime) == seconds
-    assert lsf_walltime(walltime) == lsf
+    assert optional_walltime_seconds("walltime", walltime) == seconds
+    assert format_lsf_walltime(seconds) == lsf
 
 
 @pytest.mark.parametrize(
@@ -391,7 +391,7 @@ def test_memory_units(mb: int | None, unit: str, value: int | None) -> None:
 )
 def test_memory_request(memory_request: str, resources: str, limit: int | None) -> None:
     values = lsf_template_values(
-        walltime="01:00:00", memory_mb=4096, memory_request=memory_request, unit="MB"
+        walltime_seconds=3600, memory_mb=4096, memory_request=memory_request, unit="MB"
     )
     assert values == {"lsf_walltime": "01:00", "lsf_resources": resources, "lsf_memory_limit": limit}
 
@@ -407,7 +407,10 @@ def lsf_context(**kwargs: Any) -> dict[str, Any]:
     context["output"] = context["job_dir"] + "/job-%J.out"
     context.update(
         lsf_template_values(
-            walltime=context["walltime"], memory_mb=context["memory_mb"], memory_request=request, unit=unit
+            walltime_seconds=context["walltime_seconds"],
+            memory_mb=context["memory_mb"],
+            memory_request=request,
+            unit=unit,
         )
     )
     return context

@@ -10,14 +10,8 @@ import pytest
 
 from batchspawner_x.errors import TemplateError
 from batchspawner_x.script import Trusted, render
-from batchspawner_x.validation import (
-    check_line,
-    check_name,
-    check_path,
-    check_walltime,
-    cpu_count,
-    memory_mb,
-)
+from batchspawner_x.units import bytes_to_mib, check_walltime, optional_walltime_seconds
+from batchspawner_x.validation import check_line, check_name, check_path, cpu_count
 
 GOLDEN = Path(__file__).parent / "golden"
 TEMPLATE = "slurm.sh.j2"
@@ -54,8 +48,9 @@ def job_context(
         "account": check_name("account", account),
         "qos": check_name("qos", qos),
         "walltime": check_walltime("walltime", walltime),
+        "walltime_seconds": optional_walltime_seconds("walltime", walltime),
         "gpus": gpus,
-        "memory_mb": memory_mb(mem_limit),
+        "memory_mb": bytes_to_mib(mem_limit),
         "cpus": cpu_count(cpu_limit),
         "extra_directives": [check_line("extra_directives", d) for d in extra_directives],
         "prologue": Trusted(prologue),
