@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from batchspawner_x.api import report_job_id, validate_report
+from batchspawner_x.handshake import report_job_id, validate_report
 
 
 @pytest.mark.parametrize(

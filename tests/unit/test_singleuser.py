@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from batchspawner_x import singleuser
-from batchspawner_x.singleuser import load_env, parse_port_range, pick_port, report_host, service_url
+from batchspawner_x.handshake import job_id_from_env, parse_port_range
+from batchspawner_x.singleuser import load_env, pick_port, report_host, service_url
 
 # -- port ranges ----------------------------------------------------------------
 
@@ -163,8 +164,6 @@ def test_load_env_missing_file(tmp_path: Path) -> None:
 
 
 def test_job_id_prefers_moab_over_torque() -> None:
-    from batchspawner_x.singleuser import job_id_from_env
-
     assert job_id_from_env({"PBS_JOBID": "12.torque-server", "MOAB_JOBID": "12"}) == "12"
     assert job_id_from_env({"LSB_JOBID": "1815"}) == "1815"
     assert job_id_from_env({}) == ""
