@@ -51,6 +51,7 @@ from .errors import (
     TemplateError,
     TransportError,
 )
+from .handshake import CERT_DIR, CERT_FILES, ENV_FILE, SERVER_FILE
 from .messages import describe_status
 from .network import unreachable_message
 from .poller import CachedStatus, StatusPoller
@@ -74,9 +75,6 @@ from .validation import (
 
 api.register()
 
-ENV_FILE = "env.json"
-SERVER_FILE = "server.json"
-CERT_DIR = "certs"
 #: Seconds between two looks, while a submission's answer was lost, for other jobs it made.
 EXTRA_JOB_CHECK = 10.0
 
@@ -743,7 +741,7 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
 
     def job_env(self) -> dict[str, str]:
         env = {k: str(v) for k, v in self.get_env().items()}
-        env["BATCHSPAWNER_X_BIND_IP"] = self.ip
+        env[handshake.BIND_IP_VAR] = self.ip
         env.update(self.network_env())
         return env
 
@@ -1364,7 +1362,7 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
             return
         d = self.job_dir_path
         paths = [posixpath.join(d, ENV_FILE), posixpath.join(d, SERVER_FILE)]
-        paths += [posixpath.join(d, CERT_DIR, name) for name in ("key.pem", "cert.pem", "ca.pem")]
+        paths += [posixpath.join(d, CERT_DIR, name) for name in CERT_FILES.values()]
         try:
             transport = await self.transport()
             await transport.remove(paths)
@@ -1379,9 +1377,8 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
         0700 directories) and return the paths the job will use."""
         transport = await self.transport()
         job_dir = await self.resolve_job_dir()
-        names = {"keyfile": "key.pem", "certfile": "cert.pem", "cafile": "ca.pem"}
         moved = {}
-        for key, name in names.items():
+        for key, name in CERT_FILES.items():
             local = paths[key]
             data = await asyncio.to_thread(_read_bytes, local)
             remote = posixpath.join(job_dir, CERT_DIR, name)
