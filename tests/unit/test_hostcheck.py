@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from batchspawner_x import SlurmSpawner
-from batchspawner_x.api import validate_report
+from batchspawner_x.handshake import validate_report
 from batchspawner_x.hostcheck import judge, parse_getent
 from batchspawner_x.network import valid_host
 from batchspawner_x.reach import ServerHostRefused
