@@ -19,7 +19,7 @@ from batchspawner_x.schedulers.base import CommandResult
 from batchspawner_x.schedulers.slurm import SlurmScheduler
 from batchspawner_x.transport import ConnectFailed
 
-from .test_spawner import RecordedTransport, make_spawner
+from .fakes import FakeTransport, make_spawner
 
 Step = Callable[[list[str]], CommandResult]
 
@@ -35,7 +35,7 @@ def answers(rc: int = 0, stdout: str = "", stderr: str = "") -> Step:
     return lambda argv: CommandResult(rc, stdout, stderr)
 
 
-class ScriptedTransport(RecordedTransport):
+class ScriptedTransport(FakeTransport):
     """Answers the cancel commands with ``steps`` in turn (the last one repeats), and the
     status command with ``squeue``."""
 

@@ -38,8 +38,8 @@ from batchspawner_x.schedulers.condor import (
 from batchspawner_x.script import render
 from batchspawner_x.states import JobState, JobStatus, StatusUnavailable
 
+from .fakes import FakeTransport
 from .test_script import job_context
-from .test_spawner import RecordedTransport
 
 GOLDEN = Path(__file__).parent / "golden"
 EMULATOR = Path(__file__).resolve().parents[1] / "emulators" / "condor" / "condoremu.py"
@@ -506,7 +506,7 @@ def test_site_template_replaces_one_block(tmp_path: Path, emulator: ModuleType) 
 def spawner(**traits: Any) -> CondorSpawner:
     user = SimpleNamespace(name="alice", url="/user/alice/", server=None, base_url="/")
     spawner = CondorSpawner(user=user, **traits)
-    spawner._transport = RecordedTransport(lambda argv: CommandResult(0))
+    spawner._transport = FakeTransport(lambda argv: CommandResult(0))
     return spawner
 
 

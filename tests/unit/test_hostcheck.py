@@ -15,7 +15,7 @@ from batchspawner_x.network import valid_host
 from batchspawner_x.reach import ServerHostRefused
 from batchspawner_x.schedulers.base import CommandResult
 
-from .test_spawner import RecordedTransport
+from .fakes import FakeTransport
 
 
 def addrs(*texts: str) -> frozenset[Any]:
@@ -89,7 +89,7 @@ def test_scope_ids_and_control_characters_are_refused(host: str) -> None:
 CLUSTER_HOSTS = {"cn017": "10.0.0.17", "cn017.cluster": "10.0.0.17", "cn018": "10.0.0.18"}
 
 
-class LoginNode(RecordedTransport):
+class LoginNode(FakeTransport):
     """Answers ``getent ahosts NAME`` from :data:`CLUSTER_HOSTS`, after a greeting line."""
 
     def __init__(self) -> None:

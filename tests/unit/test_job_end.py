@@ -22,7 +22,7 @@ from batchspawner_x.schedulers.base import CommandResult
 from batchspawner_x.states import JobState, JobStatus
 
 from .claims import unwrap
-from .test_spawner import RecordedTransport
+from .fakes import FakeTransport
 from .test_status_sharing import spawner as make_spawner
 
 OUTPUT = "/home/alice/.batchspawner_x/alice/job-25.out"
@@ -32,7 +32,7 @@ LAST_WORDS = (
 )
 
 
-class OneSlurmJob(RecordedTransport):
+class OneSlurmJob(FakeTransport):
     """Job 25: RUNNING until :meth:`die`, then each squeue gives the next of ``ending``
     (the last one for ever after)."""
 

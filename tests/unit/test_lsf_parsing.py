@@ -32,8 +32,8 @@ from batchspawner_x.schedulers.lsf import (
 from batchspawner_x.script import render
 from batchspawner_x.states import JobState, JobStatus, StatusUnavailable
 
+from .fakes import FakeTransport
 from .test_script import job_context
-from .test_spawner import RecordedTransport
 
 GOLDEN = Path(__file__).parent / "golden"
 FORMAT = "jobid stat exec_host exit_code pend_reason delimiter='|'"
@@ -490,7 +490,7 @@ def test_site_template_replaces_one_block(tmp_path: Path) -> None:
 def spawner(**traits: Any) -> LsfSpawner:
     user = SimpleNamespace(name="alice", url="/user/alice/", server=None, base_url="/")
     spawner = LsfSpawner(user=user, **traits)
-    spawner._transport = RecordedTransport(lambda argv: CommandResult(0))
+    spawner._transport = FakeTransport(lambda argv: CommandResult(0))
     return spawner
 
 

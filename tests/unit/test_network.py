@@ -26,8 +26,9 @@ from batchspawner_x.reach import ServerUnreachable, describe_error, is_unreachab
 from batchspawner_x.schedulers.slurm import SlurmScheduler
 from batchspawner_x.states import JobState, JobStatus
 
+from .fakes import FakeTransport, make_spawner
 from .test_poller import AnyJobsTransport
-from .test_spawner import RecordedTransport, make_spawner, squeue_says
+from .test_spawner import squeue_says
 
 # -- port ranges (parsing: test_singleuser.py) --------------------------------------------
 
@@ -193,7 +194,7 @@ def test_which_errors_mean_unreachable(error: BaseException, unreachable: bool) 
     assert describe_error(error)
 
 
-class LoginReaches(RecordedTransport):
+class LoginReaches(FakeTransport):
     """A login node that reaches every server."""
 
     async def can_connect(self, host: str, port: int, *, timeout: float) -> bool | None:

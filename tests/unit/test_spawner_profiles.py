@@ -12,7 +12,7 @@ from traitlets import TraitError
 from batchspawner_x import SlurmSpawner
 from batchspawner_x.schedulers.base import CommandResult
 
-from .test_spawner import RecordedTransport
+from .fakes import FakeTransport
 
 PROFILES: list[dict[str, Any]] = [
     {
@@ -46,7 +46,7 @@ def answer(argv: list[str]) -> CommandResult:
     return CommandResult(0)
 
 
-def make(groups: tuple[str, ...] = (), server: str = "") -> tuple[SlurmSpawner, RecordedTransport]:
+def make(groups: tuple[str, ...] = (), server: str = "") -> tuple[SlurmSpawner, FakeTransport]:
     user = SimpleNamespace(
         name="heidi",
         url="/user/heidi/",
@@ -57,7 +57,7 @@ def make(groups: tuple[str, ...] = (), server: str = "") -> tuple[SlurmSpawner, 
     spawner = SlurmSpawner(user=user, name=server, profiles=PROFILES, ssh_host=f"h-{id(user)}")
     spawner.partition = "interactive"
     spawner.walltime = "12:00:00"
-    transport = RecordedTransport(answer)
+    transport = FakeTransport(answer)
     spawner._transport = transport
     return spawner, transport
 
