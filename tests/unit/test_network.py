@@ -27,7 +27,7 @@ from batchspawner_x.schedulers.slurm import SlurmScheduler
 from batchspawner_x.states import JobState, JobStatus
 
 from .fakes import FakeTransport, make_spawner
-from .test_poller import AnyJobsTransport
+from .test_poller import any_jobs_transport
 from .test_spawner import squeue_says
 
 # -- port ranges (parsing: test_singleuser.py) --------------------------------------------
@@ -112,7 +112,7 @@ def test_connect_address_setting_is_checked_when_set() -> None:
 
 def with_node(s: SlurmSpawner, node: str) -> SlurmSpawner:
     s.load_state({"job_id": "25"})
-    poller = StatusPoller(AnyJobsTransport(), SlurmScheduler(), interval=30, timeout=5)
+    poller = StatusPoller(any_jobs_transport(), SlurmScheduler(), interval=30, timeout=5)
     poller.cache["25"] = CachedStatus(
         JobStatus("25", JobState.RUNNING, "RUNNING", host=node), time.monotonic()
     )
