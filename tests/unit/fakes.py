@@ -146,11 +146,12 @@ def hub_traits(name: str) -> dict[str, Any]:
 
 
 def new_spawner(cls: type[S] = SlurmSpawner, name: str = "alice", server: str = "", **traits: Any) -> S:  # type: ignore[assignment]
-    """A spawner of ``cls`` for user ``name``, configured with ``traits`` as a site would.
+    """A spawner of ``cls`` for user ``name``, configured with ``traits`` as a site would,
+    and given the hub, token and client JupyterHub gives the spawners it starts.
 
     ``server``: a named server's name, which comes from its database row.
     """
-    spawner = cls(user=hub_user(name), **traits)
+    spawner = cls(user=hub_user(name), **{**hub_traits(name), **traits})
     if server:
         spawner.orm_spawner = SimpleNamespace(name=server, server=None)
     return spawner

@@ -22,8 +22,7 @@ from batchspawner_x.schedulers.base import CommandResult
 from batchspawner_x.states import JobState, JobStatus
 
 from .claims import unwrap
-from .fakes import FakeTransport
-from .test_status_sharing import spawner as make_spawner
+from .fakes import FakeTransport, new_spawner
 
 OUTPUT = "/home/alice/.batchspawner_x/alice/job-25.out"
 LAST_WORDS = (
@@ -75,7 +74,7 @@ def free_port() -> int:
 
 
 def spawner_on(cluster: OneSlurmJob) -> SlurmSpawner:
-    spawner = make_spawner("alice", startup_poll_interval=0.1, status_interval=30, http_timeout=20)
+    spawner = new_spawner(name="alice", startup_poll_interval=0.1, status_interval=30, http_timeout=20)
     spawner._transport = cluster
     return spawner
 
