@@ -160,13 +160,16 @@ def new_spawner(cls: type[S] = SlurmSpawner, name: str = "alice", server: str = 
 def make_spawner(
     answer: Script = ok,
     *,
-    cls: type[S] = SlurmSpawner,
+    cls: type[S] = SlurmSpawner,  # type: ignore[assignment]
     name: str = "alice",
     server: str = "",
-    **traits: Any,  # type: ignore[assignment]
+    transport: FakeTransport | None = None,
+    **traits: Any,
 ) -> tuple[S, FakeTransport]:
-    """:func:`new_spawner`, whose commands go to a :class:`FakeTransport` answering ``answer``."""
+    """:func:`new_spawner`, whose commands go to ``transport``, by default a
+    :class:`FakeTransport` answering ``answer`` from ``/home/<name>``."""
     spawner = new_spawner(cls, name, server, **traits)
-    transport = FakeTransport(answer, home=f"/home/{name}")
+    if transport is None:
+        transport = FakeTransport(answer, home=f"/home/{name}")
     spawner._transport = transport
     return spawner, transport

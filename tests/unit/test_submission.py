@@ -417,8 +417,7 @@ def status_shows(slurm: FakeSlurm, line: str) -> None:
 
 def restarted_spawner(slurm: FakeSlurm, identity: str) -> SlurmSpawner:
     """A spawner whose hub was killed after it saved the identity, before the job id."""
-    spawner, _ = make_spawner(slurm.answer)
-    spawner._transport = slurm.transport
+    spawner, _ = make_spawner(transport=slurm.transport)
     spawner.load_state({"submission": identity, "job_dir": "/home/alice/.batchspawner_x/alice"})
     return spawner
 
