@@ -129,7 +129,7 @@ class FakeTransport(Transport):
         for path in paths:
             self.files.pop(path, None)
 
-    def ran(self, command: str) -> list[list[str]]:
+    def commands_of(self, command: str) -> list[list[str]]:
         """The commands run so far whose name is ``command``."""
         return [argv for argv in self.commands if argv[0] == command]
 

@@ -438,7 +438,7 @@ async def test_a_hanging_query_does_not_hold_back_the_next_round_or_the_callers(
         answers.append(time.monotonic())
         assert entry is not None and entry.status.state is JobState.RUNNING, "the last known state"
         await asyncio.sleep(0.05)
-    hung = len(transport.ran("squeue")) - 1
+    hung = len(transport.commands_of("squeue")) - 1
     assert hung == MAX_ROUNDS_IN_FLIGHT, transport.commands
     assert transport.times[2] - transport.times[1] < 0.2 * 2, "the next round came on time"
     gaps = [b - a for a, b in zip([started, *answers], answers, strict=False)]
