@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -15,7 +14,7 @@ from batchspawner_x.network import valid_host
 from batchspawner_x.reach import ServerHostRefused
 from batchspawner_x.schedulers.base import CommandResult
 
-from .fakes import FakeTransport
+from .fakes import FakeTransport, make_spawner
 
 
 def addrs(*texts: str) -> frozenset[Any]:
@@ -113,10 +112,8 @@ class NodeSpawner(SlurmSpawner):
 
 
 def spawner(node: str | None = "cn017", **config: Any) -> NodeSpawner:
-    user = SimpleNamespace(name="alice", url="/user/alice/", server=None, base_url="/", escaped_name="alice")
-    s = NodeSpawner(user=user, name="", **config)
+    s, _ = make_spawner(cls=NodeSpawner, transport=LoginNode(), **config)
     s.node = node
-    s._transport = LoginNode()
     return s
 
 
