@@ -22,7 +22,7 @@ from batchspawner_x.schedulers.base import CommandResult
 from batchspawner_x.states import JobState, JobStatus
 
 from .claims import unwrap
-from .fakes import FakeTransport, new_spawner
+from .fakes import FakeTransport, make_spawner
 
 OUTPUT = "/home/alice/.batchspawner_x/alice/job-25.out"
 LAST_WORDS = (
@@ -74,8 +74,9 @@ def free_port() -> int:
 
 
 def spawner_on(cluster: OneSlurmJob) -> SlurmSpawner:
-    spawner = new_spawner(name="alice", startup_poll_interval=0.1, status_interval=30, http_timeout=20)
-    spawner._transport = cluster
+    spawner, _ = make_spawner(
+        transport=cluster, startup_poll_interval=0.1, status_interval=30, http_timeout=20
+    )
     return spawner
 
 
