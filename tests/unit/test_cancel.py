@@ -129,10 +129,9 @@ async def test_the_deadline_ends_the_attempts_with_the_last_problem() -> None:
 
 
 async def test_stop_keeps_cancelling_through_an_outage_shorter_than_cancel_timeout() -> None:
-    spawner, _ = make_spawner(lambda argv: CommandResult(0))
     outage = raises(ConnectFailed("Cannot connect to login:22 as 'alice': refused"))
     transport = ScriptedTransport([outage, outage, outage, answers()], squeue="25|CANCELLED|n1|None|N/A\n")
-    spawner._transport = transport
+    spawner, _ = make_spawner(transport=transport)
     spawner.load_state({"job_id": "25", "job_dir": "/home/alice/.batchspawner_x/alice"})
     await spawner.stop()
     assert transport.cancels() == 4
@@ -142,10 +141,9 @@ async def test_stop_keeps_cancelling_through_an_outage_shorter_than_cancel_timeo
 async def test_a_cancel_stop_could_not_send_goes_on_in_the_background(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    spawner, _ = make_spawner(lambda argv: CommandResult(0))
     outage = raises(ConnectFailed("Cannot connect to login:22 as 'alice': refused"))
     transport = ScriptedTransport([outage] * 6 + [answers()])
-    spawner._transport = transport
+    spawner, _ = make_spawner(transport=transport)
     spawner.cancel_timeout = 0.2
     spawner.load_state({"job_id": "25", "job_dir": "/home/alice/.batchspawner_x/alice"})
     before = set(cancel._background)
@@ -162,11 +160,10 @@ async def test_a_cancel_stop_could_not_send_goes_on_in_the_background(
 
 
 async def test_a_permanent_failure_is_not_retried_in_the_background(caplog: pytest.LogCaptureFixture) -> None:
-    spawner, _ = make_spawner(lambda argv: CommandResult(0))
     refused = TransportError("SSH login as 'alice' to login:22 was refused")
     refused.maybe_sent = False  # as the pool marks it: nothing reached the node
     transport = ScriptedTransport([raises(refused)])
-    spawner._transport = transport
+    spawner, _ = make_spawner(transport=transport)
     spawner.load_state({"job_id": "25"})
     before = set(cancel._background)
     await spawner.stop()
