@@ -134,9 +134,16 @@ class FakeTransport(Transport):
         return [argv for argv in self.commands if argv[0] == command]
 
 
-def hub_user(name: str) -> SimpleNamespace:
-    """The parts of JupyterHub's user that a spawner reads."""
-    return SimpleNamespace(name=name, url=f"/user/{name}/", server=None, base_url="/", escaped_name=name)
+def hub_user(name: str, groups: Sequence[str] = ()) -> SimpleNamespace:
+    """The parts of JupyterHub's user that a spawner reads; ``groups``: the names of its groups."""
+    return SimpleNamespace(
+        name=name,
+        url=f"/user/{name}/",
+        server=None,
+        base_url="/",
+        escaped_name=name,
+        groups=[SimpleNamespace(name=group) for group in groups],
+    )
 
 
 def hub_traits(name: str) -> dict[str, Any]:
@@ -145,13 +152,21 @@ def hub_traits(name: str) -> dict[str, Any]:
     return {"hub": hub, "api_token": f"token-{name}", "oauth_client_id": f"c-{name}"}
 
 
-def new_spawner(cls: type[S] = SlurmSpawner, name: str = "alice", server: str = "", **traits: Any) -> S:  # type: ignore[assignment]
+def new_spawner(
+    cls: type[S] = SlurmSpawner,  # type: ignore[assignment]
+    name: str = "alice",
+    server: str = "",
+    *,
+    groups: Sequence[str] = (),
+    **traits: Any,
+) -> S:
     """A spawner of ``cls`` for user ``name``, configured with ``traits`` as a site would,
     and given the hub, token and client JupyterHub gives the spawners it starts.
 
-    ``server``: a named server's name, which comes from its database row.
+    ``server``: a named server's name, which comes from its database row; ``groups``:
+    the user's JupyterHub groups.
     """
-    spawner = cls(user=hub_user(name), **{**hub_traits(name), **traits})
+    spawner = cls(user=hub_user(name, groups), **{**hub_traits(name), **traits})
     if server:
         spawner.orm_spawner = SimpleNamespace(name=server, server=None)
     return spawner
