@@ -40,25 +40,22 @@ class ScriptedTransport(FakeTransport):
     status command with ``squeue``."""
 
     def __init__(self, steps: Sequence[Step], squeue: str = "25|RUNNING|n1|None|N/A\n") -> None:
-        super().__init__(lambda argv: CommandResult(0))
+        super().__init__(self.answer_next)
         self.steps = list(steps)
         self.squeue = squeue
-        self.at: list[float] = []
+        self.at: list[float] = []  # when each cancel command was sent
 
-    async def run(
-        self, argv: Sequence[str], *, input: str | None = None, timeout: float, idempotent: bool = True
-    ) -> CommandResult:
-        self.commands.append(list(argv))
+    def answer_next(self, argv: list[str]) -> CommandResult:
         if argv[0] == "squeue":
             return CommandResult(0, self.squeue)
         if argv[0] == "scontrol":
             return CommandResult(0, "JobId=25 JobState=CANCELLED ExitCode=0:15\n")
         self.at.append(time.monotonic())
         step = self.steps.pop(0) if len(self.steps) > 1 else self.steps[0]
-        return step(list(argv))
+        return step(argv)
 
     def cancels(self) -> int:
-        return sum(1 for c in self.commands if c[0] == "scancel")
+        return len(self.commands_of("scancel"))
 
 
 @pytest.fixture(autouse=True)
