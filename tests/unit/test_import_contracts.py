@@ -63,6 +63,8 @@ VIOLATIONS = [
     ("leaves", "errors.py", "from . import transport"),
     ("leaves", "network.py", "import jinja2"),
     ("acyclic", "states.py", "from . import spawner"),
+    # the cycle this contract came with: an import for type hints counts too
+    ("acyclic", "compat.py", "if TYPE_CHECKING:\n    from .spawner import BatchSpawnerBase"),
 ]
 
 
