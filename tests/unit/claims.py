@@ -41,7 +41,7 @@ class FakeClaims:
 
     def __init__(self, files: dict[str, bytes]) -> None:
         self.claims: dict[str, Claim] = {}
-        self.files = files  # where the answers are read from (a RecordedTransport's)
+        self.files = files  # where the answers are read from (a FakeTransport's)
         self.kills = 0
 
     def take(self, path: str) -> CommandResult | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -13,6 +12,8 @@ from traitlets.config import Config
 
 from batchspawner_x import SlurmSpawner, compat
 from batchspawner_x.errors import TemplateError
+
+from .fakes import new_spawner
 
 LOG = logging.getLogger("test-compat")
 
@@ -25,11 +26,7 @@ def _fresh_warnings() -> Iterator[None]:
 
 
 def spawner(config: Config | None = None, user: str = "alice") -> SlurmSpawner:
-    return SlurmSpawner(
-        user=SimpleNamespace(name=user, url=f"/user/{user}/", server=None, base_url="/"),
-        config=config or Config(),
-        log=LOG,
-    )
+    return new_spawner(name=user, config=config or Config(), log=LOG)
 
 
 def configured(section: str, **settings: Any) -> SlurmSpawner:

@@ -10,7 +10,6 @@ projects (equinor/ert's LSF driver tests).
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -32,8 +31,8 @@ from batchspawner_x.script import render
 from batchspawner_x.states import JobState, JobStatus, StatusUnavailable
 from batchspawner_x.units import optional_walltime_seconds
 
+from .fakes import make_spawner
 from .test_script import job_context
-from .test_spawner import RecordedTransport
 
 GOLDEN = Path(__file__).parent / "golden"
 FORMAT = "jobid stat exec_host exit_code pend_reason delimiter='|'"
@@ -491,10 +490,7 @@ def test_site_template_replaces_one_block(tmp_path: Path) -> None:
 
 
 def spawner(**traits: Any) -> LsfSpawner:
-    user = SimpleNamespace(name="alice", url="/user/alice/", server=None, base_url="/")
-    spawner = LsfSpawner(user=user, **traits)
-    spawner._transport = RecordedTransport(lambda argv: CommandResult(0))
-    return spawner
+    return make_spawner(cls=LsfSpawner, **traits)[0]
 
 
 async def test_spawner_renders_the_sites_units() -> None:
