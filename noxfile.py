@@ -17,11 +17,18 @@ nox.options.reuse_existing_virtualenvs = True
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff (lint and format) and mypy."""
+    """ruff (lint and format), mypy, the import contracts and the module size limit.
+
+    The import contracts (``[tool.importlinter]`` in pyproject.toml) keep the arrows
+    pointing down: the scheduler backends import nothing above them, the node side
+    only the standard library, and no module imports another that imports it back.
+    """
     session.install("-e", ".[lint]")
     session.run("ruff", "check", "batchspawner_x", "tests", "demo", "noxfile.py")
     session.run("ruff", "format", "--check", "batchspawner_x", "tests", "demo", "noxfile.py")
     session.run("mypy")
+    session.run("lint-imports", "--no-cache")
+    session.run("python", "ci/check-module-size")
 
 
 @nox.session

@@ -3,12 +3,14 @@
 The node-side command (``batchspawner-x-singleuser``) tells the hub where its
 server listens. The request must carry the API token of that very server (the
 one the hub gave the job), and its body must be exactly ``{"host": str,
-"port": int}``: nothing else on the spawner can be set this way.
+"port": int}`` (plus the job's id): nothing else on the spawner can be set this
+way. The path, the body and its checks are the protocol's, in
+:mod:`batchspawner_x.handshake`; this module is the JupyterHub handler that
+applies them.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from jupyterhub.apihandlers import default_handlers
@@ -16,51 +18,7 @@ from jupyterhub.apihandlers.base import APIHandler
 from tornado import web
 
 from .errors import BatchSpawnerError
-from .network import valid_host
-
-#: Path below the hub's API prefix.
-REPORT_PATH = "/batchspawner_x/server"
-
-
-#: A batch job id as any supported scheduler prints it (``123``, ``123.server``, ``7_2``).
-_JOB_ID = re.compile(r"[A-Za-z0-9_.\[\]+-]{1,128}")
-
-
-def validate_report(body: Any) -> tuple[str, int]:
-    """Check a handshake body; return (host, port) or raise ValueError saying why.
-
-    The body is ``{"host": str, "port": int}`` and, from node-side commands that know
-    it, ``"job_id": str`` (see :func:`report_job_id`); nothing else.
-    """
-    if not isinstance(body, dict):
-        raise ValueError("body must be a JSON object")
-    extra = set(body) - {"host", "port", "job_id"}
-    if extra:
-        raise ValueError(f"unexpected fields: {', '.join(sorted(map(str, extra)))}")
-    host, port = body.get("host"), body.get("port")
-    if not isinstance(host, str) or not valid_host(host):
-        raise ValueError(
-            "host must be a hostname or an IP address, without an IPv6 scope id or control characters"
-        )
-    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-        raise ValueError("port must be an integer from 1 to 65535")
-    report_job_id(body)
-    return host, port
-
-
-def report_job_id(body: dict[str, Any]) -> str:
-    """The id of the job that sent the report, or "" if it did not say (older node-side
-    commands, HTCondor); raises ValueError for anything but a job id."""
-    job_id = body.get("job_id", "")
-    if not isinstance(job_id, str) or (job_id and not _JOB_ID.fullmatch(job_id)):
-        raise ValueError("job_id must be a batch job id")
-    return job_id
-
-
-def same_job(reported: str, known: str) -> bool:
-    """Whether the job id a node reports is the job the spawner tracks. Schedulers print
-    some ids longer in one place than the other (PBS: ``123`` and ``123.server``)."""
-    return reported == known or reported.split(".", 1)[0] == known.split(".", 1)[0]
+from .handshake import REPORT_PATH, report_job_id, validate_report
 
 
 class ServerReportHandler(APIHandler):

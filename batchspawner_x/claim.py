@@ -160,6 +160,12 @@ class ClaimState:
     returncode: int | None = None
 
 
+#: The names the claim scripts run as (their ``$0``): in ``ps`` on the login node and in
+#: the transport's command counts.
+SUBMIT_NAME = "batchspawner-x-submit"
+INSPECT_NAME = "batchspawner-x-claim"
+
+
 def claim_dir(job_dir: str, identity: str) -> str:
     """The claim directory of submission ``identity`` in ``job_dir``."""
     return posixpath.join(job_dir, SUBMIT_DIR, identity)
@@ -173,7 +179,7 @@ def claim_argv(claim: str, script: str, submit_argv: list[str]) -> list[str]:
     "<bytes of s>", "sbatch", "--parsable"]``.
     """
     size = len(script.encode())
-    return ["/bin/sh", "-c", CLAIM_SCRIPT, "batchspawner-x-submit", claim, str(size), *submit_argv]
+    return ["/bin/sh", "-c", CLAIM_SCRIPT, SUBMIT_NAME, claim, str(size), *submit_argv]
 
 
 def inspect_argv(claim: str, action: str = "look") -> list[str]:
@@ -181,7 +187,7 @@ def inspect_argv(claim: str, action: str = "look") -> list[str]:
     (``kill``), or removes it if its holder is dead or done (``clear``)."""
     if action not in ("look", "kill", "clear"):
         raise ValueError(action)
-    return ["/bin/sh", "-c", INSPECT_SCRIPT, "batchspawner-x-claim", claim, action]
+    return ["/bin/sh", "-c", INSPECT_SCRIPT, INSPECT_NAME, claim, action]
 
 
 def was_taken(result: CommandResult) -> bool:

@@ -32,8 +32,9 @@ from urllib.parse import quote, urlparse
 from tornado import web
 
 from .errors import BatchSpawnerError, ConfigError, HostKeyError, TemplateError, TransportError
+from .handshake import CERT_DIR
 from .settings import interval_note
-from .spawner import CERT_DIR, BatchSpawnerBase
+from .spawner import BatchSpawnerBase
 from .transport import SSHPool, Transport
 
 

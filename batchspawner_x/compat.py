@@ -19,7 +19,7 @@ import re
 import shlex
 import string
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, cast
 
 import jinja2
 from traitlets import TraitError, Unicode, observe
@@ -27,15 +27,37 @@ from traitlets.config import LoggingConfigurable
 
 from .errors import ConfigError, TemplateError
 from .script import check_context
-from .validation import check_line, check_name, check_path, check_walltime
+from .units import check_walltime, memory_mib
+from .validation import check_line, check_name, check_path
 
 if TYPE_CHECKING:
-    from .spawner import BatchSpawnerBase
+    from .schedulers import Scheduler
+
+
+class PredecessorSpawner(Protocol):
+    """What the conversions read of a spawner.
+
+    A structural type, so that this module (a base of
+    :class:`~batchspawner_x.spawner.BatchSpawnerBase`) needs nothing from spawner.py,
+    which imports it: every spawner class satisfies it.
+    """
+
+    scheduler_class: ClassVar[type[Scheduler]]
+    scheduler_commands: dict[str, str]
+    extra_directives: list[str]
+    template: str
+    batch_script: str
+    req_host: str
+    req_cluster: str
+    req_reservation: str
+    req_gres: str
+    req_srun: str
+    _predecessor_directives: list[str]
+
 
 #: (spawner class name, old setting) pairs already warned about in this process.
 _WARNED: set[tuple[str, str]] = set()
 
-_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGTkmgt])?(?:[iI]?[bB])?\s*$")
 _DIRECTIVE_PREFIX = re.compile(r"^\s*#(?:SBATCH|PBS|BSUB|\$)\s+")
 
 #: Old ``batch_*_cmd`` settings and the role of ``scheduler_commands`` they become.
@@ -43,13 +65,10 @@ _COMMAND_ROLES = {"batch_submit_cmd": "submit", "batch_query_cmd": "status", "ba
 
 
 def memory_spec(field: str, value: str) -> str:
-    """The predecessor's ``req_memory`` as a ``mem_limit``: ``4G``, ``4gb``, ``512M``;
-    a bare number is MiB, as Slurm reads ``--mem=4000``."""
-    match = _MEMORY.fullmatch(value)
-    if not match:
-        raise ConfigError(field, f"{value[:40]!r} is not a memory size such as 4G, 4gb or 4000 (MiB)")
-    number, unit = match.groups()
-    return f"{number}{(unit or 'M').upper()}"
+    """The predecessor's ``req_memory`` as a ``mem_limit`` in MiB: ``4G``, ``4gb`` and
+    ``4096`` all give ``4096M``; a bare number is MiB, as everywhere (and as Slurm
+    reads ``--mem=4000``). ``0`` stays 0: no memory request."""
+    return f"{memory_mib(field, value, allow_zero=True)}M"
 
 
 def positive_number(field: str, value: str) -> float:
@@ -94,7 +113,7 @@ class _Rename:
     """An old setting whose value becomes one or more new settings."""
 
     def __init__(
-        self, new: str, convert: Callable[[BatchSpawnerBase, str, str], dict[str, Any]], note: str = ""
+        self, new: str, convert: Callable[[PredecessorSpawner, str, str], dict[str, Any]], note: str = ""
     ) -> None:
         self.new = new
         self.convert = convert
@@ -102,7 +121,7 @@ class _Rename:
 
 
 def _to(trait: str, check: Callable[[str, str], Any] | None = None) -> Callable[..., dict[str, Any]]:
-    def convert(spawner: BatchSpawnerBase, field: str, value: str) -> dict[str, Any]:
+    def convert(spawner: PredecessorSpawner, field: str, value: str) -> dict[str, Any]:
         return {trait: check(field, value) if check else value}
 
     return convert
@@ -114,7 +133,7 @@ def _add_directives(
     """Add to ``extra_directives``. ``own_variable``: the old templates wrote it from a variable
     of its own (``{{gres}}``), so it stays out of ``{{options}}``."""
 
-    def convert(spawner: BatchSpawnerBase, field: str, value: str) -> dict[str, Any]:
+    def convert(spawner: PredecessorSpawner, field: str, value: str) -> dict[str, Any]:
         added = make(field, value)
         if own_variable:
             spawner._predecessor_directives.extend(added)
@@ -131,11 +150,11 @@ def _slurm_directive(option: str) -> Callable[[str, str], list[str]]:
     return make
 
 
-def _exec_prefix(spawner: BatchSpawnerBase, field: str, value: str) -> dict[str, Any]:
+def _exec_prefix(spawner: PredecessorSpawner, field: str, value: str) -> dict[str, Any]:
     return {"connection": "local", "local_prefix": local_prefix(field, value)}
 
 
-def _command(spawner: BatchSpawnerBase, field: str, value: str) -> dict[str, Any]:
+def _command(spawner: PredecessorSpawner, field: str, value: str) -> dict[str, Any]:
     role = _COMMAND_ROLES[field]
     try:
         words = shlex.split(value)
@@ -320,7 +339,7 @@ class PredecessorConfig(LoggingConfigurable):
 
     @observe(*_RENAMED, *_IGNORED)
     def _predecessor_setting(self, change: Mapping[str, Any]) -> None:
-        spawner: BatchSpawnerBase = self  # type: ignore[assignment]
+        spawner = cast(PredecessorSpawner, self)
         name, value, cls = change["name"], change["new"], type(self).__name__
         if name in _IGNORED:
             self._predecessor_warn(
@@ -370,7 +389,7 @@ class PredecessorConfig(LoggingConfigurable):
                 "%s.batch_script is deprecated (a batchspawner setting): it is still used, but move "
                 "it to a template that extends %s (see the migration guide).",
                 type(self).__name__,
-                "batchspawner_x/" + self.template,  # type: ignore[attr-defined]
+                "batchspawner_x/" + cast(PredecessorSpawner, self).template,
             )
 
 
@@ -387,7 +406,7 @@ _MEMORY_FORMAT = {
 }
 
 
-def legacy_context(spawner: BatchSpawnerBase, context: Mapping[str, Any], home: str) -> dict[str, Any]:
+def legacy_context(spawner: PredecessorSpawner, context: Mapping[str, Any], home: str) -> dict[str, Any]:
     """The predecessor's template variables, from the checked ``job_context``.
 
     The variables of the packaged templates stay available beside them.
@@ -445,7 +464,7 @@ class _NamesOnly(string.Formatter):
             ) from None
 
 
-def render_batch_script(spawner: BatchSpawnerBase, context: Mapping[str, Any], home: str) -> str:
+def render_batch_script(spawner: PredecessorSpawner, context: Mapping[str, Any], home: str) -> str:
     """Render the predecessor's ``batch_script`` string with its variable names."""
     text = spawner.batch_script
     values = legacy_context(spawner, context, home)

@@ -23,7 +23,8 @@ from .profiles import Choice
 from .schedulers.base import Scheduler
 from .schedulers.spec import JobSpec
 from .script import Trusted
-from .validation import check_line, check_name, check_path, check_walltime, cpu_count, memory_mb
+from .units import bytes_to_mib, check_walltime, optional_walltime_seconds
+from .validation import check_line, check_name, check_path, cpu_count
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ def make_job_spec(settings: JobSettings, choice: Choice, place: JobPlace, schedu
     value cannot go into a job script.
     """
     mem = settings.mem_limit or settings.mem_guarantee
+    walltime = choice.walltime or settings.walltime
     cpus = settings.cpu_limit or settings.cpu_guarantee
     return JobSpec(
         job_name=place.job_name,
@@ -102,9 +104,10 @@ def make_job_spec(settings: JobSettings, choice: Choice, place: JobPlace, schedu
         partition=check_name("partition", choice.partition or settings.partition),
         account=check_name("account", settings.account),
         qos=check_name("qos", settings.qos),
-        walltime=check_walltime("walltime", choice.walltime or settings.walltime),
+        walltime=check_walltime("walltime", walltime),
+        walltime_seconds=optional_walltime_seconds("walltime", walltime),
         gpus=choice.gpus if choice.gpus is not None else settings.gpus,
-        memory_mb=choice.memory_mb or memory_mb(mem),
+        memory_mb=choice.memory_mb or bytes_to_mib(mem),
         cpus=choice.cpus or cpu_count(cpus),
         extra_directives=tuple(check_line("extra_directives", d) for d in settings.extra_directives),
         prologue=settings.prologue,
@@ -137,6 +140,7 @@ def base_context(spec: JobSpec) -> dict[str, Any]:
         "account": spec.account,
         "qos": spec.qos,
         "walltime": spec.walltime,
+        "walltime_seconds": spec.walltime_seconds,
         "time_limit": spec.walltime,
         "gpus": spec.gpus,
         "memory_mb": spec.memory_mb,

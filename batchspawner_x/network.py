@@ -1,58 +1,20 @@
 """How the hub finds a server on a compute node: addresses, port ranges, messages.
 
-Pure functions only (no sockets, no DNS), and standard library only: the
-node-side command imports :func:`parse_port_range` from here and must start
-without loading JupyterHub.
+Pure functions only (no sockets, no DNS). The checks the job and the hub share,
+:func:`valid_host` and :func:`parse_port_range`, belong to the handshake protocol
+and live in :mod:`batchspawner_x.handshake`; they are offered here too.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import re
 import string
 
 from .errors import ConfigError
-
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_PORT_RANGE = re.compile(r"^([0-9]{1,5})(?:-([0-9]{1,5}))?$")
+from .handshake import parse_port_range, valid_host
 
 #: The fields a :attr:`connect_address` format string may use.
 ADDRESS_FIELDS = ("host", "short", "node")
-
-
-def valid_host(host: str) -> bool:
-    """True for an IPv4 or IPv6 address or a DNS hostname (letters, digits, ``-``, dots).
-
-    IPv6 scope ids (``fe80::1%eth0``) are refused: Python accepts any text after the
-    ``%``, line breaks included, and such text would reach logs and messages.
-    """
-    if "%" in host or _CONTROL.search(host):
-        return False
-    try:
-        ipaddress.ip_address(host)
-        return True
-    except ValueError:
-        return bool(_HOSTNAME.fullmatch(host))
-
-
-def parse_port_range(text: str) -> tuple[int, int] | None:
-    """``"LOW-HIGH"`` or ``"PORT"`` as ``(low, high)``; None for an empty string.
-
-    Raises ValueError, saying why, for anything else: ports outside 1-65535, a
-    range whose end comes before its start, signs, spaces or other text.
-    """
-    if not text:
-        return None
-    match = _PORT_RANGE.fullmatch(text)
-    if match is None:
-        raise ValueError(f"{text[:40]!r} is not a port range such as 40000-40999")
-    low = int(match.group(1))
-    high = int(match.group(2) or low)
-    if not 1 <= low <= high <= 65535:
-        raise ValueError(f"{text!r} is not a port range: ports go from 1 to 65535, low to high")
-    return low, high
 
 
 def short_name(host: str) -> str:

@@ -16,7 +16,6 @@ values read by the spawner.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +25,8 @@ import jinja2
 
 from .errors import ConfigError
 from .schedulers.base import PartitionInfo
-from .validation import check_name, format_walltime, walltime_seconds
+from .units import format_memory, format_walltime, memory_mib, walltime_seconds
+from .validation import check_name
 
 #: The resources a profile sets and a field may let the user change.
 RESOURCES = ("partition", "cpus", "memory", "walltime", "gpus")
@@ -35,9 +35,7 @@ CLUSTER = "cluster"
 
 _PROFILE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,29}$")
 _INTEGER = re.compile(r"^\s*(\d{1,6})\s*$")
-_MEMORY = re.compile(r"^\s*(\d{1,9}(?:\.\d{1,3})?)\s*([KMGT])?i?B?\s*$", re.IGNORECASE)
 _NUMBER = re.compile(r"^\s*\d{1,5}(?:\.\d{1,4})?\s*$")
-_MEMORY_UNITS_MB = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}
 _PROFILE_KEYS = {"name", "display_name", "description", "default", "groups", "fields", *RESOURCES}
 _FIELD_KEYS = {
     "partition": {"choices"},
@@ -58,24 +56,14 @@ class OptionError(ConfigError):
 
 # -- units ---------------------------------------------------------------------------
 def memory_mb_from_text(option: str, value: object) -> int:
-    """``"4G"``, ``"512M"``, ``"1.5G"`` or ``"4GiB"`` to MiB; a bare number is GiB.
+    """An amount of memory in a profile or a request, as MiB: ``"4G"``, ``"512M"``,
+    ``"1.5G"``, ``"4GiB"``. A bare number is refused: it meant GiB here before it
+    meant MiB everywhere (see :mod:`batchspawner_x.units`).
 
     >>> memory_mb_from_text("memory", "1.5G")
     1536
     """
-    match = _MEMORY.fullmatch(str(value))
-    if match is None:
-        raise OptionError(option, f"{str(value)[:40]!r} is not an amount of memory such as 4G or 512M")
-    number, unit = float(match.group(1)), (match.group(2) or "G").upper()
-    mb = math.ceil(number * _MEMORY_UNITS_MB[unit])
-    if mb < 1:
-        raise OptionError(option, f"{value!r} is less than 1M")
-    return mb
-
-
-def format_memory(mb: int) -> str:
-    """MiB as a short amount: ``2048`` gives ``2G``, ``1536`` gives ``1536M``."""
-    return f"{mb // 1024}G" if mb % 1024 == 0 else f"{mb}M"
+    return memory_mib(option, value, bare_number=False)
 
 
 def _integer(option: str, value: object) -> int:
@@ -309,10 +297,13 @@ class Choice:
 def _parse_request(resource: str, value: object) -> int | str:
     if resource == "partition":
         return str(value)
-    if resource == "memory":
-        return memory_mb_from_text(resource, value)
-    if resource == "walltime":
-        return walltime_seconds(resource, value)
+    try:
+        if resource == "memory":
+            return memory_mb_from_text(resource, value)
+        if resource == "walltime":
+            return walltime_seconds(resource, value)
+    except ConfigError as e:  # the units' error, as the user's: a 400 naming the option
+        raise OptionError(e.field, e.message) from None
     return _integer(resource, value)
 
 
@@ -564,12 +555,9 @@ __all__ = [
     "Profile",
     "available_profiles",
     "effective_bounds",
-    "format_memory",
-    "format_walltime",
     "memory_mb_from_text",
     "options_from_form",
     "parse_profiles",
     "render_form",
     "resolve_choice",
-    "walltime_seconds",
 ]

@@ -23,6 +23,7 @@ from traitlets.config import LoggingConfigurable
 
 from . import hostcheck
 from .errors import BatchSpawnerError, ConfigError, TransportError
+from .handshake import PORT_RANGE_VAR, REPORT_MODE_VAR
 from .network import (
     ADDRESS_FIELDS,
     check_address,
@@ -167,9 +168,9 @@ class ReachMixin(LoggingConfigurable):
         """What the node-side command needs to know about ports and addresses."""
         env = {}
         if self.port_range:
-            env["BATCHSPAWNER_X_PORT_RANGE"] = self.port_range
+            env[PORT_RANGE_VAR] = self.port_range
         if self.node_address != "hostname":
-            env["BATCHSPAWNER_X_REPORT"] = self.node_address
+            env[REPORT_MODE_VAR] = self.node_address
         return env
 
     def check_reach_config(self, connection: str, internal_ssl: bool, include_local: bool) -> None:

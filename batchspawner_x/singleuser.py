@@ -14,13 +14,14 @@ Runs inside the batch job. It
 4. execs CMD with that environment and ``JUPYTERHUB_SERVICE_URL`` pointing at
    the chosen address.
 
-Standard library only, so it starts fast in any environment.
+What it writes, reads and sends is the protocol of :mod:`batchspawner_x.handshake`.
+Standard library only (this module and the handshake module import nothing else),
+so it starts fast in any environment.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import socket
@@ -32,9 +33,26 @@ import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 
-from .network import parse_port_range
-
-REPORT_PATH = "/batchspawner_x/server"
+from .handshake import (
+    API_TOKEN_VAR,
+    API_URL_VAR,
+    BIND_IP_VAR,
+    ENV_FILE_OPTION,
+    PORT_RANGE_VAR,
+    REPORT_MODE_VAR,
+    SERVER_FILE,
+    SERVICE_URL_VAR,
+    SSL_CA_VAR,
+    SSL_CERT_VAR,
+    SSL_KEY_VAR,
+    job_id_from_env,
+    parse_env_file,
+    parse_port_range,
+    report_body,
+    report_headers,
+    report_url,
+    server_file_text,
+)
 
 
 class ReportRefused(RuntimeError):
@@ -46,14 +64,9 @@ def _log(message: str) -> None:
 
 
 def load_env(path: str) -> dict[str, str]:
+    """The server's environment from the hub's environment file at ``path``."""
     with open(path, encoding="utf-8") as f:
-        data = json.load(f)
-    env = data.get("env") if isinstance(data, dict) else None
-    if not isinstance(env, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in env.items()
-    ):
-        raise ValueError(f"{path} does not hold an environment")
-    return env
+        return parse_env_file(f.read(), path)
 
 
 def pick_port(bind_ip: str, port_range: tuple[int, int] | None) -> int:
@@ -97,7 +110,7 @@ def route_ip(target: str) -> str:
     Connecting a UDP socket sends no packet; it only chooses the route.
     """
     if not target:
-        raise RuntimeError("no hub address to find the route to (JUPYTERHUB_API_URL is not set)")
+        raise RuntimeError(f"no hub address to find the route to ({API_URL_VAR} is not set)")
     try:
         infos = socket.getaddrinfo(target, 9, type=socket.SOCK_DGRAM)
     except OSError as e:
@@ -109,24 +122,19 @@ def route_ip(target: str) -> str:
 
 
 def _ssl_context(env: dict[str, str]) -> ssl.SSLContext | None:
-    cafile = env.get("JUPYTERHUB_SSL_CLIENT_CA")
+    cafile = env.get(SSL_CA_VAR)
     if not cafile:
         return None
     ctx = ssl.create_default_context(cafile=cafile)
-    certfile, keyfile = env.get("JUPYTERHUB_SSL_CERTFILE"), env.get("JUPYTERHUB_SSL_KEYFILE")
+    certfile, keyfile = env.get(SSL_CERT_VAR), env.get(SSL_KEY_VAR)
     if certfile and keyfile:
         ctx.load_cert_chain(certfile, keyfile)
     return ctx
 
 
 def send_report(env: dict[str, str], host: str, port: int, attempts: int = 6) -> None:
-    url = env["JUPYTERHUB_API_URL"].rstrip("/") + REPORT_PATH
-    report: dict[str, object] = {"host": host, "port": port}
-    job_id = job_id_from_env(env)
-    if job_id:
-        # a second job of one submission (same token) is told apart by its id
-        report["job_id"] = job_id
-    body = json.dumps(report).encode()
+    url = report_url(env[API_URL_VAR])
+    body = report_body(host, port, job_id_from_env(env))
     context = _ssl_context(env)
     delay = 0.5
     for attempt in range(1, attempts + 1):
@@ -134,10 +142,7 @@ def send_report(env: dict[str, str], host: str, port: int, attempts: int = 6) ->
             url,
             data=body,
             method="POST",
-            headers={
-                "Authorization": "token " + env["JUPYTERHUB_API_TOKEN"],
-                "Content-Type": "application/json",
-            },
+            headers=report_headers(env[API_TOKEN_VAR]),
         )
         try:
             with urllib.request.urlopen(request, timeout=20, context=context):
@@ -152,18 +157,6 @@ def send_report(env: dict[str, str], host: str, port: int, attempts: int = 6) ->
         time.sleep(delay)
         delay *= 2
     raise RuntimeError(f"could not report the server address to {url}")
-
-
-#: Where each scheduler puts the job id in the job's environment.
-JOB_ID_VARIABLES = ("SLURM_JOB_ID", "MOAB_JOBID", "PBS_JOBID", "LSB_JOBID", "JOB_ID")
-
-
-def job_id_from_env(env: dict[str, str]) -> str:
-    """The batch job's id, or "" where the scheduler sets none (HTCondor)."""
-    for name in JOB_ID_VARIABLES:
-        if env.get(name):
-            return env[name]
-    return ""
 
 
 def write_private(path: str, text: str) -> None:
@@ -183,7 +176,9 @@ def service_url(original: str, bind_ip: str, port: int) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="batchspawner-x-singleuser", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--env-file", required=True, help="JSON file with the server's environment (0600)")
+    parser.add_argument(
+        ENV_FILE_OPTION, dest="env_file", required=True, help="JSON file with the server's environment (0600)"
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the single-user server command, after --")
     args = parser.parse_args(argv)
     command = list(args.command)
@@ -199,14 +194,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     env = dict(os.environ)
     env.update(server_env)
-    bind_ip = env.get("BATCHSPAWNER_X_BIND_IP", "")
+    bind_ip = env.get(BIND_IP_VAR, "")
     try:
-        port = pick_port(bind_ip, parse_port_range(env.get("BATCHSPAWNER_X_PORT_RANGE", "")))
-        host = report_host(
-            bind_ip, env.get("BATCHSPAWNER_X_REPORT", "hostname"), env.get("JUPYTERHUB_API_URL", "")
-        )
-        report = json.dumps({"host": host, "port": port, "job_id": job_id_from_env(env)})
-        write_private(os.path.join(os.path.dirname(os.path.abspath(args.env_file)), "server.json"), report)
+        port = pick_port(bind_ip, parse_port_range(env.get(PORT_RANGE_VAR, "")))
+        host = report_host(bind_ip, env.get(REPORT_MODE_VAR, "hostname"), env.get(API_URL_VAR, ""))
+        report = server_file_text(host, port, job_id_from_env(env))
+        write_private(os.path.join(os.path.dirname(os.path.abspath(args.env_file)), SERVER_FILE), report)
     except (RuntimeError, ValueError, OSError) as e:
         _log(str(e))
         return 3
@@ -216,9 +209,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _log(str(e))
         return 4
     except (RuntimeError, KeyError) as e:
-        # The hub may be restarting: it finds the server through server.json.
-        _log(f"{e}; starting anyway, the hub will read server.json")
-    env["JUPYTERHUB_SERVICE_URL"] = service_url(env.get("JUPYTERHUB_SERVICE_URL", ""), bind_ip, port)
+        # The hub may be restarting: it finds the server through the server file.
+        _log(f"{e}; starting anyway, the hub will read {SERVER_FILE}")
+    env[SERVICE_URL_VAR] = service_url(env.get(SERVICE_URL_VAR, ""), bind_ip, port)
     _log(f"server will listen on {host}:{port}")
     try:
         os.execvpe(command[0], command, env)

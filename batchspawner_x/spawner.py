@@ -14,7 +14,6 @@ import datetime
 import functools
 import hashlib
 import hmac
-import json
 import posixpath
 import time
 from collections.abc import AsyncIterator
@@ -38,7 +37,7 @@ from traitlets import (
     validate,
 )
 
-from . import api, cancel, job_end, submission
+from . import api, cancel, handshake, job_end, submission
 from . import profiles as profile_model
 from .accounts import AccountRefused, AccountsMixin
 from .certificates import check_source_addresses
@@ -52,6 +51,7 @@ from .errors import (
     TemplateError,
     TransportError,
 )
+from .handshake import CERT_DIR, CERT_FILES, ENV_FILE, SERVER_FILE
 from .jobspec import JobPlace, JobSettings, make_job_context
 from .messages import describe_status
 from .network import unreachable_message
@@ -71,9 +71,6 @@ from .validation import (
 
 api.register()
 
-ENV_FILE = "env.json"
-SERVER_FILE = "server.json"
-CERT_DIR = "certs"
 #: Seconds between two looks, while a submission's answer was lost, for other jobs it made.
 EXTRA_JOB_CHECK = 10.0
 
@@ -744,7 +741,7 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
 
     def job_env(self) -> dict[str, str]:
         env = {k: str(v) for k, v in self.get_env().items()}
-        env["BATCHSPAWNER_X_BIND_IP"] = self.ip
+        env[handshake.BIND_IP_VAR] = self.ip
         env.update(self.network_env())
         return env
 
@@ -879,7 +876,7 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
         digest = hashlib.sha256(token.encode()).hexdigest()
         if not hmac.compare_digest(digest, self.token_sha256):
             return False
-        if job_id and self.job_id and not api.same_job(job_id, self.job_id):
+        if job_id and self.job_id and not handshake.same_job(job_id, self.job_id):
             self.log.warning("%s refused a report from job %s, not its own", self._log_prefix(), job_id)
             return False
         if self._awaiting_report:
@@ -899,12 +896,11 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
         if not data:
             return None
         try:
-            report = json.loads(data)
-            host, port = api.validate_report({"host": report.get("host"), "port": report.get("port")})
-        except (ValueError, AttributeError):
+            host, port, job_id = handshake.parse_server_file(data)
+        except ValueError:
             self.log.warning("%s ignoring a malformed %s", self._log_prefix(), SERVER_FILE)
             return None
-        if str(report.get("job_id", "")) not in ("", self.job_id):
+        if job_id not in ("", self.job_id):
             return None  # left over from an earlier job
         return host, port
 
@@ -984,7 +980,7 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
             await self.status_transport()  # its account is checked now, before any connection
             job_dir = await self.resolve_job_dir()
             script = await self.render_script()
-            env_data = json.dumps({"env": self.job_env()}).encode()
+            env_data = handshake.env_file_body(self.job_env())
             await transport.remove([posixpath.join(job_dir, SERVER_FILE)])
             await transport.write_file(posixpath.join(job_dir, ENV_FILE), env_data)
         except AccountRefused as e:
@@ -1042,7 +1038,7 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
         # kept for the job's life: if the answer was lost, stop() also cancels any other job
         # that the same submission may have made
         self.submission_uncertain = submitted.answer_lost
-        if self._reported_job and not api.same_job(self._reported_job, job_id):
+        if self._reported_job and not handshake.same_job(self._reported_job, job_id):
             self._reported = None  # an early report from another job of this submission
         self._save_state()
         (await self.poller()).track(job_id, starting=True)
@@ -1366,7 +1362,7 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
             return
         d = self.job_dir_path
         paths = [posixpath.join(d, ENV_FILE), posixpath.join(d, SERVER_FILE)]
-        paths += [posixpath.join(d, CERT_DIR, name) for name in ("key.pem", "cert.pem", "ca.pem")]
+        paths += [posixpath.join(d, CERT_DIR, name) for name in CERT_FILES.values()]
         try:
             transport = await self.transport()
             await transport.remove(paths)
@@ -1381,9 +1377,8 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
         0700 directories) and return the paths the job will use."""
         transport = await self.transport()
         job_dir = await self.resolve_job_dir()
-        names = {"keyfile": "key.pem", "certfile": "cert.pem", "cafile": "ca.pem"}
         moved = {}
-        for key, name in names.items():
+        for key, name in CERT_FILES.items():
             local = paths[key]
             data = await asyncio.to_thread(_read_bytes, local)
             remote = posixpath.join(job_dir, CERT_DIR, name)

@@ -130,6 +130,14 @@ ENCRYPTION_ALGS = (
 RECONNECT_BASE_DELAY = 0.5
 
 
+def command_name(argv: Sequence[str]) -> str:
+    """The name a command is counted under: its program's base name, or for a
+    ``sh -c SCRIPT NAME ...`` wrapper the NAME the script runs as (its ``$0``)."""
+    if len(argv) > 3 and posixpath.basename(argv[0]) == "sh" and argv[1] == "-c":
+        return argv[3]
+    return posixpath.basename(argv[0])
+
+
 class ConnectFailed(TransportError):
     """No connection could be opened (network, sshd down), so nothing was sent:
     any command, even a submission, may be tried again. ``retry_at`` is the
@@ -487,7 +495,7 @@ class SSHTransport(Transport):
         command = shlex.join(argv)
 
         async def op(conn: asyncssh.SSHClientConnection) -> CommandResult:
-            SSHPool.commands[posixpath.basename(argv[0])] += 1
+            SSHPool.commands[command_name(argv)] += 1
             try:
                 proc = await conn.run(command, input=input, check=False, timeout=timeout, errors="replace")
             except asyncssh.TimeoutError:

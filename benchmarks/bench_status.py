@@ -56,7 +56,7 @@ from typing import Any, TypeVar
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from batchspawner_x import SlurmSpawner  # noqa: E402
+from batchspawner_x import SlurmSpawner, claim  # noqa: E402
 from batchspawner_x.poller import StatusPoller  # noqa: E402
 from batchspawner_x.schedulers.slurm import SlurmScheduler  # noqa: E402
 from batchspawner_x.transport import SSHPool  # noqa: E402
@@ -420,7 +420,7 @@ async def section_b(n: int, window: float) -> dict[str, Any]:
     return dict(
         n=n,
         window=window,
-        submit=commands.get("sbatch", 0),
+        submit=commands.get("sbatch", 0) + commands.get(claim.SUBMIT_NAME, 0),
         status=commands.get("squeue", 0) + commands.get("scontrol", 0),
         connections=opened,
         identities=1,

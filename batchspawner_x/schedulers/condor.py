@@ -29,7 +29,6 @@ from ..errors import ConfigError, SubmitError
 from ..states import JobState, JobStatus, StatusUnavailable
 from ..validation import check_path
 from .base import CommandResult, Scheduler
-from .lsf import walltime_seconds
 from .spec import JobSpec
 
 #: JobStatus codes: (name, what the spawner does with a job still in condor_q).
@@ -86,13 +85,11 @@ class CondorScheduler(Scheduler):
                     name, "HTCondor has no queues or QOS; leave it empty (requirements: extra_directives)"
                 )
         values = condor_template_values(
-            walltime=spec.walltime,
             job_dir=spec.job_dir,
             home=check_path("home", spec.home),
             walltime_directive=spec.options["walltime_directive"],
         )
-        seconds = values["walltime_seconds"]
-        values["time_limit"] = str(seconds) if seconds else ""
+        values["time_limit"] = str(spec.walltime_seconds) if spec.walltime_seconds else ""
         return values
 
     def submit_argv(self, identity: str = "", script: str = "") -> list[str]:
@@ -306,18 +303,16 @@ def condor_job_arguments(script: str) -> str:
 CONDOR_WALLTIME_DIRECTIVES = ("periodic_remove", "max_runtime", "both")
 
 
-def condor_template_values(
-    *, walltime: str, job_dir: str, home: str, walltime_directive: str
-) -> dict[str, object]:
-    """The HTCondor-specific template values: ``walltime_seconds``, which walltime commands
-    to write, the job event log, the error file, the job's environment (``HOME``, which
-    HTCondor does not set with ``getenv = false``) and the quoting function for ``arguments``."""
+def condor_template_values(*, job_dir: str, home: str, walltime_directive: str) -> dict[str, object]:
+    """The HTCondor-specific template values: which commands carry the job's
+    ``walltime_seconds`` (HTCondor counts seconds: the number goes in as it is), the
+    job event log, the error file, the job's environment (``HOME``, which HTCondor
+    does not set with ``getenv = false``) and the quoting function for ``arguments``."""
     if walltime_directive not in CONDOR_WALLTIME_DIRECTIVES:
         raise ValueError(
             f"walltime_directive must be one of {CONDOR_WALLTIME_DIRECTIVES}, not {walltime_directive!r}"
         )
     return {
-        "walltime_seconds": walltime_seconds(walltime),
         "condor_periodic_remove": walltime_directive in ("periodic_remove", "both"),
         "condor_max_runtime": walltime_directive in ("max_runtime", "both"),
         "condor_log": job_dir.rstrip("/") + "/job.log",

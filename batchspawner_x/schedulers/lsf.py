@@ -114,7 +114,7 @@ class LsfScheduler(Scheduler):
                 "qos", "LSF has no quality of service; leave it empty (service classes: extra_directives)"
             )
         values: dict[str, Any] = lsf_template_values(
-            walltime=spec.walltime,
+            walltime_seconds=spec.walltime_seconds,
             memory_mb=spec.memory_mb,
             memory_request=spec.options["memory_request"],
             unit=spec.options["lsf_unit_for_limits"],
@@ -267,38 +267,13 @@ def describe_lsf_reason(reason: str) -> str:
 
 # -- walltime and memory, for the template --------------------------------------------
 
-_WALLTIME = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$")
 
+def format_lsf_walltime(seconds: int | None) -> str:
+    """Seconds as bsub's ``-W [hour:]minute``, rounded up to a minute; "" when unset or 0.
 
-def walltime_seconds(text: str) -> int | None:
-    """Seconds in a Slurm-style walltime (``M``, ``M:S``, ``H:M:S``, ``D-H``, ``D-H:M``,
-    ``D-H:M:S``), or None when empty.
-
-    >>> walltime_seconds("1-12:00:00")
-    129600
+    >>> format_lsf_walltime(129600), format_lsf_walltime(61)
+    ('36:00', '00:02')
     """
-    text = text.strip()
-    if not text:
-        return None
-    match = _WALLTIME.fullmatch(text)
-    if match is None:
-        raise ValueError(f"{text!r} is not a walltime such as 08:00:00 or 1-12:00:00")
-    days, first, second, third = match.groups()
-    a, b, c = int(first), int(second or 0), int(third or 0)
-    if days is not None:  # D-H, D-H:M, D-H:M:S
-        return int(days) * 86400 + a * 3600 + b * 60 + c
-    if third is not None:  # H:M:S
-        return a * 3600 + b * 60 + c
-    return a * 60 + b  # M or M:S
-
-
-def lsf_walltime(text: str) -> str:
-    """A Slurm-style walltime as bsub's ``-W [hour:]minute`` (rounded up to a minute); "" if unset.
-
-    >>> lsf_walltime("1-12:00:00")
-    '36:00'
-    """
-    seconds = walltime_seconds(text)
     if not seconds:
         return ""
     minutes = math.ceil(seconds / 60)
@@ -320,7 +295,7 @@ LSF_MEMORY_REQUESTS = ("rusage", "limit", "both")
 
 
 def lsf_template_values(
-    *, walltime: str, memory_mb: int | None, memory_request: str, unit: str
+    *, walltime_seconds: int | None, memory_mb: int | None, memory_request: str, unit: str
 ) -> dict[str, str | int | None]:
     """The LSF-specific template values: ``lsf_walltime`` (-W), ``lsf_resources`` (-R) and
     ``lsf_memory_limit`` (-M)."""
@@ -332,7 +307,7 @@ def lsf_template_values(
         resources.append(f"rusage[mem={memory}]")
     resources.append("span[hosts=1]")  # all cores of the server on one host
     return {
-        "lsf_walltime": lsf_walltime(walltime),
+        "lsf_walltime": format_lsf_walltime(walltime_seconds),
         "lsf_resources": " ".join(resources),
         "lsf_memory_limit": memory if memory_request in ("limit", "both") else None,
     }

@@ -28,6 +28,7 @@ from typing import Any
 
 from ..errors import SubmitError
 from ..states import JobState, JobStatus, StatusUnavailable
+from ..units import format_clock
 from .base import CommandResult, Scheduler
 from .spec import JobSpec
 
@@ -91,36 +92,15 @@ _GONE_ON_CANCEL = re.compile(
     r"^qdel: (?:Unknown Job Id|Job has finished|Request invalid for state of job|"
     r"Invalid state for job|Job has already finished)"
 )
-_WALLTIME = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$")
 
 
-def pbs_walltime(value: str) -> str:
-    """A Slurm-style walltime (``M``, ``M:S``, ``H:M:S``, ``D-H``, ``D-H:M``,
-    ``D-H:M:S``) as PBS's ``HH:MM:SS``; empty stays empty.
+def format_pbs_walltime(seconds: int | None) -> str:
+    """Seconds as PBS's ``walltime=HH:MM:SS``, hours going past 24; "" when unset.
 
-    Plain numbers are minutes as in Slurm (PBS would read seconds).
-
-    >>> pbs_walltime("1-12:00:00")
+    >>> format_pbs_walltime(129600)
     '36:00:00'
     """
-    if not value:
-        return ""
-    match = _WALLTIME.fullmatch(value)
-    if match is None:
-        raise ValueError(f"{value!r} is not a walltime such as 08:00:00 or 1-12:00:00")
-    days_text, first, second, third = match.groups()
-    days = int(days_text or 0)
-    numbers = [int(first)] + [int(n) for n in (second, third) if n is not None]
-    if days_text is not None:
-        # D-H, D-H:M, D-H:M:S
-        hours, minutes, seconds = [*numbers, 0, 0][:3]
-    elif len(numbers) == 3:
-        hours, minutes, seconds = numbers
-    else:
-        # M or M:S
-        hours, minutes, seconds = 0, numbers[0], (numbers[1] if len(numbers) == 2 else 0)
-    total = ((days * 24 + hours) * 60 + minutes) * 60 + seconds
-    return f"{total // 3600:02d}:{total % 3600 // 60:02d}:{total % 60:02d}"
+    return "" if seconds is None else format_clock(seconds)
 
 
 #: A PBS resource name (``ngpus``), safe inside ``-l select=...``.
@@ -140,7 +120,7 @@ def pbs_memory_values(spec: JobSpec) -> dict[str, Any]:
     request under the ``memory_directive`` setting (``mem`` or ``pmem``)."""
     directive = spec.options["memory_directive"]
     return {
-        "time_limit": pbs_walltime(spec.walltime),
+        "time_limit": format_pbs_walltime(spec.walltime_seconds),
         "memory_directive": directive,
         "memory_request_mb": per_process_mb(spec.memory_mb, spec.cpus, directive),
     }
@@ -293,7 +273,10 @@ class PBSProScheduler(_PBSFamily):
 
     def job_context_extra(self, spec: JobSpec) -> dict[str, Any]:
         """``time_limit`` as ``HH:MM:SS`` and the chunk resource that counts GPUs."""
-        return {"time_limit": pbs_walltime(spec.walltime), "gpu_resource": spec.options["gpu_resource"]}
+        return {
+            "time_limit": format_pbs_walltime(spec.walltime_seconds),
+            "gpu_resource": spec.options["gpu_resource"],
+        }
 
     def status_argv(self, job_ids: Sequence[str]) -> list[str]:
         return [self.command("status"), "-x", "-f", "-F", "json", *job_ids]
@@ -421,9 +404,9 @@ __all__ = [
     "TorqueScheduler",
     "exit_code_from_pbs",
     "first_exec_host",
+    "format_pbs_walltime",
     "parse_pbspro_job",
     "parse_torque_job",
-    "pbs_walltime",
     "per_process_mb",
     "same_job",
 ]

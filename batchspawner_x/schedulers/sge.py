@@ -27,6 +27,7 @@ from typing import Any
 
 from ..errors import ConfigError, SubmitError
 from ..states import JobState, JobStatus, StatusUnavailable
+from ..units import format_clock
 from .base import CommandResult, Scheduler
 from .spec import JobSpec
 
@@ -161,7 +162,7 @@ class GridengineScheduler(Scheduler):
         if spec.gpus and not gpu:
             raise ConfigError("gpu_resource", "gpus is set but no GPU complex is configured")
         return {
-            "time_limit": h_rt(spec.walltime),
+            "time_limit": format_sge_walltime(spec.walltime_seconds),
             "slots": slots,
             "parallel_environment": pe,
             "memory_requests": memory_requests(spec.memory_mb, resources, slots, options["memory_per_slot"]),
@@ -390,26 +391,13 @@ def check_complex_name(field: str, value: str) -> str:
     return value
 
 
-def h_rt(walltime: str) -> str:
-    """A Slurm-style walltime (M, M:S, H:M:S, D-H, D-H:M, D-H:M:S) as Grid Engine's ``H:MM:SS``.
+def format_sge_walltime(seconds: int | None) -> str:
+    """Seconds as Grid Engine's ``-l h_rt=HH:MM:SS``, hours going past 24; "" when unset.
 
-    Hours may exceed 24: ``1-12:00:00`` gives ``36:00:00``.
+    >>> format_sge_walltime(129600)
+    '36:00:00'
     """
-    if not walltime:
-        return ""
-    days, _, rest = walltime.rpartition("-")
-    parts = [int(p) for p in rest.split(":")]
-    if days:
-        # D-H, D-H:M, D-H:M:S
-        hours, minutes, seconds = [*parts, 0, 0][:3]
-        total = int(days) * 86400 + hours * 3600 + minutes * 60 + seconds
-    elif len(parts) == 1:
-        total = parts[0] * 60  # minutes
-    elif len(parts) == 2:
-        total = parts[0] * 60 + parts[1]  # minutes:seconds
-    else:
-        total = parts[0] * 3600 + parts[1] * 60 + parts[2]
-    return f"{total // 3600:02d}:{total % 3600 // 60:02d}:{total % 60:02d}"
+    return "" if seconds is None else format_clock(seconds)
 
 
 def memory_requests(memory_mb: int | None, resources: Sequence[str], slots: int, per_slot: bool) -> list[str]:

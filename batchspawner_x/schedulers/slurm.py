@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 
 from ..errors import ConfigError, SubmitError
 from ..states import JobState, JobStatus, StatusUnavailable
-from ..validation import check_name, walltime_seconds
+from ..units import walltime_seconds
+from ..validation import check_name
 from .base import CommandResult, PartitionInfo, Scheduler
 
 #: Every Slurm job state, long name, mapped to what the spawner does with it.

@@ -18,7 +18,8 @@ class JobSpec:
     """One job's checked values, in the units the templates share.
 
     ``walltime`` is Slurm-style text as configured (``"08:00:00"``, empty for
-    none); ``memory_mb`` is MiB and ``cpus`` whole cores, None when not set.
+    none) and ``walltime_seconds`` the same in seconds (None for none);
+    ``memory_mb`` is MiB and ``cpus`` whole cores, None when not set.
     ``options`` holds the spawner settings the backend names in
     :attr:`~batchspawner_x.schedulers.base.Scheduler.context_settings`, by name.
     """
@@ -32,6 +33,7 @@ class JobSpec:
     account: str = ""
     qos: str = ""
     walltime: str = ""
+    walltime_seconds: int | None = None
     gpus: int = 0
     memory_mb: int | None = None
     cpus: int | None = None

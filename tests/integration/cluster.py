@@ -14,7 +14,7 @@ from pathlib import Path
 
 from batchspawner_x.transport import SSHTarget, SSHTransport
 
-from .hub import cluster_env
+from .facts import cluster_env
 
 
 def run(*argv: str) -> subprocess.CompletedProcess[str]:

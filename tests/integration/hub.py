@@ -26,17 +26,9 @@ from typing import Any
 import requests
 
 from . import cluster
+from .facts import CLUSTER_ENV, cluster_env
 
-CLUSTER_ENV = Path("/etc/batchspawner-x-test/cluster.env")
-
-
-def cluster_env() -> dict[str, str]:
-    env: dict[str, str] = {}
-    for line in CLUSTER_ENV.read_text().splitlines():
-        key, sep, value = line.partition("=")
-        if sep:
-            env[key.strip()] = value.strip().strip('"')
-    return env
+__all__ = ["CLUSTER_ENV", "HeldPorts", "Hub", "cluster_env"]
 
 
 class HeldPorts:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from batchspawner_x import claim
 from batchspawner_x.claim import TAKEN, Holder, output_paths
 from batchspawner_x.schedulers.base import CommandResult
 
-SUBMIT = "batchspawner-x-submit"
-INSPECT = "batchspawner-x-claim"
+SUBMIT = claim.SUBMIT_NAME
+INSPECT = claim.INSPECT_NAME
 
 
 def unwrap(argv: list[str]) -> list[str]:
@@ -40,7 +41,7 @@ class FakeClaims:
 
     def __init__(self, files: dict[str, bytes]) -> None:
         self.claims: dict[str, Claim] = {}
-        self.files = files  # where the answers are read from (a RecordedTransport's)
+        self.files = files  # where the answers are read from (a FakeTransport's)
         self.kills = 0
 
     def take(self, path: str) -> CommandResult | None:

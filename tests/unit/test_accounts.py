@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -11,6 +10,8 @@ from traitlets import TraitError
 from batchspawner_x import SlurmSpawner
 from batchspawner_x.accounts import DEFAULT_DENIED_ACCOUNTS, AccountRefused, check_account
 from batchspawner_x.transport import SSHPool
+
+from .fakes import new_spawner
 
 #: A stand-in for the hub's account database.
 UIDS = {"alice": 1001, "toor2": 0, "backup2": 34, "svc": 998}
@@ -68,9 +69,7 @@ def test_the_default_deny_list_holds_the_usual_system_accounts() -> None:
 
 
 def spawner(name: str, **config: Any) -> SlurmSpawner:
-    user = SimpleNamespace(name=name, url=f"/user/{name}/", server=None, base_url="/", escaped_name=name)
-    hub = SimpleNamespace(public_host="", api_url="http://127.0.0.1:8081/hub/api", base_url="/hub/")
-    return SlurmSpawner(user=user, hub=hub, name="", api_token=f"token-{name}", oauth_client_id="c", **config)
+    return new_spawner(name=name, **config)
 
 
 @pytest.mark.parametrize("connection", ["ssh", "local"])

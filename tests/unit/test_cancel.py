@@ -19,7 +19,7 @@ from batchspawner_x.schedulers.base import CommandResult
 from batchspawner_x.schedulers.slurm import SlurmScheduler
 from batchspawner_x.transport import ConnectFailed
 
-from .test_spawner import RecordedTransport, make_spawner
+from .fakes import FakeTransport, make_spawner
 
 Step = Callable[[list[str]], CommandResult]
 
@@ -35,30 +35,27 @@ def answers(rc: int = 0, stdout: str = "", stderr: str = "") -> Step:
     return lambda argv: CommandResult(rc, stdout, stderr)
 
 
-class ScriptedTransport(RecordedTransport):
+class ScriptedTransport(FakeTransport):
     """Answers the cancel commands with ``steps`` in turn (the last one repeats), and the
     status command with ``squeue``."""
 
     def __init__(self, steps: Sequence[Step], squeue: str = "25|RUNNING|n1|None|N/A\n") -> None:
-        super().__init__(lambda argv: CommandResult(0))
+        super().__init__(self.answer_next)
         self.steps = list(steps)
         self.squeue = squeue
-        self.at: list[float] = []
+        self.at: list[float] = []  # when each cancel command was sent
 
-    async def run(
-        self, argv: Sequence[str], *, input: str | None = None, timeout: float, idempotent: bool = True
-    ) -> CommandResult:
-        self.commands.append(list(argv))
+    def answer_next(self, argv: list[str]) -> CommandResult:
         if argv[0] == "squeue":
             return CommandResult(0, self.squeue)
         if argv[0] == "scontrol":
             return CommandResult(0, "JobId=25 JobState=CANCELLED ExitCode=0:15\n")
         self.at.append(time.monotonic())
         step = self.steps.pop(0) if len(self.steps) > 1 else self.steps[0]
-        return step(list(argv))
+        return step(argv)
 
     def cancels(self) -> int:
-        return sum(1 for c in self.commands if c[0] == "scancel")
+        return len(self.commands_of("scancel"))
 
 
 @pytest.fixture(autouse=True)
@@ -129,10 +126,9 @@ async def test_the_deadline_ends_the_attempts_with_the_last_problem() -> None:
 
 
 async def test_stop_keeps_cancelling_through_an_outage_shorter_than_cancel_timeout() -> None:
-    spawner, _ = make_spawner(lambda argv: CommandResult(0))
     outage = raises(ConnectFailed("Cannot connect to login:22 as 'alice': refused"))
     transport = ScriptedTransport([outage, outage, outage, answers()], squeue="25|CANCELLED|n1|None|N/A\n")
-    spawner._transport = transport
+    spawner, _ = make_spawner(transport=transport)
     spawner.load_state({"job_id": "25", "job_dir": "/home/alice/.batchspawner_x/alice"})
     await spawner.stop()
     assert transport.cancels() == 4
@@ -142,10 +138,9 @@ async def test_stop_keeps_cancelling_through_an_outage_shorter_than_cancel_timeo
 async def test_a_cancel_stop_could_not_send_goes_on_in_the_background(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    spawner, _ = make_spawner(lambda argv: CommandResult(0))
     outage = raises(ConnectFailed("Cannot connect to login:22 as 'alice': refused"))
     transport = ScriptedTransport([outage] * 6 + [answers()])
-    spawner._transport = transport
+    spawner, _ = make_spawner(transport=transport)
     spawner.cancel_timeout = 0.2
     spawner.load_state({"job_id": "25", "job_dir": "/home/alice/.batchspawner_x/alice"})
     before = set(cancel._background)
@@ -162,11 +157,10 @@ async def test_a_cancel_stop_could_not_send_goes_on_in_the_background(
 
 
 async def test_a_permanent_failure_is_not_retried_in_the_background(caplog: pytest.LogCaptureFixture) -> None:
-    spawner, _ = make_spawner(lambda argv: CommandResult(0))
     refused = TransportError("SSH login as 'alice' to login:22 was refused")
     refused.maybe_sent = False  # as the pool marks it: nothing reached the node
     transport = ScriptedTransport([raises(refused)])
-    spawner._transport = transport
+    spawner, _ = make_spawner(transport=transport)
     spawner.load_state({"job_id": "25"})
     before = set(cancel._background)
     await spawner.stop()

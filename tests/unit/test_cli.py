@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import shlex
 import textwrap
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 
 from batchspawner_x import cli, compat
+from batchspawner_x.errors import TransportError
 from batchspawner_x.schedulers.base import CommandResult
-from batchspawner_x.transport import Transport
+
+from .fakes import Answer, FakeTransport
 
 BASE = """
 c.JupyterHub.spawner_class = "batchspawner_x.SlurmSpawner"
@@ -196,39 +197,21 @@ def test_render_applies_a_profile_offline(tmp_path: Path, capsys: pytest.Capture
 
 # -- check, against a login node that answers from a script ------------------------------
 
-Answer = Callable[[list[str]], CommandResult]
 
+class LoginNode(FakeTransport):
+    """A login node answering from a script, whose home may be read-only; records each
+    file written."""
 
-class LoginNode(Transport):
     def __init__(self, answer: Answer, *, writable: bool = True) -> None:
-        self.key = ("fake", "login")
-        self.answer = answer
+        super().__init__(answer, key=("fake", "login"))
         self.writable = writable
-        self.files: dict[str, bytes] = {}
         self.written: list[str] = []
-
-    async def run(
-        self, argv: Sequence[str], *, input: str | None = None, timeout: float, idempotent: bool = True
-    ) -> CommandResult:
-        return self.answer(list(argv))
-
-    async def home(self) -> str:
-        return "/home/alice"
 
     async def write_file(self, path: str, data: bytes) -> None:
         if not self.writable:
-            from batchspawner_x.errors import TransportError
-
             raise TransportError(f"Cannot write {path} as alice: Permission denied")
-        self.files[path] = data
+        await super().write_file(path, data)
         self.written.append(path)
-
-    async def read_tail(self, path: str, max_bytes: int) -> bytes | None:
-        return self.files.get(path)
-
-    async def remove(self, paths: Sequence[str]) -> None:
-        for path in paths:
-            self.files.pop(path, None)
 
 
 def login_node(*, missing: tuple[str, ...] = (), hub: CommandResult | None = None) -> Answer:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -13,6 +12,8 @@ from traitlets.config import Config
 
 from batchspawner_x import SlurmSpawner, compat
 from batchspawner_x.errors import TemplateError
+
+from .fakes import new_spawner
 
 LOG = logging.getLogger("test-compat")
 
@@ -25,11 +26,7 @@ def _fresh_warnings() -> Iterator[None]:
 
 
 def spawner(config: Config | None = None, user: str = "alice") -> SlurmSpawner:
-    return SlurmSpawner(
-        user=SimpleNamespace(name=user, url=f"/user/{user}/", server=None, base_url="/"),
-        config=config or Config(),
-        log=LOG,
-    )
+    return new_spawner(name=user, config=config or Config(), log=LOG)
 
 
 def configured(section: str, **settings: Any) -> SlurmSpawner:
@@ -200,7 +197,7 @@ def test_a_command_with_other_arguments_or_executable_is_ignored(caplog: pytest.
 @pytest.mark.parametrize(
     ("old", "value", "says"),
     [
-        ("req_memory", "lots", "req_memory: 'lots' is not a memory size"),
+        ("req_memory", "lots", "req_memory: 'lots' is not an amount of memory"),
         ("req_nprocs", "0", "req_nprocs: '0' is not a positive number"),
         ("req_nprocs", "four", "req_nprocs: 'four' is not a positive number"),
         ("req_ngpus", "gpu:1", "req_ngpus: 'gpu:1' is not a whole number"),
@@ -307,9 +304,10 @@ async def test_batch_script_values_are_checked_before_rendering() -> None:
 
 
 def test_memory_spec_reads_the_units_schedulers_wrote() -> None:
-    assert compat.memory_spec("req_memory", "4G") == "4G"
-    assert compat.memory_spec("req_memory", "4GB") == "4G"
+    assert compat.memory_spec("req_memory", "4G") == "4096M"
+    assert compat.memory_spec("req_memory", "4GB") == "4096M"
     assert compat.memory_spec("req_memory", "512mb") == "512M"
-    assert compat.memory_spec("req_memory", "1.5G") == "1.5G"
-    assert compat.memory_spec("req_memory", "16GiB") == "16G"
-    assert compat.memory_spec("req_memory", "4000") == "4000M"
+    assert compat.memory_spec("req_memory", "1.5G") == "1536M"
+    assert compat.memory_spec("req_memory", "16GiB") == "16384M"
+    assert compat.memory_spec("req_memory", "4000") == "4000M"  # a bare number is MiB
+    assert compat.memory_spec("req_memory", "0") == "0M"  # as before: no memory request

@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -38,8 +38,8 @@ from batchspawner_x.schedulers.condor import (
 from batchspawner_x.script import render
 from batchspawner_x.states import JobState, JobStatus, StatusUnavailable
 
+from .fakes import make_spawner
 from .test_script import job_context
-from .test_spawner import RecordedTransport
 
 GOLDEN = Path(__file__).parent / "golden"
 EMULATOR = Path(__file__).resolve().parents[1] / "emulators" / "condor" / "condoremu.py"
@@ -392,7 +392,6 @@ def condor_context(*, walltime_directive: str = "both", **kwargs: Any) -> dict[s
     context["output"] = context["job_dir"] + "/job.out"
     context.update(
         condor_template_values(
-            walltime=context["walltime"],
             job_dir=context["job_dir"],
             home=kwargs["home"],
             walltime_directive=walltime_directive,
@@ -504,10 +503,7 @@ def test_site_template_replaces_one_block(tmp_path: Path, emulator: ModuleType) 
 
 
 def spawner(**traits: Any) -> CondorSpawner:
-    user = SimpleNamespace(name="alice", url="/user/alice/", server=None, base_url="/")
-    spawner = CondorSpawner(user=user, **traits)
-    spawner._transport = RecordedTransport(lambda argv: CommandResult(0))
-    return spawner
+    return make_spawner(cls=CondorSpawner, **traits)[0]
 
 
 async def test_spawner_renders_a_submit_description() -> None:

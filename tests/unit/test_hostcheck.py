@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import ipaddress
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from batchspawner_x import SlurmSpawner
-from batchspawner_x.api import validate_report
+from batchspawner_x.handshake import validate_report
 from batchspawner_x.hostcheck import judge, parse_getent
 from batchspawner_x.network import valid_host
 from batchspawner_x.reach import ServerHostRefused
 from batchspawner_x.schedulers.base import CommandResult
 
-from .test_spawner import RecordedTransport
+from .fakes import FakeTransport, make_spawner
 
 
 def addrs(*texts: str) -> frozenset[Any]:
@@ -89,7 +88,7 @@ def test_scope_ids_and_control_characters_are_refused(host: str) -> None:
 CLUSTER_HOSTS = {"cn017": "10.0.0.17", "cn017.cluster": "10.0.0.17", "cn018": "10.0.0.18"}
 
 
-class LoginNode(RecordedTransport):
+class LoginNode(FakeTransport):
     """Answers ``getent ahosts NAME`` from :data:`CLUSTER_HOSTS`, after a greeting line."""
 
     def __init__(self) -> None:
@@ -113,10 +112,8 @@ class NodeSpawner(SlurmSpawner):
 
 
 def spawner(node: str | None = "cn017", **config: Any) -> NodeSpawner:
-    user = SimpleNamespace(name="alice", url="/user/alice/", server=None, base_url="/", escaped_name="alice")
-    s = NodeSpawner(user=user, name="", **config)
+    s, _ = make_spawner(cls=NodeSpawner, transport=LoginNode(), **config)
     s.node = node
-    s._transport = LoginNode()
     return s
 
 

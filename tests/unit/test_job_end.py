@@ -22,8 +22,7 @@ from batchspawner_x.schedulers.base import CommandResult
 from batchspawner_x.states import JobState, JobStatus
 
 from .claims import unwrap
-from .test_spawner import RecordedTransport
-from .test_status_sharing import spawner as make_spawner
+from .fakes import FakeTransport, make_spawner
 
 OUTPUT = "/home/alice/.batchspawner_x/alice/job-25.out"
 LAST_WORDS = (
@@ -32,7 +31,7 @@ LAST_WORDS = (
 )
 
 
-class OneSlurmJob(RecordedTransport):
+class OneSlurmJob(FakeTransport):
     """Job 25: RUNNING until :meth:`die`, then each squeue gives the next of ``ending``
     (the last one for ever after)."""
 
@@ -75,8 +74,9 @@ def free_port() -> int:
 
 
 def spawner_on(cluster: OneSlurmJob) -> SlurmSpawner:
-    spawner = make_spawner("alice", startup_poll_interval=0.1, status_interval=30, http_timeout=20)
-    spawner._transport = cluster
+    spawner, _ = make_spawner(
+        transport=cluster, startup_poll_interval=0.1, status_interval=30, http_timeout=20
+    )
     return spawner
 
 

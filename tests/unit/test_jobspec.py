@@ -67,6 +67,7 @@ def test_slurm_context_is_the_shared_values() -> None:
         "account": "",
         "qos": "",
         "walltime": "08:00:00",
+        "walltime_seconds": 28800,
         "time_limit": "08:00:00",
         "gpus": 0,
         "memory_mb": 4096,

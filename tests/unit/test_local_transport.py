@@ -57,3 +57,14 @@ async def test_the_site_chooses_what_is_kept(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("SITE_SETTING", "kept")
     result = await LocalTransport(ME.pw_name, [], [*LOCAL_ENV_KEEP, "SITE_SETTING"]).run(["env"], timeout=30)
     assert "SITE_SETTING=kept" in result.stdout.splitlines()
+
+
+def test_a_wrapped_script_is_counted_under_its_own_name() -> None:
+    from batchspawner_x.transport import command_name
+
+    assert command_name(["/usr/bin/sbatch", "--parsable"]) == "sbatch"
+    assert (
+        command_name(["/bin/sh", "-c", 'exec "$@"', "batchspawner-x-submit", "sbatch"])
+        == "batchspawner-x-submit"
+    )
+    assert command_name(["/bin/sh", "-c", "true"]) == "sh"

@@ -23,10 +23,10 @@ from batchspawner_x.schedulers.sge import GridengineScheduler
 from batchspawner_x.schedulers.slurm import SlurmScheduler
 from batchspawner_x.states import JobState, StatusUnavailable
 
+from .fakes import FakeTransport
 from .test_moab_parsing import data as moab_data
 from .test_moab_parsing import job as moab_job
 from .test_pbs_parsing import FINISHED, RUNNING, pbs_json, torque_job
-from .test_poller import FakeTransport
 from .test_sge_parsing import document as sge_document
 from .test_sge_parsing import job as sge_job
 
@@ -177,7 +177,7 @@ def test_lookup_and_exit_codes_behind_a_greeting() -> None:
 
 async def test_the_poller_logs_each_unrecognised_line_once(caplog: pytest.LogCaptureFixture) -> None:
     answer = noisy("25|RUNNING|node01|None|N/A\n")
-    transport = FakeTransport([answer] * 3)
+    transport = FakeTransport([answer] * 3, delay=0)
     poller = StatusPoller(transport, SlurmScheduler(), interval=30, timeout=5, min_spacing=0)
     with caplog.at_level(logging.WARNING):
         for _ in range(3):

@@ -10,7 +10,6 @@ projects (equinor/ert's LSF driver tests).
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -22,18 +21,18 @@ from batchspawner_x.schedulers.lsf import (
     LSF_STATES,
     LsfScheduler,
     describe_lsf_reason,
+    format_lsf_walltime,
     lsf_exec_host,
     lsf_memory,
     lsf_template_values,
-    lsf_walltime,
     parse_bjobs_line,
-    walltime_seconds,
 )
 from batchspawner_x.script import render
 from batchspawner_x.states import JobState, JobStatus, StatusUnavailable
+from batchspawner_x.units import optional_walltime_seconds
 
+from .fakes import make_spawner
 from .test_script import job_context
-from .test_spawner import RecordedTransport
 
 GOLDEN = Path(__file__).parent / "golden"
 FORMAT = "jobid stat exec_host exit_code pend_reason delimiter='|'"
@@ -362,8 +361,8 @@ def test_describe_reason(lsf: LsfScheduler, reason: str, words: str) -> None:
     ],
 )
 def test_walltime(walltime: str, seconds: int | None, lsf: str) -> None:
-    assert walltime_seconds(walltime) == seconds
-    assert lsf_walltime(walltime) == lsf
+    assert optional_walltime_seconds("walltime", walltime) == seconds
+    assert format_lsf_walltime(seconds) == lsf
 
 
 @pytest.mark.parametrize(
@@ -391,7 +390,7 @@ def test_memory_units(mb: int | None, unit: str, value: int | None) -> None:
 )
 def test_memory_request(memory_request: str, resources: str, limit: int | None) -> None:
     values = lsf_template_values(
-        walltime="01:00:00", memory_mb=4096, memory_request=memory_request, unit="MB"
+        walltime_seconds=3600, memory_mb=4096, memory_request=memory_request, unit="MB"
     )
     assert values == {"lsf_walltime": "01:00", "lsf_resources": resources, "lsf_memory_limit": limit}
 
@@ -482,10 +481,7 @@ def test_site_template_replaces_one_block(tmp_path: Path) -> None:
 
 
 def spawner(**traits: Any) -> LsfSpawner:
-    user = SimpleNamespace(name="alice", url="/user/alice/", server=None, base_url="/")
-    spawner = LsfSpawner(user=user, **traits)
-    spawner._transport = RecordedTransport(lambda argv: CommandResult(0))
-    return spawner
+    return make_spawner(cls=LsfSpawner, **traits)[0]
 
 
 async def test_spawner_renders_the_sites_units() -> None:

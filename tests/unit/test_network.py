@@ -6,7 +6,6 @@ import asyncio
 import errno
 import socket
 import time
-from types import SimpleNamespace
 
 import pytest
 from traitlets import TraitError
@@ -26,15 +25,16 @@ from batchspawner_x.reach import ServerUnreachable, describe_error, is_unreachab
 from batchspawner_x.schedulers.slurm import SlurmScheduler
 from batchspawner_x.states import JobState, JobStatus
 
-from .test_poller import AnyJobsTransport
-from .test_spawner import RecordedTransport, make_spawner, squeue_says
+from .fakes import FakeTransport, make_spawner, new_spawner
+from .test_poller import any_jobs_transport
+from .test_spawner import squeue_says
 
 # -- port ranges (parsing: test_singleuser.py) --------------------------------------------
 
 
 def spawner(**config: object) -> SlurmSpawner:
-    user = SimpleNamespace(name="grace", url="/user/grace/", server=None, base_url="/")
-    return SlurmSpawner(user=user, name="", **config)
+    """Grace's spawner, configured with ``config``; it connects as configured."""
+    return new_spawner(name="grace", **config)
 
 
 def test_port_range_setting_is_checked_and_reaches_the_job() -> None:
@@ -111,7 +111,7 @@ def test_connect_address_setting_is_checked_when_set() -> None:
 
 def with_node(s: SlurmSpawner, node: str) -> SlurmSpawner:
     s.load_state({"job_id": "25"})
-    poller = StatusPoller(AnyJobsTransport(), SlurmScheduler(), interval=30, timeout=5)
+    poller = StatusPoller(any_jobs_transport(), SlurmScheduler(), interval=30, timeout=5)
     poller.cache["25"] = CachedStatus(
         JobStatus("25", JobState.RUNNING, "RUNNING", host=node), time.monotonic()
     )
@@ -193,7 +193,7 @@ def test_which_errors_mean_unreachable(error: BaseException, unreachable: bool) 
     assert describe_error(error)
 
 
-class LoginReaches(RecordedTransport):
+class LoginReaches(FakeTransport):
     """A login node that reaches every server."""
 
     async def can_connect(self, host: str, port: int, *, timeout: float) -> bool | None:
@@ -208,8 +208,8 @@ def free_port() -> int:
 
 
 async def test_server_the_login_node_reaches_but_the_hub_does_not_fails_clearly() -> None:
-    s = with_node(spawner(http_timeout=10), "localhost")
-    s._transport = transport = LoginReaches(squeue_says())
+    transport = LoginReaches(squeue_says())
+    s = with_node(make_spawner(name="grace", transport=transport, http_timeout=10)[0], "localhost")
     port = free_port()  # nothing listens: the hub is refused, the "login node" gets through
     start = time.monotonic()
     with pytest.raises(ServerUnreachable) as info:
@@ -235,8 +235,9 @@ async def test_a_server_that_starts_listening_during_the_probe_is_not_called_unr
             servers.append(await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", port))
             return True
 
-    s = with_node(spawner(http_timeout=10), "localhost")
-    s._transport = StartsNow(squeue_says())
+    s = with_node(
+        make_spawner(name="grace", transport=StartsNow(squeue_says()), http_timeout=10)[0], "localhost"
+    )
     await s._wait_until_listening("127.0.0.1", port)  # no ServerUnreachable
     assert servers
     servers[0].close()

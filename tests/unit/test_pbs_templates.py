@@ -14,9 +14,10 @@ import pytest
 from traitlets import TraitError
 
 from batchspawner_x import MoabSpawner, PBSSpawner, TorqueSpawner
-from batchspawner_x.schedulers.pbs import pbs_walltime, per_process_mb
+from batchspawner_x.schedulers.pbs import format_pbs_walltime, per_process_mb
 from batchspawner_x.script import render
 from batchspawner_x.spawner import BatchSpawnerBase
+from batchspawner_x.units import optional_walltime_seconds
 
 GOLDEN = Path(__file__).parent / "golden"
 SPAWNERS = {"pbs": PBSSpawner, "torque": TorqueSpawner, "moab": MoabSpawner}
@@ -138,12 +139,7 @@ def test_site_template_extends_the_packaged_one(tmp_path: Path) -> None:
     ],
 )
 def test_walltime_becomes_hours_minutes_seconds(value: str, expected: str) -> None:
-    assert pbs_walltime(value) == expected
-
-
-def test_walltime_refuses_what_is_not_a_walltime() -> None:
-    with pytest.raises(ValueError, match="not a walltime"):
-        pbs_walltime("8h")
+    assert format_pbs_walltime(optional_walltime_seconds("walltime", value)) == expected
 
 
 @pytest.mark.parametrize(

@@ -15,50 +15,17 @@ from batchspawner_x.poller import MAX_ROUNDS_IN_FLIGHT, StatusPoller
 from batchspawner_x.schedulers.base import CommandResult
 from batchspawner_x.schedulers.slurm import SlurmScheduler
 from batchspawner_x.states import JobState, JobStatus
-from batchspawner_x.transport import Transport
+
+from .fakes import FakeTransport
 
 SQUEUE_FORMAT = "--format=%i|%T|%B|%r|%S"
 TIMED_OUT = CommandResult(1, "", "slurm_load_jobs error: Socket timed out on send/recv operation\n")
 PURGED = CommandResult(1, "", "slurm_load_jobs error: Invalid job id specified\n")
 
 
-class FakeTransport(Transport):
-    """Returns the given results in order and records every argv it was asked to run."""
-
-    key = ("fake", "login.cluster", "22", "alice")
-
-    def __init__(self, results: Sequence[CommandResult | Exception]) -> None:
-        self.results = list(results)
-        self.calls: list[list[str]] = []
-
-    async def run(
-        self,
-        argv: Sequence[str],
-        *,
-        input: str | None = None,
-        timeout: float,
-        idempotent: bool = True,
-    ) -> CommandResult:
-        self.calls.append(list(argv))
-        await asyncio.sleep(0)
-        if not self.results:
-            raise AssertionError(f"unexpected command {list(argv)}")
-        result = self.results.pop(0)
-        if isinstance(result, Exception):
-            raise result
-        return result
-
-    async def home(self) -> str:
-        return "/home/alice"
-
-    async def write_file(self, path: str, data: bytes) -> None:
-        raise NotImplementedError
-
-    async def read_tail(self, path: str, max_bytes: int) -> bytes | None:
-        raise NotImplementedError
-
-    async def remove(self, paths: Sequence[str]) -> None:
-        raise NotImplementedError
+#: The account of a user's own status queries, and of a shared status identity.
+USER_KEY = ("fake", "login.cluster", "22", "alice")
+STATUS_KEY = ("fake", "login.cluster", "22", "status")
 
 
 @pytest.fixture(autouse=True)
@@ -71,7 +38,8 @@ def _empty_registry() -> Iterator[None]:
 
 
 def make(results: Sequence[CommandResult | Exception]) -> tuple[StatusPoller, FakeTransport]:
-    transport = FakeTransport(results)
+    """A poller over a login node that gives ``results`` in order, then fails the test."""
+    transport = FakeTransport(results, key=USER_KEY, delay=0)
     return StatusPoller(transport, SlurmScheduler(), interval=30, timeout=5, min_spacing=0), transport
 
 
@@ -104,7 +72,7 @@ async def test_concurrent_status_calls_share_one_query() -> None:
         poller.status("102", max_age=0),
         poller.status("103", max_age=0),
     )
-    assert transport.calls == [
+    assert transport.commands == [
         ["squeue", "--noheader", "--states=all", "--jobs=101,102,103", SQUEUE_FORMAT],
     ]
     assert poller.queries == 1
@@ -122,7 +90,7 @@ async def test_fresh_cache_is_not_queried_again() -> None:
     first = await poller.status("101", max_age=60)
     second = await poller.status("101", max_age=60)
     assert first is second
-    assert len(transport.calls) == 1
+    assert len(transport.commands) == 1
 
 
 async def test_failed_query_keeps_running_and_marks_stale() -> None:
@@ -141,8 +109,8 @@ async def test_failed_query_keeps_running_and_marks_stale() -> None:
         assert entry.since == before.since
     assert "Socket timed out on send/recv operation" in (entry.error or "")
     assert poller.last_error == entry.error
-    assert len(transport.calls) == 4
-    assert transport.calls[-1][0] == "squeue"
+    assert len(transport.commands) == 4
+    assert transport.commands[-1][0] == "squeue"
 
 
 async def test_failed_first_query_knows_nothing() -> None:
@@ -189,7 +157,7 @@ async def test_finished_job_gets_exit_code() -> None:
         [squeue("101|FAILED|c1|NonZeroExitCode|2026-11-25T20:14:03"), scontrol("3:0", "FAILED")]
     )
     entry = await poller.status("101", max_age=0)
-    assert transport.calls == [
+    assert transport.commands == [
         ["squeue", "--noheader", "--states=all", "--jobs=101", SQUEUE_FORMAT],
         ["scontrol", "--oneliner", "show", "job", "101"],
     ]
@@ -209,7 +177,7 @@ async def test_completed_job_exit_code_zero_and_asked_once() -> None:
     entry = poller.cached("101")
     assert entry is not None
     assert (entry.status.state, entry.status.exit_code) == (JobState.FINISHED, 0)
-    assert [call[0] for call in transport.calls] == ["squeue", "scontrol", "squeue"]
+    assert [call[0] for call in transport.commands] == ["squeue", "scontrol", "squeue"]
 
 
 async def test_gone_after_finished_keeps_finished_and_exit_code() -> None:
@@ -225,7 +193,7 @@ async def test_gone_after_finished_keeps_finished_and_exit_code() -> None:
     assert after.status.raw_state == "CANCELLED"
     assert after.status.exit_code == 143
     assert not after.stale
-    assert [call[0] for call in transport.calls] == ["squeue", "scontrol", "squeue"]
+    assert [call[0] for call in transport.commands] == ["squeue", "scontrol", "squeue"]
 
 
 async def test_gone_without_history_is_gone() -> None:
@@ -234,7 +202,7 @@ async def test_gone_without_history_is_gone() -> None:
     assert entry is not None
     assert entry.status == JobStatus("101", JobState.GONE, "purged")
     assert entry.status.alive is False
-    assert len(transport.calls) == 1
+    assert len(transport.commands) == 1
 
 
 async def test_untracked_job_is_not_asked_about() -> None:
@@ -242,51 +210,23 @@ async def test_untracked_job_is_not_asked_about() -> None:
     await poller.status("101", max_age=0)
     poller.untrack("101")
     await poller.status("102", max_age=0)
-    assert transport.calls[1][3] == "--jobs=102"
+    assert transport.commands[1][3] == "--jobs=102"
     assert poller.cached("101") is None
 
 
 # -- one round per interval, whatever the number of callers ---------------------------------
 
 
-class AnyJobsTransport(Transport):
-    """Answers every squeue for whatever ids it is asked, as held pending jobs; or fails."""
+def any_jobs_transport(*, fail: bool = False, delay: float = 0.005) -> FakeTransport:
+    """A status login node that answers every squeue for whatever ids it is asked, as held
+    pending jobs; or that times out."""
 
-    key = ("fake", "login.cluster", "22", "status")
-
-    def __init__(self, *, fail: bool = False, delay: float = 0.005) -> None:
-        self.fail = fail
-        self.delay = delay
-        self.calls: list[list[str]] = []
-        self.times: list[float] = []
-
-    async def run(
-        self,
-        argv: Sequence[str],
-        *,
-        input: str | None = None,
-        timeout: float,
-        idempotent: bool = True,
-    ) -> CommandResult:
-        self.calls.append(list(argv))
-        self.times.append(time.monotonic())
-        await asyncio.sleep(self.delay)
-        if self.fail:
+    def answer(argv: list[str]) -> CommandResult:
+        if fail:
             return TIMED_OUT
-        ids = jobs_asked(list(argv))
-        return squeue(*(f"{jid}|PENDING|n/a|JobHeldUser|N/A" for jid in ids))
+        return squeue(*(f"{jid}|PENDING|n/a|JobHeldUser|N/A" for jid in jobs_asked(argv)))
 
-    async def home(self) -> str:
-        return "/home/status"
-
-    async def write_file(self, path: str, data: bytes) -> None:
-        raise NotImplementedError
-
-    async def read_tail(self, path: str, max_bytes: int) -> bytes | None:
-        raise NotImplementedError
-
-    async def remove(self, paths: Sequence[str]) -> None:
-        raise NotImplementedError
+    return FakeTransport(answer, home="/home/status", key=STATUS_KEY, delay=delay)
 
 
 def jobs_asked(argv: list[str]) -> list[str]:
@@ -309,7 +249,7 @@ async def poll_at_random_times(poller: StatusPoller, job_id: str, *, every: floa
 
 
 async def test_many_random_pollers_cause_one_query_per_interval() -> None:
-    transport = AnyJobsTransport()
+    transport = any_jobs_transport()
     poller = StatusPoller(transport, SlurmScheduler(), interval=0.2, timeout=5)
     n, duration = 300, 2.0
     until = time.monotonic() + duration
@@ -318,16 +258,16 @@ async def test_many_random_pollers_cause_one_query_per_interval() -> None:
     )
     assert sum(answers) > 5 * n, "every caller polled many times"
     # one query to learn about the new jobs, then one per interval; nothing per caller
-    assert len(transport.calls) <= duration / 0.2 + 3
-    assert len(transport.calls) == poller.queries == poller.rounds
+    assert len(transport.commands) <= duration / 0.2 + 3
+    assert len(transport.commands) == poller.queries == poller.rounds
     # steady state: every query asks about all the jobs, and queries are an interval apart
-    assert all(len(jobs_asked(argv)) == n for argv in transport.calls[1:])
+    assert all(len(jobs_asked(argv)) == n for argv in transport.commands[1:])
     gaps = [b - a for a, b in zip(transport.times[1:], transport.times[2:], strict=False)]
     assert min(gaps) >= 0.2 * 0.9
 
 
 async def test_a_failing_scheduler_is_not_asked_more_often() -> None:
-    transport = AnyJobsTransport(fail=True)
+    transport = any_jobs_transport(fail=True)
     poller = StatusPoller(transport, SlurmScheduler(), interval=0.2, timeout=5)
 
     async def caller(job_id: str, until: float) -> None:
@@ -339,11 +279,11 @@ async def test_a_failing_scheduler_is_not_asked_more_often() -> None:
 
     until = time.monotonic() + 1.0
     await asyncio.gather(*(caller(str(i), until) for i in range(100)))
-    assert len(transport.calls) <= 1.0 / 0.2 + 3
+    assert len(transport.commands) <= 1.0 / 0.2 + 3
 
 
 async def test_starting_jobs_are_asked_often_but_in_one_query() -> None:
-    transport = AnyJobsTransport()
+    transport = any_jobs_transport()
     poller = StatusPoller(transport, SlurmScheduler(), interval=30, timeout=5, fast_interval=0.1)
     jobs = [str(2000 + i) for i in range(50)]
 
@@ -356,19 +296,19 @@ async def test_starting_jobs_are_asked_often_but_in_one_query() -> None:
 
     until = time.monotonic() + 1.0
     await asyncio.gather(*(starting(jid, until) for jid in jobs))
-    assert 5 <= len(transport.calls) <= 1.0 / 0.1 + 3
-    assert all(sorted(jobs_asked(argv)) == jobs for argv in transport.calls)
+    assert 5 <= len(transport.commands) <= 1.0 / 0.1 + 3
+    assert all(sorted(jobs_asked(argv)) == jobs for argv in transport.commands)
 
     # once started, the slow interval applies again
     for jid in jobs:
         poller.started(jid)
-    before = len(transport.calls)
+    before = len(transport.commands)
     await asyncio.sleep(0.5)
-    assert len(transport.calls) - before <= 1
+    assert len(transport.commands) - before <= 1
 
 
 async def test_a_burst_of_new_jobs_shares_few_queries() -> None:
-    transport = AnyJobsTransport()
+    transport = any_jobs_transport()
     poller = StatusPoller(transport, SlurmScheduler(), interval=30, timeout=5, min_spacing=0.2)
 
     async def new_job(i: int) -> None:
@@ -378,13 +318,13 @@ async def test_a_burst_of_new_jobs_shares_few_queries() -> None:
         assert entry is not None and entry.status.job_id == str(i)
 
     await asyncio.gather(*(new_job(i) for i in range(50)))
-    assert len(transport.calls) <= 0.5 / 0.2 + 2
+    assert len(transport.commands) <= 0.5 / 0.2 + 2
     gaps = [b - a for a, b in zip(transport.times, transport.times[1:], strict=False)]
     assert all(gap >= 0.2 * 0.9 for gap in gaps)
 
 
 async def test_a_cancelled_caller_does_not_cancel_the_query() -> None:
-    transport = AnyJobsTransport(delay=0.1)
+    transport = any_jobs_transport(delay=0.1)
     poller = StatusPoller(transport, SlurmScheduler(), interval=30, timeout=5)
     impatient = asyncio.ensure_future(poller.status("1", max_age=0))
     patient = asyncio.ensure_future(poller.status("2", max_age=0))
@@ -392,47 +332,47 @@ async def test_a_cancelled_caller_does_not_cancel_the_query() -> None:
     impatient.cancel()
     entry = await patient
     assert entry is not None and entry.status.state is JobState.HELD
-    assert len(transport.calls) == 1 and sorted(jobs_asked(transport.calls[0])) == ["1", "2"]
+    assert len(transport.commands) == 1 and sorted(jobs_asked(transport.commands[0])) == ["1", "2"]
 
 
 async def test_a_job_tracked_during_a_query_gets_the_next_one() -> None:
-    transport = AnyJobsTransport(delay=0.05)
+    transport = any_jobs_transport(delay=0.05)
     poller = StatusPoller(transport, SlurmScheduler(), interval=30, timeout=5, min_spacing=0)
     first = asyncio.ensure_future(poller.status("1", max_age=0))
     await asyncio.sleep(0.01)  # the query for job 1 is running
     late = await poller.status("2", max_age=0)
     await first
     assert late is not None and late.status.job_id == "2"
-    assert [jobs_asked(argv) for argv in transport.calls] == [["1"], ["1", "2"]]
+    assert [jobs_asked(argv) for argv in transport.commands] == [["1"], ["1", "2"]]
 
 
 async def test_long_id_lists_are_split_into_few_commands() -> None:
-    transport = AnyJobsTransport()
+    transport = any_jobs_transport()
     poller = StatusPoller(transport, SlurmScheduler(), interval=30, timeout=5, max_argv_bytes=1000)
     jobs = [str(100000 + i) for i in range(500)]  # 3.5 kB of ids
     for jid in jobs:
         poller.track(jid)
     await poller.refresh()
-    sizes = [sum(len(arg) + 1 for arg in argv) for argv in transport.calls]
+    sizes = [sum(len(arg) + 1 for arg in argv) for argv in transport.commands]
     assert all(size <= 1000 for size in sizes)
-    assert 4 <= len(transport.calls) <= 8
-    assert sorted(jid for argv in transport.calls for jid in jobs_asked(argv)) == jobs
-    assert poller.rounds == 1 and poller.queries == len(transport.calls)
+    assert 4 <= len(transport.commands) <= 8
+    assert sorted(jid for argv in transport.commands for jid in jobs_asked(argv)) == jobs
+    assert poller.rounds == 1 and poller.queries == len(transport.commands)
     assert all(poller.cached(jid) is not None for jid in jobs)
 
 
 async def test_default_limit_keeps_every_argument_below_linux_limit() -> None:
-    transport = AnyJobsTransport()
+    transport = any_jobs_transport()
     poller = StatusPoller(transport, SlurmScheduler(), interval=30, timeout=5)
     for i in range(20000):  # 160 kB of ids: one argument would exceed MAX_ARG_STRLEN (128 kB)
         poller.track(str(10_000_000 + i))
     await poller.refresh()
-    assert len(transport.calls) == 2
-    assert all(max(len(arg.encode()) for arg in argv) < 128 * 1024 for argv in transport.calls)
+    assert len(transport.commands) == 2
+    assert all(max(len(arg.encode()) for arg in argv) < 128 * 1024 for argv in transport.commands)
 
 
 async def test_intervals_of_sharing_spawners_take_the_shortest() -> None:
-    transport = AnyJobsTransport()
+    transport = any_jobs_transport()
     a = StatusPoller.get(transport, SlurmScheduler(), interval=30, timeout=5, fast_interval=2)
     b = StatusPoller.get(transport, SlurmScheduler(), interval=10, timeout=5, fast_interval=1)
     assert a is b
@@ -440,7 +380,7 @@ async def test_intervals_of_sharing_spawners_take_the_shortest() -> None:
 
 
 async def test_a_status_identity_and_a_users_own_queries_do_not_share_a_poller() -> None:
-    transport = FakeTransport([])
+    transport = FakeTransport([], key=USER_KEY, delay=0)
     try:
         own = StatusPoller.get(transport, SlurmScheduler(), interval=30, timeout=5)
         shared = StatusPoller.get(transport, SlurmScheduler(all_users=True), interval=30, timeout=5)
@@ -458,46 +398,37 @@ async def test_status_output_is_parsed_outside_the_event_loop() -> None:
             threads.append(threading.current_thread())
             return super().parse_status(job_ids, result)
 
-    poller = StatusPoller(AnyJobsTransport(), RecordingSlurm(), interval=30, timeout=5)
+    poller = StatusPoller(any_jobs_transport(), RecordingSlurm(), interval=30, timeout=5)
     entry = await poller.status("7", max_age=0)
     assert entry is not None and entry.status.job_id == "7"
     assert len(threads) == 1 and threads[0] is not threading.main_thread()
 
 
-class ScriptedTransport(AnyJobsTransport):
-    """Answers squeue as AnyJobsTransport, but each command may be made to hang until released,
-    or to answer with a given state."""
+class HangingSlurm:
+    """Answers squeue for whatever ids it is asked with a given state; made to hang, each
+    answer waits until released. scontrol says the job was cancelled."""
 
     def __init__(self) -> None:
-        super().__init__(delay=0)
         self.hang = False
         self.state = "RUNNING"
         self.release = asyncio.Event()
 
-    async def run(
-        self,
-        argv: Sequence[str],
-        *,
-        input: str | None = None,
-        timeout: float,
-        idempotent: bool = True,
-    ) -> CommandResult:
+    async def __call__(self, argv: list[str]) -> CommandResult:
         if argv[0] == "scontrol":
             return scontrol("0:15", "CANCELLED")
-        self.calls.append(list(argv))
-        self.times.append(time.monotonic())
         state = self.state  # what the scheduler knew when it was asked
         if self.hang:
             await self.release.wait()
-        return squeue(*(f"{jid}|{state}|c1|None|N/A" for jid in jobs_asked(list(argv))))
+        return squeue(*(f"{jid}|{state}|c1|None|N/A" for jid in jobs_asked(argv)))
 
 
 async def test_a_hanging_query_does_not_hold_back_the_next_round_or_the_callers() -> None:
-    transport = ScriptedTransport()
+    slurm = HangingSlurm()
+    transport = FakeTransport(slurm, key=STATUS_KEY)
     poller = StatusPoller(transport, SlurmScheduler(), interval=0.2, timeout=30, patience=0.1)
     first = await poller.status("7", max_age=0)
     assert first is not None and first.status.state is JobState.RUNNING
-    transport.hang = True
+    slurm.hang = True
     # a second on a scheduler that hangs (status_timeout 30 s): one command per interval,
     # at most MAX_ROUNDS_IN_FLIGHT of them waiting at once
     started = time.monotonic()
@@ -507,15 +438,15 @@ async def test_a_hanging_query_does_not_hold_back_the_next_round_or_the_callers(
         answers.append(time.monotonic())
         assert entry is not None and entry.status.state is JobState.RUNNING, "the last known state"
         await asyncio.sleep(0.05)
-    hung = len(transport.calls) - 1
-    assert hung == MAX_ROUNDS_IN_FLIGHT, transport.calls
+    hung = len(transport.commands_of("squeue")) - 1
+    assert hung == MAX_ROUNDS_IN_FLIGHT, transport.commands
     assert transport.times[2] - transport.times[1] < 0.2 * 2, "the next round came on time"
     gaps = [b - a for a, b in zip([started, *answers], answers, strict=False)]
     assert max(gaps) < 0.5, "poll() answered from the cache instead of waiting for the hang"
     # the scheduler answers again: the job ended meanwhile, and that is seen
-    transport.state = "CANCELLED"
-    transport.hang = False
-    transport.release.set()
+    slurm.state = "CANCELLED"
+    slurm.hang = False
+    slurm.release.set()
     await asyncio.sleep(0.01)
     entry = await poller.status("7", max_age=0)
     assert entry is not None and entry.status.state is JobState.FINISHED
@@ -523,17 +454,18 @@ async def test_a_hanging_query_does_not_hold_back_the_next_round_or_the_callers(
 
 
 async def test_an_older_rounds_late_answer_does_not_replace_a_newer_one() -> None:
-    transport = ScriptedTransport()
+    slurm = HangingSlurm()
+    transport = FakeTransport(slurm, key=STATUS_KEY)
     poller = StatusPoller(transport, SlurmScheduler(), interval=0.1, timeout=30, patience=0.05)
-    transport.hang = True
+    slurm.hang = True
     poller.track("7")
     await asyncio.sleep(0.05)  # round 1 asked "RUNNING", and hangs
-    transport.hang = False
-    transport.state = "CANCELLED"
+    slurm.hang = False
+    slurm.state = "CANCELLED"
     await asyncio.sleep(0.15)  # round 2 answers at once
     entry = poller.cached("7")
     assert entry is not None and entry.status.state is JobState.FINISHED
-    transport.release.set()  # round 1's old answer arrives last
+    slurm.release.set()  # round 1's old answer arrives last
     await asyncio.sleep(0.01)
     entry = poller.cached("7")
     assert entry is not None and entry.status.state is JobState.FINISHED

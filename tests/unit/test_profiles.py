@@ -16,7 +16,7 @@ from batchspawner_x.profiles import (
     resolve_choice,
 )
 from batchspawner_x.schedulers.base import PartitionInfo
-from batchspawner_x.validation import format_walltime, walltime_seconds
+from batchspawner_x.units import format_walltime, walltime_seconds
 
 SITE: list[dict[str, Any]] = [
     {
@@ -84,6 +84,8 @@ def test_fields_change_values_inside_their_bounds() -> None:
         ({"profile": "small", "memory": "9G"}, "memory", "9G is above the maximum of 8G"),
         ({"profile": "small", "memory": "512M"}, "memory", "512M is below the minimum of 1G"),
         ({"profile": "small", "memory": "lots"}, "memory", "is not an amount of memory"),
+        # a bare number meant GiB here, MiB everywhere else: refused, naming the unit to write
+        ({"profile": "small", "memory": "4"}, "memory", "4 has no unit here: write 4G for GiB or 4M for MiB"),
         ({"profile": "small", "walltime": "9.0"}, "walltime", "09:00:00 is above the maximum of 08:00:00"),
         ({"profile": "small", "walltime": "1\n#SBATCH -A x"}, "walltime", "is not a walltime"),
         ({"profile": "small", "partition": "gpu"}, "partition", "'gpu' is not one of debug, interactive"),
@@ -144,6 +146,13 @@ def test_partitions_from_the_cluster() -> None:
         ([{"name": "a", "cpu": 2}], "profiles[0]", "unknown keys ['cpu']"),
         ([{"name": "a", "partition": "x y"}], "profiles[a].partition", "not a valid name"),
         ([{"name": "a", "memory": "2 potatoes"}], "profiles[a].memory", "not an amount of memory"),
+        ([{"name": "a", "memory": "16"}], "profiles[a].memory", "16 has no unit here: write 16G for GiB"),
+        ([{"name": "a", "memory": 16}], "profiles[a].memory", "16 has no unit here"),
+        (
+            [{"name": "a", "fields": {"memory": {"max": 64}}}],
+            "profiles[a].fields.memory.max",
+            "64 has no unit here",
+        ),
         ([{"name": "a", "fields": {"colour": {}}}], "profiles[a].fields", "'colour' is not one of"),
         ([{"name": "a", "fields": {"cpus": {}}}], "profiles[a].fields.cpus", "needs a 'max'"),
         ([{"name": "a", "fields": {"cpus": {"maximum": 2}}}], "profiles[a].fields.cpus", "unknown keys"),

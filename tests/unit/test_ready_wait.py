@@ -12,7 +12,7 @@ from batchspawner_x.poller import CachedStatus, StatusPoller
 from batchspawner_x.schedulers.slurm import SlurmScheduler
 from batchspawner_x.states import JobState, JobStatus
 
-from .test_poller import AnyJobsTransport
+from .test_poller import any_jobs_transport
 
 
 def free_port() -> int:
@@ -25,7 +25,7 @@ def spawner_with_job(state: JobState = JobState.RUNNING, **config: object) -> Sl
     user = SimpleNamespace(name="alice", url="/user/alice/", server=None, base_url="/")
     spawner = SlurmSpawner(user=user, name="", **config)
     spawner.load_state({"job_id": "25"})
-    poller = StatusPoller(AnyJobsTransport(), SlurmScheduler(), interval=30, timeout=5)
+    poller = StatusPoller(any_jobs_transport(), SlurmScheduler(), interval=30, timeout=5)
     poller.cache["25"] = CachedStatus(JobStatus("25", state, state.value.upper()), time.monotonic())
     spawner._poller = poller
     return spawner

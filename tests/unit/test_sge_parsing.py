@@ -19,12 +19,13 @@ from batchspawner_x.schedulers.sge import (
     GridengineScheduler,
     check_complex_name,
     exit_code_from_qacct,
-    h_rt,
+    format_sge_walltime,
     memory_requests,
     parse_qstat_xml,
     sge_state,
 )
 from batchspawner_x.states import JobState, JobStatus, StatusUnavailable
+from batchspawner_x.units import optional_walltime_seconds
 
 
 @pytest.fixture
@@ -606,7 +607,7 @@ def test_exit_code_argv(sge: GridengineScheduler) -> None:
     ],
 )
 def test_walltime_becomes_h_rt(walltime: str, expected: str) -> None:
-    assert h_rt(walltime) == expected
+    assert format_sge_walltime(optional_walltime_seconds("walltime", walltime)) == expected
 
 
 @pytest.mark.parametrize(

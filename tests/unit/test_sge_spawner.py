@@ -3,51 +3,18 @@ settings, and poll/stop against recorded Son of Grid Engine output."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 from batchspawner_x import GridengineSpawner
 from batchspawner_x.errors import ConfigError
 from batchspawner_x.schedulers.base import CommandResult
-from batchspawner_x.transport import Transport
+
+from . import fakes
+from .fakes import Answer, FakeTransport
 
 GOLDEN = Path(__file__).parent / "golden"
-
-Answer = Callable[[list[str]], CommandResult]
-
-
-class RecordedTransport(Transport):
-    """Answers each command with recorded output; files live in a dict."""
-
-    def __init__(self, answer: Answer) -> None:
-        self.key = ("recorded", uuid.uuid4().hex)  # a poller of its own
-        self.answer = answer
-        self.commands: list[list[str]] = []
-        self.files: dict[str, bytes] = {}
-
-    async def run(
-        self, argv: Sequence[str], *, input: str | None = None, timeout: float, idempotent: bool = True
-    ) -> CommandResult:
-        self.commands.append(list(argv))
-        return self.answer(list(argv))
-
-    async def home(self) -> str:
-        return "/home/erin"
-
-    async def write_file(self, path: str, data: bytes) -> None:
-        self.files[path] = data
-
-    async def read_tail(self, path: str, max_bytes: int) -> bytes | None:
-        data = self.files.get(path)
-        return None if data is None else data[-max_bytes:]
-
-    async def remove(self, paths: Sequence[str]) -> None:
-        for path in paths:
-            self.files.pop(path, None)
 
 
 def qstat_xml(*jobs: tuple[str, str, str]) -> str:
@@ -76,16 +43,11 @@ def answering(qstat: str, qstat_rc: int = 0, qstat_err: str = "") -> Answer:
     return answer
 
 
-def make_spawner(
-    answer: Answer | None = None, server: str = ""
-) -> tuple[GridengineSpawner, RecordedTransport]:
-    user = SimpleNamespace(name="erin", url="/user/erin/", server=None, base_url="/")
-    spawner = GridengineSpawner(user=user)
-    if server:  # a named server's name comes from its database row
-        spawner.orm_spawner = SimpleNamespace(name=server, server=None)
-    transport = RecordedTransport(answer or answering(qstat_xml()))
-    spawner._transport = transport
-    return spawner, transport
+def make_spawner(answer: Answer | None = None, server: str = "") -> tuple[GridengineSpawner, FakeTransport]:
+    """Erin's Grid Engine spawner; the login node has no jobs unless ``answer`` says otherwise."""
+    return fakes.make_spawner(
+        answer or answering(qstat_xml()), cls=GridengineSpawner, name="erin", server=server
+    )
 
 
 def example_spawner() -> GridengineSpawner:

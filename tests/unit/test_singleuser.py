@@ -1,17 +1,21 @@
-"""Pure helpers of the node-side command."""
+"""The node-side command: its pure helpers, and the whole of it against a recording hub."""
 
 from __future__ import annotations
 
 import contextlib
+import http.server
 import json
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 
 from batchspawner_x import singleuser
-from batchspawner_x.singleuser import load_env, parse_port_range, pick_port, report_host, service_url
+from batchspawner_x.handshake import JOB_ID_VARIABLES, job_id_from_env, parse_port_range
+from batchspawner_x.singleuser import load_env, pick_port, report_host, service_url
 
 # -- port ranges ----------------------------------------------------------------
 
@@ -163,8 +167,6 @@ def test_load_env_missing_file(tmp_path: Path) -> None:
 
 
 def test_job_id_prefers_moab_over_torque() -> None:
-    from batchspawner_x.singleuser import job_id_from_env
-
     assert job_id_from_env({"PBS_JOBID": "12.torque-server", "MOAB_JOBID": "12"}) == "12"
     assert job_id_from_env({"LSB_JOBID": "1815"}) == "1815"
     assert job_id_from_env({}) == ""
@@ -175,3 +177,96 @@ def test_report_ip_is_the_address_on_the_route_to_the_hub() -> None:
     assert report_host("10.1.0.17", "ip", "http://127.0.0.1:8081/hub/api") == "10.1.0.17"
     with pytest.raises(RuntimeError, match="no hub address"):
         report_host("0.0.0.0", "ip", "")
+
+
+# -- the whole node side, against a hub that records what it is sent -----------------------
+
+
+class _Hub(http.server.BaseHTTPRequestHandler):
+    received: ClassVar[list[tuple[str, dict[str, str], bytes]]] = []
+    answer: ClassVar[int] = 204
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append((self.path, dict(self.headers), body))
+        self.send_response(self.answer)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def hub() -> Iterator[tuple[str, type[_Hub]]]:
+    handler = type("Hub", (_Hub,), {"received": [], "answer": 204})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hub/api", handler
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def run_node_side(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: dict[str, str]
+) -> tuple[int, list[tuple[str, list[str], dict[str, str]]]]:
+    """Run ``batchspawner-x-singleuser`` up to the exec of the server, which is recorded."""
+    for name in JOB_ID_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    execs: list[tuple[str, list[str], dict[str, str]]] = []
+    monkeypatch.setattr(singleuser.os, "execvpe", lambda *a: execs.append(a))
+    env_file = write_json(tmp_path, {"env": env})
+    code = singleuser.main(["--env-file", env_file, "--", "jupyterhub-singleuser", "--debug"])
+    return code, execs
+
+
+def test_node_side_reports_writes_the_server_file_and_starts_the_server(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, hub: tuple[str, type[_Hub]]
+) -> None:
+    url, handler = hub
+    env = {
+        "JUPYTERHUB_API_URL": url,
+        "JUPYTERHUB_API_TOKEN": "secret",
+        "JUPYTERHUB_SERVICE_URL": "http://127.0.0.1:8888/user/alice/",
+        "BATCHSPAWNER_X_BIND_IP": "127.0.0.1",
+        "SLURM_JOB_ID": "25",
+    }
+    code, execs = run_node_side(monkeypatch, tmp_path, env)
+    assert code == 0
+    [(path, headers, body)] = handler.received
+    port = json.loads(body)["port"]
+    assert path == "/hub/api/batchspawner_x/server"
+    assert headers["Authorization"] == "token secret"
+    assert headers["Content-Type"] == "application/json"
+    assert body == f'{{"host": "127.0.0.1", "port": {port}, "job_id": "25"}}'.encode()
+    server_file = tmp_path / "server.json"
+    assert server_file.read_text() == f'{{"host": "127.0.0.1", "port": {port}, "job_id": "25"}}'
+    assert server_file.stat().st_mode & 0o777 == 0o600
+    [(program, argv, server_env)] = execs
+    assert (program, argv) == ("jupyterhub-singleuser", ["jupyterhub-singleuser", "--debug"])
+    assert server_env["JUPYTERHUB_SERVICE_URL"] == f"http://127.0.0.1:{port}/user/alice/"
+    assert server_env["JUPYTERHUB_API_TOKEN"] == "secret"
+
+
+def test_node_side_without_a_job_id_leaves_it_out_of_the_report(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, hub: tuple[str, type[_Hub]]
+) -> None:
+    url, handler = hub
+    env = {"JUPYTERHUB_API_URL": url, "JUPYTERHUB_API_TOKEN": "t", "BATCHSPAWNER_X_BIND_IP": "127.0.0.1"}
+    assert run_node_side(monkeypatch, tmp_path, env)[0] == 0
+    [(_, _, body)] = handler.received
+    assert set(json.loads(body)) == {"host", "port"}
+    assert json.loads((tmp_path / "server.json").read_text())["job_id"] == ""
+
+
+def test_node_side_stops_when_the_hub_refuses(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, hub: tuple[str, type[_Hub]]
+) -> None:
+    url, handler = hub
+    handler.answer = 403
+    env = {"JUPYTERHUB_API_URL": url, "JUPYTERHUB_API_TOKEN": "t", "BATCHSPAWNER_X_BIND_IP": "127.0.0.1"}
+    code, execs = run_node_side(monkeypatch, tmp_path, env)
+    assert (code, execs) == (4, [])

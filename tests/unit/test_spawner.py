@@ -9,55 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import uuid
-from collections.abc import Callable, Sequence
-from types import SimpleNamespace
 
 import pytest
 
-from batchspawner_x import SlurmSpawner
 from batchspawner_x.schedulers.base import CommandResult
-from batchspawner_x.transport import Transport
 
-Answer = Callable[[list[str]], CommandResult]
-
-
-class RecordedTransport(Transport):
-    def __init__(self, answer: Answer) -> None:
-        self.key = ("recorded", uuid.uuid4().hex)  # a poller of its own
-        self.answer = answer
-        self.commands: list[list[str]] = []
-        self.files: dict[str, bytes] = {}
-
-    async def run(
-        self, argv: Sequence[str], *, input: str | None = None, timeout: float, idempotent: bool = True
-    ) -> CommandResult:
-        self.commands.append(list(argv))
-        return self.answer(list(argv))
-
-    async def home(self) -> str:
-        return "/home/alice"
-
-    async def write_file(self, path: str, data: bytes) -> None:
-        self.files[path] = data
-
-    async def read_tail(self, path: str, max_bytes: int) -> bytes | None:
-        data = self.files.get(path)
-        return None if data is None else data[-max_bytes:]
-
-    async def remove(self, paths: Sequence[str]) -> None:
-        for path in paths:
-            self.files.pop(path, None)
-
-
-def make_spawner(
-    answer: Answer, name: str = "alice", server: str = ""
-) -> tuple[SlurmSpawner, RecordedTransport]:
-    user = SimpleNamespace(name=name, url=f"/user/{name}/", server=None, base_url="/")
-    spawner = SlurmSpawner(user=user, name=server)
-    transport = RecordedTransport(answer)
-    spawner._transport = transport
-    return spawner, transport
+from .fakes import Answer, make_spawner
 
 
 def squeue_says(*lines: str, rc: int = 0, stderr: str = "") -> Answer:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+import uuid
 from typing import Any
 
 import pytest
@@ -12,7 +12,7 @@ from traitlets import TraitError
 from batchspawner_x import SlurmSpawner
 from batchspawner_x.schedulers.base import CommandResult
 
-from .test_spawner import RecordedTransport
+from .fakes import FakeTransport, make_spawner
 
 PROFILES: list[dict[str, Any]] = [
     {
@@ -46,19 +46,13 @@ def answer(argv: list[str]) -> CommandResult:
     return CommandResult(0)
 
 
-def make(groups: tuple[str, ...] = (), server: str = "") -> tuple[SlurmSpawner, RecordedTransport]:
-    user = SimpleNamespace(
-        name="heidi",
-        url="/user/heidi/",
-        server=None,
-        base_url="/",
-        groups=[SimpleNamespace(name=g) for g in groups],
+def make(groups: tuple[str, ...] = ()) -> tuple[SlurmSpawner, FakeTransport]:
+    """Heidi's spawner, a member of ``groups``, with the profiles above."""
+    spawner, transport = make_spawner(
+        answer, name="heidi", groups=groups, profiles=PROFILES, ssh_host=f"h-{uuid.uuid4().hex}"
     )
-    spawner = SlurmSpawner(user=user, name=server, profiles=PROFILES, ssh_host=f"h-{id(user)}")
     spawner.partition = "interactive"
     spawner.walltime = "12:00:00"
-    transport = RecordedTransport(answer)
-    spawner._transport = transport
     return spawner, transport
 
 

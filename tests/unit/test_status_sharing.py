@@ -10,8 +10,7 @@ import asyncio
 import itertools
 import random
 import time
-from collections.abc import Iterator, Sequence
-from types import SimpleNamespace
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,6 +21,7 @@ from batchspawner_x.schedulers.base import CommandResult
 from batchspawner_x.transport import LocalTransport, SSHTransport, Transport
 
 from .claims import unwrap
+from .fakes import FakeTransport, new_spawner
 
 
 class FakeCluster:
@@ -61,29 +61,14 @@ class FakeCluster:
         return [(account, argv) for account, argv in self.log if argv[0] == name]
 
 
-class AccountTransport(Transport):
-    def __init__(self, cluster: FakeCluster, account: str) -> None:
-        self.cluster = cluster
-        self.account = account
-        self.key = ("fake", "login", "22", account)
-
-    async def run(
-        self, argv: Sequence[str], *, input: str | None = None, timeout: float, idempotent: bool = True
-    ) -> CommandResult:
-        await asyncio.sleep(0.002)
-        return self.cluster.run(self.account, list(argv))
-
-    async def home(self) -> str:
-        return f"/home/{self.account}"
-
-    async def write_file(self, path: str, data: bytes) -> None:
-        return None
-
-    async def read_tail(self, path: str, max_bytes: int) -> bytes | None:
-        return None
-
-    async def remove(self, paths: Sequence[str]) -> None:
-        return None
+def account_transport(cluster: FakeCluster, account: str) -> FakeTransport:
+    """A connection to the stand-in cluster as ``account``; each command takes 2 ms."""
+    return FakeTransport(
+        lambda argv: cluster.run(account, argv),
+        home=f"/home/{account}",
+        key=("fake", "login", "22", account),
+        delay=0.002,
+    )
 
 
 class ClusterSlurmSpawner(SlurmSpawner):
@@ -92,7 +77,7 @@ class ClusterSlurmSpawner(SlurmSpawner):
     cluster: FakeCluster
 
     def _make_transport(self, username: str, keys: list[str]) -> Transport:
-        return AccountTransport(self.cluster, username)
+        return account_transport(self.cluster, username)
 
 
 @pytest.fixture(autouse=True)
@@ -104,17 +89,11 @@ def _empty_registry() -> Iterator[None]:
     StatusPoller._registry.update(saved)
 
 
-def spawner(name: str, cls: type[SlurmSpawner] = SlurmSpawner, **config: Any) -> SlurmSpawner:
-    user = SimpleNamespace(name=name, url=f"/user/{name}/", server=None, base_url="/", escaped_name=name)
-    hub = SimpleNamespace(public_host="", api_url="http://127.0.0.1:8081/hub/api", base_url="/hub/")
-    return cls(user=user, hub=hub, name="", api_token=f"token-{name}", oauth_client_id=f"c-{name}", **config)
-
-
 async def test_a_status_identity_gives_all_users_one_poller_and_connection() -> None:
     config: dict[str, Any] = dict(
         status_ssh_username="jupyter-status", ssh_keys=["/keys/{username}"], ssh_host="login"
     )
-    alice, bob = spawner("alice", **config), spawner("bob", **config)
+    alice, bob = new_spawner(name="alice", **config), new_spawner(name="bob", **config)
     poller = await alice.poller()
     assert await bob.poller() is poller
     status = poller.transport
@@ -129,8 +108,8 @@ async def test_a_status_identity_gives_all_users_one_poller_and_connection() -> 
 
 
 async def test_status_keys_of_their_own() -> None:
-    s = spawner(
-        "alice",
+    s = new_spawner(
+        name="alice",
         status_ssh_username="svc",
         status_ssh_keys=["/etc/jupyterhub/status_key"],
         ssh_keys=["/k/{username}"],
@@ -140,20 +119,20 @@ async def test_status_keys_of_their_own() -> None:
 
 
 async def test_without_a_status_identity_each_user_has_a_poller() -> None:
-    alice, bob = spawner("alice"), spawner("bob")
+    alice, bob = new_spawner(name="alice"), new_spawner(name="bob")
     assert await alice.poller() is not await bob.poller()
     assert (await alice.poller()).transport is await alice.transport()
 
 
 async def test_local_status_identity() -> None:
-    s = spawner("alice", connection="local", status_ssh_username="svc")
+    s = new_spawner(name="alice", connection="local", status_ssh_username="svc")
     status = await s.status_transport()
     assert isinstance(status, LocalTransport) and status.username == "svc"
     assert status.prefix == ["sudo", "-n", "-u", "svc", "--"]
 
 
 async def test_status_identity_must_be_a_valid_name() -> None:
-    s = spawner("alice", status_ssh_username="svc; rm -rf /")
+    s = new_spawner(name="alice", status_ssh_username="svc; rm -rf /")
     with pytest.raises(Exception, match="status_ssh_username"):
         await s.status_transport()
 
@@ -163,7 +142,7 @@ async def test_polled_at_random_times_many_users_cost_one_squeue_per_interval() 
     ClusterSlurmSpawner.cluster = cluster
     interval, duration, n = 0.2, 2.0, 200
     spawners = [
-        spawner(f"user{i}", ClusterSlurmSpawner, status_ssh_username="svc", status_interval=interval)
+        new_spawner(ClusterSlurmSpawner, f"user{i}", status_ssh_username="svc", status_interval=interval)
         for i in range(n)
     ]
     for i, s in enumerate(spawners):
@@ -193,9 +172,9 @@ async def test_concurrent_starts_share_fast_squeues_and_submit_as_the_user() -> 
     cluster = FakeCluster()
     ClusterSlurmSpawner.cluster = cluster
     spawners = [
-        spawner(
-            f"user{i}",
+        new_spawner(
             ClusterSlurmSpawner,
+            f"user{i}",
             status_ssh_username="svc",
             ssh_username="{username}",
             startup_poll_interval=0.1,

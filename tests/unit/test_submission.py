@@ -26,7 +26,7 @@ from batchspawner_x.submission import SubmissionUnknown, Submitted, find, new_id
 from batchspawner_x.transport import ConnectFailed
 
 from .claims import INSPECT, FakeClaims, unwrap
-from .test_spawner import RecordedTransport, make_spawner
+from .fakes import FakeTransport, make_spawner
 
 LOG = logging.getLogger("test")
 
@@ -63,7 +63,7 @@ class FakeSlurm:
         self.lookups_fail = lookups_fail
         self.jobs: dict[str, str] = {"14704": "(null)"}  # someone else's earlier job
         self.next_id = 14710
-        self.transport = RecordedTransport(self.answer)
+        self.transport = FakeTransport(self.answer)
         self.claims = FakeClaims(self.transport.files)
 
     def make_job(self, argv: list[str]) -> str:
@@ -138,7 +138,7 @@ class FakeSlurm:
 
 
 async def submit_to(
-    transport: RecordedTransport,
+    transport: FakeTransport,
     identity: str = "bsx-1",
     *,
     scheduler: Scheduler | None = None,
@@ -375,7 +375,7 @@ async def test_a_claim_that_cannot_be_made_sends_nothing() -> None:
     def answer(argv: list[str]) -> CommandResult:
         return CommandResult(76, "", "batchspawner-x claim: cannot create /x/submit/bsx-1: No space left\n")
 
-    transport = RecordedTransport(answer)
+    transport = FakeTransport(answer)
     with pytest.raises(TransportError, match=r"cannot create.*No space left") as raised:
         await submit_to(transport)
     assert raised.value.maybe_sent is False and len(transport.commands) == 1
@@ -385,7 +385,7 @@ async def test_connection_refused_before_sending_is_not_looked_up() -> None:
     def answer(argv: list[str]) -> CommandResult:
         raise ConnectFailed("Cannot connect to login:22 as 'alice': Connection refused")
 
-    transport = RecordedTransport(answer)
+    transport = FakeTransport(answer)
     with pytest.raises(ConnectFailed):
         await submit_to(transport)
     assert len(transport.commands) == 1
@@ -417,8 +417,7 @@ def status_shows(slurm: FakeSlurm, line: str) -> None:
 
 def restarted_spawner(slurm: FakeSlurm, identity: str) -> SlurmSpawner:
     """A spawner whose hub was killed after it saved the identity, before the job id."""
-    spawner, _ = make_spawner(slurm.answer)
-    spawner._transport = slurm.transport
+    spawner, _ = make_spawner(transport=slurm.transport)
     spawner.load_state({"submission": identity, "job_dir": "/home/alice/.batchspawner_x/alice"})
     return spawner
 
