@@ -31,15 +31,10 @@ from urllib.parse import quote, urlparse
 
 from tornado import web
 
-from .errors import BatchSpawnerError, ConfigError, HostKeyError, TemplateError, TransportError
+from .errors import BatchSpawnerError, CliError, ConfigError, HostKeyError, TemplateError, TransportError
 from .settings import interval_note
 from .spawner import CERT_DIR, BatchSpawnerBase
 from .transport import SSHPool, Transport
-
-
-class CliError(Exception):
-    """Something that stops a command before it starts; the message says what."""
-
 
 # ---------------------------------------------------------------------------
 # Loading the hub's configuration and building the spawner

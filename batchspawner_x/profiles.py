@@ -24,7 +24,7 @@ from typing import Any
 
 import jinja2
 
-from .errors import ConfigError
+from .errors import ConfigError, OptionError
 from .schedulers.base import PartitionInfo
 from .validation import check_name, format_walltime, walltime_seconds
 
@@ -50,10 +50,6 @@ _FIELD_KEYS = {
 
 #: The lowest value of a field without a ``min``: a core, no GPU, a MiB, a minute.
 _LOWEST = {"cpus": 1, "gpus": 0, "memory": 1, "walltime": 60}
-
-
-class OptionError(ConfigError):
-    """A user's choice is not allowed; ``field`` names the form field or option."""
 
 
 # -- units ---------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from traitlets import Bool, Callable, Enum, TraitError, Unicode, Union, validate
 from traitlets.config import LoggingConfigurable
 
 from . import hostcheck
-from .errors import BatchSpawnerError, ConfigError, TransportError
+from .errors import ConfigError, ServerHostRefused, ServerUnreachable, TransportError
 from .network import (
     ADDRESS_FIELDS,
     check_address,
@@ -33,15 +33,6 @@ from .network import (
     valid_host,
 )
 from .transport import PortForward, SSHTransport, Transport
-
-
-class ServerUnreachable(BatchSpawnerError):
-    """The hub cannot open a connection to a server that is (or may be) running."""
-
-
-class ServerHostRefused(BatchSpawnerError):
-    """A job reported a host that is not its own node (see :meth:`ReachMixin.check_reported_host`)."""
-
 
 #: errno values that say the address cannot be reached at all (as opposed to
 #: "nothing listens there yet").

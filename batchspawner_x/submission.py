@@ -35,7 +35,9 @@ from typing import TypeAlias
 
 from . import claim as claim_mod
 from .claim import ClaimState, Holder
+from .errors import ClaimFailed as ClaimFailed
 from .errors import CommandTimeout, SubmitError, TransportError
+from .errors import SubmissionUnknown as SubmissionUnknown
 from .schedulers.base import CommandResult, Scheduler
 from .states import StatusUnavailable
 from .transport import Transport
@@ -67,17 +69,6 @@ class Submitted:
     #: lost and the job was found by its identity, or it was sent again after an attempt
     #: that died (see the spawner's ``poll()`` and ``stop()``).
     answer_lost: bool = False
-
-
-class SubmissionUnknown(TransportError):
-    """A submission's answer was lost and the scheduler could not be asked whether it
-    arrived; the job, if any, carries the submission's identity."""
-
-
-class ClaimFailed(TransportError):
-    """The submit command could not take its claim on the login node: nothing was sent."""
-
-    maybe_sent = False
 
 
 Log: TypeAlias = "logging.Logger | logging.LoggerAdapter[logging.Logger]"

@@ -28,6 +28,8 @@ from traitlets.log import get_logger
 
 from .certificates import load_ca_key, mint_user_certificate
 from .errors import CommandTimeout, ConfigError, HostKeyError, TransportError
+from .errors import ConnectFailed as ConnectFailed
+from .errors import FileOperationFailed as FileOperationFailed
 from .schedulers.base import CommandResult
 
 
@@ -128,26 +130,6 @@ ENCRYPTION_ALGS = (
 
 #: First delay after a failed connection attempt; it doubles with each further failure.
 RECONNECT_BASE_DELAY = 0.5
-
-
-class ConnectFailed(TransportError):
-    """No connection could be opened (network, sshd down), so nothing was sent:
-    any command, even a submission, may be tried again. ``retry_at`` is the
-    monotonic time before which the pool will not try to connect again."""
-
-    maybe_sent = False
-
-    def __init__(self, message: str, retry_at: float = 0.0) -> None:
-        super().__init__(message)
-        self.retry_at = retry_at
-
-
-class FileOperationFailed(TransportError):
-    """The login node's SFTP server refused or failed a file operation (permission denied,
-    no space left, a missing directory). The request reached the node, so part of it may
-    have been done (a file half written, some of several files removed)."""
-
-    maybe_sent = True
 
 
 @contextlib.contextmanager
