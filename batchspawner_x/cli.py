@@ -31,7 +31,15 @@ from urllib.parse import quote, urlparse
 
 from tornado import web
 
-from .errors import BatchSpawnerError, CliError, ConfigError, HostKeyError, TemplateError, TransportError
+from .errors import (
+    BatchSpawnerError,
+    CliError,
+    ConfigError,
+    HostKeyError,
+    KeyFileError,
+    TemplateError,
+    TransportError,
+)
 from .settings import interval_note
 from .spawner import CERT_DIR, BatchSpawnerBase
 from .transport import SSHPool, Transport
@@ -345,7 +353,7 @@ class Checker:
             return Result(name, False, str(e), "see the host key check")
         except TransportError as e:
             message = str(e)
-            if "Cannot read SSH key" in message:
+            if isinstance(e, KeyFileError):
                 fix = "make the key file exist and be readable by the hub's account only (mode 0600)"
             elif self.ssh:
                 pub = f"ssh-keygen -y -f {keys[0]}" if keys else "the public key"

@@ -203,8 +203,8 @@ class HostKeyError(TransportError):
 
 
 class KeyFileError(TransportError):
-    """An SSH key file of the hub (``ssh_keys``, ``ssh_ca_key``) cannot be read; ``path``
-    names it, None when the error is about the certificate authority's settings."""
+    """An SSH key file of ``ssh_keys`` cannot be read (missing, unreadable, not a key);
+    ``path`` names it. Nothing was sent."""
 
     maybe_sent = False
 

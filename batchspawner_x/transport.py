@@ -27,7 +27,7 @@ import asyncssh
 from traitlets.log import get_logger
 
 from .certificates import load_ca_key, mint_user_certificate
-from .errors import CommandTimeout, ConfigError, HostKeyError, TransportError
+from .errors import CommandTimeout, ConfigError, HostKeyError, KeyFileError, TransportError
 from .errors import ConnectFailed as ConnectFailed
 from .errors import FileOperationFailed as FileOperationFailed
 from .schedulers.base import CommandResult
@@ -344,7 +344,7 @@ def _client_keys(target: SSHTarget) -> list[Any]:
         try:
             keys.append(asyncssh.read_private_key(path))
         except (OSError, asyncssh.KeyImportError) as e:
-            raise TransportError(f"Cannot read SSH key {path}: {e}") from None
+            raise KeyFileError(f"Cannot read SSH key {path}: {e}", path=path) from None
     return keys
 
 

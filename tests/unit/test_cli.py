@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from batchspawner_x import cli, compat
+from batchspawner_x.errors import KeyFileError, TransportError
 from batchspawner_x.schedulers.base import CommandResult
 from batchspawner_x.transport import Transport
 
@@ -331,6 +332,27 @@ async def test_a_template_error_fails_with_the_message(tmp_path: Path) -> None:
     assert result.ok is False
     assert result.detail.startswith("site.sh.j2: job script template 'site.sh.j2' not found")
     assert "batchspawner-x render --user alice" in result.fix
+
+
+@pytest.mark.parametrize(
+    ("error", "fix"),
+    [
+        (
+            KeyFileError("Cannot read SSH key /keys/alice: No such file", path="/keys/alice"),
+            "make the key file",
+        ),
+        (TransportError("Cannot read SSH key /keys/alice: said sudo"), "let the hub's account run commands"),
+    ],
+)
+async def test_an_unreadable_key_is_told_by_its_type_not_its_words(
+    tmp_path: Path, error: TransportError, fix: str
+) -> None:
+    def refuse(argv: list[str]) -> CommandResult:
+        raise error
+
+    result = await (await checker(tmp_path, LoginNode(refuse))).authentication()
+    assert (result.ok, result.detail) == (False, str(error))
+    assert result.fix.startswith(fix)
 
 
 def test_check_exits_1_when_a_check_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
