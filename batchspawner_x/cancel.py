@@ -77,7 +77,7 @@ async def cancel_job(
             result = await transport.run(argv, timeout=command_timeout)
         except TransportError as e:
             if is_permanent(e):
-                raise CancelFailed(str(e), permanent=True) from None
+                raise CancelFailed(str(e), permanent=True, job_id=job_id) from None
             problem = str(e)
             if isinstance(e, ConnectFailed):
                 wait = max(wait, e.retry_at - time.monotonic())
@@ -87,7 +87,7 @@ async def cancel_job(
                 return
             problem = f"{argv[0]} failed: {refused}"
         if time.monotonic() + wait > deadline:
-            raise CancelFailed(problem)
+            raise CancelFailed(problem, job_id=job_id)
         if on_retry is not None:
             on_retry(problem, wait)
         await asyncio.sleep(wait)

@@ -213,7 +213,8 @@ class ReachMixin(LoggingConfigurable):
             if node and hostcheck.same_name(short_name(host), short_name(node)):
                 return
             raise ServerHostRefused(
-                self._refusal(host, f"{host} is not on the job's node {node or '(unknown)'}")
+                self._refusal(host, f"{host} is not on the job's node {node or '(unknown)'}"),
+                host=host,
             )
         node = await self._node_within(patience)
         host_addresses, node_addresses = await asyncio.gather(
@@ -229,7 +230,7 @@ class ReachMixin(LoggingConfigurable):
             host, node or "", host_addresses, node_addresses, allow_loopback=self.allow_loopback_server
         )
         if reason is not None:
-            raise ServerHostRefused(self._refusal(host, reason))
+            raise ServerHostRefused(self._refusal(host, reason), host=host)
 
     async def _login_node_addresses(self, name: str) -> frozenset[hostcheck.Address]:
         """The addresses ``name`` has on the cluster, as the login node resolves it; empty if
