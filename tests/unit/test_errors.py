@@ -23,7 +23,16 @@ from batchspawner_x.errors import (
     SubmitError,
     TransportError,
 )
-from batchspawner_x.schedulers.base import CommandResult
+from batchspawner_x.schedulers import (
+    CondorScheduler,
+    GridengineScheduler,
+    LsfScheduler,
+    MoabScheduler,
+    PBSProScheduler,
+    SlurmScheduler,
+    TorqueScheduler,
+)
+from batchspawner_x.schedulers.base import CommandResult, Scheduler
 
 from .test_status_sharing import spawner as make_spawner
 
@@ -140,3 +149,39 @@ async def test_a_job_that_ends_during_start_goes_out_as_a_spawn_error_with_its_r
     assert (getattr(out, "jupyterhub_message", None) or out.log_message) == str(ended)
     if type(out).__name__ == "SpawnException":  # JupyterHub 6: the reason reaches the metrics
         assert getattr(out, "reason", None) == "job_ended"
+
+
+# -- scheduler commands name themselves -------------------------------------------------------
+
+BACKENDS = [
+    (SlurmScheduler, "sbatch", "squeue"),
+    (GridengineScheduler, "qsub", "qstat"),
+    (PBSProScheduler, "qsub", "qstat"),
+    (TorqueScheduler, "qsub", "qstat"),
+    (MoabScheduler, "msub", "mdiag"),
+    (LsfScheduler, "bsub", "bjobs"),
+    (CondorScheduler, "condor_submit", "condor_q"),
+]
+
+
+@pytest.mark.parametrize(("backend", "submit", "status"), BACKENDS)
+def test_a_refused_submission_carries_the_command_and_its_answer(
+    backend: type[Scheduler], submit: str, status: str
+) -> None:
+    answer = CommandResult(1, "", "ERROR: the scheduler is not available\n")
+    with pytest.raises(SubmitError) as refused:
+        backend().parse_submit(answer)
+    error = refused.value
+    assert (error.command, error.returncode, error.stderr) == (submit, 1, answer.stderr)
+    assert "the scheduler is not available" in error.scheduler_message
+
+
+@pytest.mark.parametrize(("backend", "submit", "status"), BACKENDS)
+def test_a_failed_status_query_carries_the_command_and_its_answer(
+    backend: type[Scheduler], submit: str, status: str
+) -> None:
+    answer = CommandResult(1, "", "ERROR: the scheduler is not available\n")
+    with pytest.raises(StatusUnavailable) as failed:
+        backend().parse_status(["25"], answer)
+    error = failed.value
+    assert (error.command, error.returncode, error.stderr) == (status, 1, answer.stderr)
