@@ -24,6 +24,7 @@ The tree::
     │   ├── FileOperationFailed     + operation, path
     │   ├── SubmissionUnknown       + identity
     │   └── ClaimFailed             + identity
+    ├── ClaimUnreadable             returncode, answer
     ├── CancelFailed                job_id, permanent
     ├── ServerUnreachable           host, port
     ├── ServerHostRefused           host
@@ -278,6 +279,17 @@ class ClaimFailed(TransportError):
         self.identity = identity
 
 
+class ClaimUnreadable(BatchSpawnerError):
+    """The answer about a submission claim is not one of the claim script's answers (a login
+    shell that printed words of its own instead, say). ``returncode`` is how the script
+    exited and ``answer`` the words that could not be read."""
+
+    def __init__(self, message: str, *, returncode: int, answer: str) -> None:
+        super().__init__(message)
+        self.returncode = returncode
+        self.answer = answer
+
+
 # -- stopping a job --------------------------------------------------------------------------
 class CancelFailed(BatchSpawnerError):
     """The scheduler did not accept the cancel of job ``job_id`` before the deadline, or
@@ -337,6 +349,7 @@ __all__ = [
     "BatchSpawnerError",
     "CancelFailed",
     "ClaimFailed",
+    "ClaimUnreadable",
     "CliError",
     "CommandAnswer",
     "CommandTimeout",

@@ -36,7 +36,7 @@ from typing import TypeAlias
 from . import claim as claim_mod
 from .claim import ClaimState, Holder
 from .errors import ClaimFailed as ClaimFailed
-from .errors import CommandTimeout, SubmitError, TransportError
+from .errors import ClaimUnreadable, CommandTimeout, SubmitError, TransportError
 from .errors import SubmissionUnknown as SubmissionUnknown
 from .schedulers.base import CommandResult, Scheduler
 from .states import StatusUnavailable
@@ -305,7 +305,7 @@ async def watch_claim(
             state = claim_mod.parse_inspect(
                 await transport.run(claim_mod.inspect_argv(claim, action), timeout=command_timeout)
             )
-        except (TransportError, ValueError) as e:
+        except (TransportError, ClaimUnreadable) as e:
             if time.monotonic() + delay > max(read_deadline, deadline):
                 raise SubmissionUnknown(f"cannot read the submission claim {claim}: {e}") from None
         else:
@@ -342,7 +342,7 @@ async def _free(transport: Transport, claim: str, command_timeout: float) -> Non
         state = claim_mod.parse_inspect(
             await transport.run(claim_mod.inspect_argv(claim, "clear"), timeout=command_timeout)
         )
-    except (TransportError, ValueError) as e:
+    except (TransportError, ClaimUnreadable) as e:
         raise SubmissionUnknown(f"cannot free the submission claim {claim}: {e}") from None
     if state.holder is not Holder.ABSENT:  # pragma: no cover - only this spawner uses it
         raise SubmissionUnknown(f"the submission claim {claim} is {state.holder.value}, not free")
