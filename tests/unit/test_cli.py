@@ -380,3 +380,17 @@ def test_the_console_script_is_declared() -> None:
 
     pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
     assert pyproject["project"]["scripts"]["batchspawner-x"] == "batchspawner_x.cli:main"
+
+
+@pytest.mark.parametrize(
+    ("message", "failure"),
+    [
+        ("[Errno 111] Connection refused", "refused"),
+        ("curl: (7) Failed to connect to hub port 8081 after 0 ms: Connection refused", "refused"),
+        ("timed out", "timeout"),
+        ("curl: (28) Connection timed out after 3001 milliseconds", "timeout"),
+        ("[Errno 113] No route to host", None),
+    ],
+)
+def test_the_hub_probe_failure_is_read_from_python3_and_curl(message: str, failure: str | None) -> None:
+    assert cli.probe_failure(message) == failure
