@@ -105,9 +105,10 @@ class CommandAnswer(Protocol):
 class SchedulerCommandError(BatchSpawnerError):
     """A scheduler command failed, or printed what cannot be read.
 
-    ``command`` is the command's role or name as the backend knows it (``sbatch``,
-    ``qstat``), None when the error is not about one command; ``returncode`` is its exit
-    status and ``stderr`` what it printed there, None and "" when not known.
+    ``command`` is the command's usual name (``sbatch``, ``qstat``, also when
+    ``scheduler_commands`` names another executable), None when the error is not about one
+    command's answer (XML that cannot be read, say); ``returncode`` is its exit status and
+    ``stderr`` what it printed there, None and "" when not known.
     """
 
     def __init__(
