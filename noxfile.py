@@ -24,8 +24,8 @@ def lint(session: nox.Session) -> None:
     only the standard library, and no module imports another that imports it back.
     """
     session.install("-e", ".[lint]")
-    session.run("ruff", "check", "batchspawner_x", "tests", "demo", "noxfile.py")
-    session.run("ruff", "format", "--check", "batchspawner_x", "tests", "demo", "noxfile.py")
+    session.run("ruff", "check", "batchspawner_x", "tests", "benchmarks", "demo", "noxfile.py")
+    session.run("ruff", "format", "--check", "batchspawner_x", "tests", "benchmarks", "demo", "noxfile.py")
     session.run("mypy")
     session.run("lint-imports", "--no-cache")
     session.run("python", "ci/check-module-size")

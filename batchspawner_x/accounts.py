@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection
 from traitlets import Bool, Integer, List, Unicode
 from traitlets.config import LoggingConfigurable
 
-from .errors import ConfigError
+from .errors import AccountRefused
 
 #: Accounts of the base system and of the services a cluster runs: nobody logs in as these.
 DEFAULT_DENIED_ACCOUNTS = (
@@ -76,10 +76,6 @@ DEFAULT_DENIED_ACCOUNTS = (
 
 #: The lowest uid of an ordinary user on most Linux distributions (``UID_MIN``).
 DEFAULT_MIN_UID = 1000
-
-
-class AccountRefused(ConfigError):
-    """A cluster account the hub will not act as; ``field`` is the setting that named it."""
 
 
 def lookup_uid(name: str) -> int | None:

@@ -24,10 +24,11 @@ from collections.abc import Callable
 
 from traitlets.log import get_logger
 
-from .errors import BatchSpawnerError, TransportError
+from .errors import CancelFailed as CancelFailed
+from .errors import ConnectFailed, TransportError
 from .schedulers.base import Scheduler
 from .states import StatusUnavailable
-from .transport import ConnectFailed, Transport
+from .transport import Transport
 
 #: First pause between two attempts; it doubles after each failure.
 FIRST_PAUSE = 1.0
@@ -40,15 +41,6 @@ BACKGROUND_MAX_PAUSE = 300.0
 
 #: Cancels being retried in the background (kept here so that they are not garbage-collected).
 _background: set[asyncio.Task[None]] = set()
-
-
-class CancelFailed(BatchSpawnerError):
-    """The scheduler did not accept the cancel before the deadline, or could not be asked
-    for a reason that waiting does not cure (then ``permanent`` is true)."""
-
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
-        super().__init__(message)
-        self.permanent = permanent
 
 
 def is_permanent(error: TransportError) -> bool:
@@ -85,7 +77,7 @@ async def cancel_job(
             result = await transport.run(argv, timeout=command_timeout)
         except TransportError as e:
             if is_permanent(e):
-                raise CancelFailed(str(e), permanent=True) from None
+                raise CancelFailed(str(e), permanent=True, job_id=job_id) from None
             problem = str(e)
             if isinstance(e, ConnectFailed):
                 wait = max(wait, e.retry_at - time.monotonic())
@@ -95,7 +87,7 @@ async def cancel_job(
                 return
             problem = f"{argv[0]} failed: {refused}"
         if time.monotonic() + wait > deadline:
-            raise CancelFailed(problem)
+            raise CancelFailed(problem, job_id=job_id)
         if on_retry is not None:
             on_retry(problem, wait)
         await asyncio.sleep(wait)

@@ -27,6 +27,7 @@ import enum
 import posixpath
 from dataclasses import dataclass
 
+from .errors import ClaimUnreadable
 from .schedulers.base import CommandResult
 
 #: The directory under the job directory that holds one claim per submission identity.
@@ -204,23 +205,30 @@ def could_not_claim(result: CommandResult) -> str | None:
 
 
 def parse_inspect(result: CommandResult) -> ClaimState:
-    """Parse :data:`INSPECT_SCRIPT`'s output; ValueError if it is not one of its answers
+    """Parse :data:`INSPECT_SCRIPT`'s output; :class:`ClaimUnreadable` if it is not one of its answers
     (a login shell that prints words of its own, say: its last line is the answer)."""
     lines = result.stdout.strip().splitlines()
     if result.returncode != 0 or not lines:
-        raise ValueError(f"cannot read the submission claim: {result.message()}")
+        answer = result.message()
+        raise ClaimUnreadable(
+            f"cannot read the submission claim: {answer}", returncode=result.returncode, answer=answer
+        )
     word, _, rest = lines[-1].strip().partition(" ")
     try:
         holder = Holder(word)
     except ValueError:
-        raise ValueError(f"unexpected answer about the submission claim: {lines[-1]!r}") from None
+        raise ClaimUnreadable(
+            f"unexpected answer about the submission claim: {lines[-1]!r}", returncode=0, answer=lines[-1]
+        ) from None
     if holder is not Holder.DONE:
         return ClaimState(holder)
     rest = rest.strip()
     if rest == INCOMPLETE:
         return ClaimState(holder, None)
     if not rest.isdigit():
-        raise ValueError(f"unexpected exit code in the submission claim: {rest!r}")
+        raise ClaimUnreadable(
+            f"unexpected exit code in the submission claim: {rest!r}", returncode=0, answer=lines[-1]
+        )
     return ClaimState(holder, int(rest))
 
 

@@ -26,21 +26,24 @@ import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 from urllib.parse import quote, urlparse
 
 from tornado import web
 
-from .errors import BatchSpawnerError, ConfigError, HostKeyError, TemplateError, TransportError
+from .errors import (
+    BatchSpawnerError,
+    CliError,
+    ConfigError,
+    HostKeyError,
+    KeyFileError,
+    TemplateError,
+    TransportError,
+)
 from .handshake import CERT_DIR
 from .settings import interval_note
 from .spawner import BatchSpawnerBase
 from .transport import SSHPool, Transport
-
-
-class CliError(Exception):
-    """Something that stops a command before it starts; the message says what."""
-
 
 # ---------------------------------------------------------------------------
 # Loading the hub's configuration and building the spawner
@@ -218,6 +221,24 @@ else
 fi
 """
 
+
+def probe_failure(message: str) -> Literal["refused", "timeout"] | None:
+    """How the hub probe failed, read from the words python3's ``OSError`` or curl printed:
+    the connection was refused, it timed out, or None for anything else. A foreign answer,
+    read by its words because no exit code tells these apart (python3 exits 1 for every
+    error; curl's 7 is a refusal and no route alike).
+
+    >>> probe_failure("curl: (7) Failed to connect to hub port 8081 after 0 ms: Connection refused")
+    'refused'
+    """
+    words = message.lower()
+    if "refused" in words:
+        return "refused"
+    if "timed out" in words or "timeout" in words:
+        return "timeout"
+    return None
+
+
 _FIND_COMMANDS = 'for c do p=$(command -v "$c") && echo "found $c $p" || echo "missing $c"; done'
 
 
@@ -351,7 +372,7 @@ class Checker:
             return Result(name, False, str(e), "see the host key check")
         except TransportError as e:
             message = str(e)
-            if "Cannot read SSH key" in message:
+            if isinstance(e, KeyFileError):
                 fix = "make the key file exist and be readable by the hub's account only (mode 0600)"
             elif self.ssh:
                 pub = f"ssh-keygen -y -f {keys[0]}" if keys else "the public key"
@@ -486,9 +507,10 @@ class Checker:
         where = "the login node" if self.ssh else "this host as the user"
         if result.returncode != 0:
             message = result.message()
-            if "refused" in message.lower():
+            failure = probe_failure(message)
+            if failure == "refused":
                 fix = f"nothing listens at {host}:{port} as seen from {where}: start the hub; {fix_url}"
-            elif "timed out" in message.lower() or "timeout" in message.lower():
+            elif failure == "timeout":
                 fix = f"a firewall drops connections from the cluster to {host}:{port}; open it, or {fix_url}"
             else:
                 fix = fix_url

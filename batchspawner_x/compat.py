@@ -25,7 +25,7 @@ import jinja2
 from traitlets import TraitError, Unicode, observe
 from traitlets.config import LoggingConfigurable
 
-from .errors import ConfigError, TemplateError
+from .errors import ConfigError, SettingIgnored, TemplateError
 from .script import check_context
 from .units import check_walltime, memory_mib
 from .validation import check_line, check_name, check_path
@@ -168,20 +168,17 @@ def _command(spawner: PredecessorSpawner, field: str, value: str) -> dict[str, A
     elif exe and "{" not in exe and exe.rsplit("/", 1)[-1] == default:
         note = f"; only {exe} is kept, {spawner.scheduler_class.display_name} arguments are built here"
     else:
-        raise _Ignored(
+        raise SettingIgnored(
+            field,
             f"{field} = {value!r} is ignored: the arguments of {default or 'the ' + role + ' command'} "
             f"are built by the {spawner.scheduler_class.display_name} backend; set "
-            f'scheduler_commands = {{"{role}": "/path/to/{default or role}"}} to use another executable'
+            f'scheduler_commands = {{"{role}": "/path/to/{default or role}"}} to use another executable',
         )
     return {"scheduler_commands": {**spawner.scheduler_commands, role: exe}, _NOTE: note}
 
 
 #: A key of a conversion's result that is not a setting but a remark for the warning.
 _NOTE = "__note__"
-
-
-class _Ignored(Exception):
-    """An old setting that cannot be carried over; the message says why."""
 
 
 _RENAMED: dict[str, _Rename] = {
@@ -361,7 +358,7 @@ class PredecessorConfig(LoggingConfigurable):
             updates = rename.convert(spawner, name, value)
         except ConfigError as e:
             raise TraitError(f"{cls}.{e}") from None
-        except _Ignored as e:
+        except SettingIgnored as e:
             self._predecessor_warn(name, "%s.%s", cls, str(e))
             return
         note = updates.pop(_NOTE, "")

@@ -23,7 +23,7 @@ from typing import Any
 
 import jinja2
 
-from .errors import ConfigError
+from .errors import ConfigError, OptionError
 from .schedulers.base import PartitionInfo
 from .units import format_memory, format_walltime, memory_mib, walltime_seconds
 from .validation import check_name
@@ -48,10 +48,6 @@ _FIELD_KEYS = {
 
 #: The lowest value of a field without a ``min``: a core, no GPU, a MiB, a minute.
 _LOWEST = {"cpus": 1, "gpus": 0, "memory": 1, "walltime": 60}
-
-
-class OptionError(ConfigError):
-    """A user's choice is not allowed; ``field`` names the form field or option."""
 
 
 # -- units ---------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from traitlets import Bool, Callable, Enum, TraitError, Unicode, Union, validate
 from traitlets.config import LoggingConfigurable
 
 from . import hostcheck
-from .errors import BatchSpawnerError, ConfigError, TransportError
+from .errors import ConfigError, ServerHostRefused, ServerUnreachable, TransportError
 from .handshake import PORT_RANGE_VAR, REPORT_MODE_VAR
 from .network import (
     ADDRESS_FIELDS,
@@ -34,15 +34,6 @@ from .network import (
     valid_host,
 )
 from .transport import PortForward, SSHTransport, Transport
-
-
-class ServerUnreachable(BatchSpawnerError):
-    """The hub cannot open a connection to a server that is (or may be) running."""
-
-
-class ServerHostRefused(BatchSpawnerError):
-    """A job reported a host that is not its own node (see :meth:`ReachMixin.check_reported_host`)."""
-
 
 #: errno values that say the address cannot be reached at all (as opposed to
 #: "nothing listens there yet").
@@ -223,7 +214,8 @@ class ReachMixin(LoggingConfigurable):
             if node and hostcheck.same_name(short_name(host), short_name(node)):
                 return
             raise ServerHostRefused(
-                self._refusal(host, f"{host} is not on the job's node {node or '(unknown)'}")
+                self._refusal(host, f"{host} is not on the job's node {node or '(unknown)'}"),
+                host=host,
             )
         node = await self._node_within(patience)
         host_addresses, node_addresses = await asyncio.gather(
@@ -239,7 +231,7 @@ class ReachMixin(LoggingConfigurable):
             host, node or "", host_addresses, node_addresses, allow_loopback=self.allow_loopback_server
         )
         if reason is not None:
-            raise ServerHostRefused(self._refusal(host, reason))
+            raise ServerHostRefused(self._refusal(host, reason), host=host)
 
     async def _login_node_addresses(self, name: str) -> frozenset[hostcheck.Address]:
         """The addresses ``name`` has on the cluster, as the login node resolves it; empty if

@@ -1135,12 +1135,16 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
                     if error is None:
                         return
                     raise ServerUnreachable(
-                        unreachable_message(host, port, describe_error(error), login_reaches=True)
+                        unreachable_message(host, port, describe_error(error), login_reaches=True),
+                        host=host,
+                        port=port,
                     )
             await asyncio.sleep(0.1)
         if error is not None and is_unreachable(error):
             raise ServerUnreachable(
-                unreachable_message(host, port, describe_error(error), login_reaches=None)
+                unreachable_message(host, port, describe_error(error), login_reaches=None),
+                host=host,
+                port=port,
             )
 
     async def _cancel_submission(self, submitting: asyncio.Future[Submitted], identity: str) -> None:

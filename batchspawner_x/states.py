@@ -9,6 +9,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from .errors import StatusUnavailable as StatusUnavailable  # defined there; importable here too
+
 
 class JobState(enum.Enum):
     """Where a batch job is in its life, as far as the spawner cares."""
@@ -74,10 +76,3 @@ class JobStatus:
     @property
     def alive(self) -> bool:
         return self.state.alive
-
-
-class StatusUnavailable(Exception):
-    """The scheduler could not be asked, or did not answer in a form we know.
-
-    This never means the job is dead: callers keep the last known state.
-    """

@@ -35,7 +35,9 @@ from typing import TypeAlias
 
 from . import claim as claim_mod
 from .claim import ClaimState, Holder
-from .errors import CommandTimeout, SubmitError, TransportError
+from .errors import ClaimFailed as ClaimFailed
+from .errors import ClaimUnreadable, CommandTimeout, SubmitError, TransportError
+from .errors import SubmissionUnknown as SubmissionUnknown
 from .schedulers.base import CommandResult, Scheduler
 from .states import StatusUnavailable
 from .transport import Transport
@@ -67,17 +69,6 @@ class Submitted:
     #: lost and the job was found by its identity, or it was sent again after an attempt
     #: that died (see the spawner's ``poll()`` and ``stop()``).
     answer_lost: bool = False
-
-
-class SubmissionUnknown(TransportError):
-    """A submission's answer was lost and the scheduler could not be asked whether it
-    arrived; the job, if any, carries the submission's identity."""
-
-
-class ClaimFailed(TransportError):
-    """The submit command could not take its claim on the login node: nothing was sent."""
-
-    maybe_sent = False
 
 
 Log: TypeAlias = "logging.Logger | logging.LoggerAdapter[logging.Logger]"
@@ -118,12 +109,15 @@ async def submit(
             if not lost.maybe_sent:
                 raise  # nothing reached the login node
             if isinstance(lost, CommandTimeout):  # (named after the claim's sh, not the command)
-                lost = CommandTimeout(f"{scheduler.command('submit')} did not answer within {timeout:g}s")
+                submit = scheduler.command("submit")
+                lost = CommandTimeout(
+                    f"{submit} did not answer within {timeout:g}s", command=submit, timeout=timeout
+                )
             cause = f"the answer to submission {identity} was lost ({lost})"
         else:
             problem = claim_mod.could_not_claim(result)
             if problem is not None:
-                raise ClaimFailed(f"Cannot submit on {transport.describe()}: {problem}")
+                raise ClaimFailed(f"Cannot submit on {transport.describe()}: {problem}", identity=identity)
             if not claim_mod.was_taken(result):
                 return Submitted(scheduler.parse_submit(result), answer_lost=resent)
             cause = f"an earlier attempt holds the claim of submission {identity}"
@@ -145,7 +139,8 @@ async def submit(
             return submitted
         if attempt >= attempts:
             raise SubmissionUnknown(
-                f"{cause}; no job of it arrived, and it was sent {attempt} times without an answer"
+                f"{cause}; no job of it arrived, and it was sent {attempt} times without an answer",
+                identity=identity,
             ) from None
         log.warning(
             "%s; its submit command %s and made no job; submitting again", cause, submitted.describe()
@@ -201,7 +196,8 @@ async def settle(
         raise SubmissionUnknown(
             f"{cause}, and its submit command {state.holder.describe()}; "
             f"{scheduler.display_name} cannot be asked whether it arrived: if it did, {what} "
-            "is not tracked by the hub and needs to be cancelled by hand"
+            "is not tracked by the hub and needs to be cancelled by hand",
+            identity=identity,
         )
     still = state.holder.may_still_submit
     found = await find(
@@ -224,7 +220,8 @@ async def settle(
         raise SubmissionUnknown(
             f"{cause}; its submit command {state.holder.describe()}, and no job of it appeared "
             f"within {lookup_timeout:g}s; it is not sent again while the first attempt may still "
-            "arrive"
+            "arrive",
+            identity=identity,
         )
     await _free(transport, claim, command_timeout)
     return Holder.DEAD
@@ -277,7 +274,8 @@ async def recover(
     if not found and state.holder.may_still_submit:
         raise SubmissionUnknown(
             f"the submit command of submission {identity} {state.holder.describe()}, "
-            "and no job of it shows yet"
+            "and no job of it shows yet",
+            identity=identity,
         )
     return Recovered(found, certain=False)
 
@@ -307,7 +305,7 @@ async def watch_claim(
             state = claim_mod.parse_inspect(
                 await transport.run(claim_mod.inspect_argv(claim, action), timeout=command_timeout)
             )
-        except (TransportError, ValueError) as e:
+        except (TransportError, ClaimUnreadable) as e:
             if time.monotonic() + delay > max(read_deadline, deadline):
                 raise SubmissionUnknown(f"cannot read the submission claim {claim}: {e}") from None
         else:
@@ -344,7 +342,7 @@ async def _free(transport: Transport, claim: str, command_timeout: float) -> Non
         state = claim_mod.parse_inspect(
             await transport.run(claim_mod.inspect_argv(claim, "clear"), timeout=command_timeout)
         )
-    except (TransportError, ValueError) as e:
+    except (TransportError, ClaimUnreadable) as e:
         raise SubmissionUnknown(f"cannot free the submission claim {claim}: {e}") from None
     if state.holder is not Holder.ABSENT:  # pragma: no cover - only this spawner uses it
         raise SubmissionUnknown(f"the submission claim {claim} is {state.holder.value}, not free")
@@ -393,7 +391,8 @@ async def find(
     if argv is None:
         raise SubmissionUnknown(
             f"{cause}; {scheduler.display_name} cannot be asked whether the submission arrived: "
-            f"if it did, {what} is not tracked by the hub and needs to be cancelled by hand"
+            f"if it did, {what} is not tracked by the hub and needs to be cancelled by hand",
+            identity=identity,
         )
     deadline = time.monotonic() + timeout
     delay = 0.5
@@ -414,7 +413,8 @@ async def find(
             because = f"{cause}; " if cause is not None else ""
             raise SubmissionUnknown(
                 f"{because}cannot ask {scheduler.display_name} whether submission {identity} "
-                f"arrived ({error}); {what} carries that identity"
+                f"arrived ({error}); {what} carries that identity",
+                identity=identity,
             ) from None
         await asyncio.sleep(delay)
         delay = min(delay * 2, MAX_LOOKUP_DELAY)

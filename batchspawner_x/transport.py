@@ -27,7 +27,9 @@ import asyncssh
 from traitlets.log import get_logger
 
 from .certificates import load_ca_key, mint_user_certificate
-from .errors import CommandTimeout, ConfigError, HostKeyError, TransportError
+from .errors import CommandTimeout, ConfigError, HostKeyError, KeyFileError, TransportError
+from .errors import ConnectFailed as ConnectFailed
+from .errors import FileOperationFailed as FileOperationFailed
 from .schedulers.base import CommandResult
 
 
@@ -138,26 +140,6 @@ def command_name(argv: Sequence[str]) -> str:
     return posixpath.basename(argv[0])
 
 
-class ConnectFailed(TransportError):
-    """No connection could be opened (network, sshd down), so nothing was sent:
-    any command, even a submission, may be tried again. ``retry_at`` is the
-    monotonic time before which the pool will not try to connect again."""
-
-    maybe_sent = False
-
-    def __init__(self, message: str, retry_at: float = 0.0) -> None:
-        super().__init__(message)
-        self.retry_at = retry_at
-
-
-class FileOperationFailed(TransportError):
-    """The login node's SFTP server refused or failed a file operation (permission denied,
-    no space left, a missing directory). The request reached the node, so part of it may
-    have been done (a file half written, some of several files removed)."""
-
-    maybe_sent = True
-
-
 @contextlib.contextmanager
 def _sftp_errors(what: str, path: str, where: str) -> Iterator[None]:
     """Turn the SFTP server's refusal of ``what`` on ``path`` into :class:`FileOperationFailed`.
@@ -170,7 +152,7 @@ def _sftp_errors(what: str, path: str, where: str) -> Iterator[None]:
         raise
     except asyncssh.SFTPError as e:
         raise FileOperationFailed(
-            f"Cannot {what} {path} on {where}: {e.reason or type(e).__name__}"
+            f"Cannot {what} {path} on {where}: {e.reason or type(e).__name__}", operation=what, path=path
         ) from None
 
 
@@ -256,12 +238,13 @@ class _PooledConnection:
                     raise
                 except asyncssh.SFTPError as e:  # no sftp subsystem: no file was touched
                     t = self.target
-                    error = TransportError(
+                    raise TransportError(
                         f"Cannot start SFTP on {t.host}:{t.port} as {t.username!r}: {e.reason} "
-                        "(the login node's sshd needs a Subsystem sftp line)"
-                    )
-                    error.maybe_sent = False
-                    raise error from None
+                        "(the login node's sshd needs a Subsystem sftp line)",
+                        host=t.host,
+                        port=t.port,
+                        maybe_sent=False,
+                    ) from None
                 self._sftp_conn = conn
             return self._sftp
 
@@ -301,7 +284,9 @@ class _PooledConnection:
         if not t.known_hosts:
             raise HostKeyError(
                 f"No known_hosts file is configured for {where}: set ssh_known_hosts "
-                "to a file holding the login node's host key."
+                "to a file holding the login node's host key.",
+                host=t.host,
+                port=t.port,
             )
         keys = await asyncio.to_thread(_client_keys, t)
         try:
@@ -323,13 +308,17 @@ class _PooledConnection:
             raise HostKeyError(
                 f"The host key of {where} is not in {t.known_hosts} or does not match it "
                 f"({e.reason}). Check the login node's fingerprint with its administrators, "
-                f"then add its key, for example: ssh-keyscan -p {t.port} {t.host} >> {t.known_hosts}"
+                f"then add its key, for example: ssh-keyscan -p {t.port} {t.host} >> {t.known_hosts}",
+                host=t.host,
+                port=t.port,
             ) from None
         except asyncssh.PermissionDenied:
             refused = f"SSH login as {t.username!r} to {where} was refused"
-            raise TransportError(f"{refused}: {_login_hint(t)}") from None
+            raise TransportError(f"{refused}: {_login_hint(t)}", host=t.host, port=t.port) from None
         except (OSError, asyncssh.Error) as e:
-            raise ConnectFailed(f"Cannot connect to {where} as {t.username!r}: {e}") from None
+            raise ConnectFailed(
+                f"Cannot connect to {where} as {t.username!r}: {e}", host=t.host, port=t.port
+            ) from None
         get_logger().info("Opened SSH connection to %s as %s", where, t.username)
         return conn
 
@@ -338,8 +327,10 @@ def _again(error: TransportError, wait: float, retry_at: float) -> TransportErro
     """The last connection error, repeated while the pool waits before trying again."""
     message = f"{error} (next connection attempt in {wait:.1f}s)"
     if isinstance(error, ConnectFailed):
-        return ConnectFailed(message, retry_at)
-    return type(error)(message)
+        return ConnectFailed(message, retry_at, host=error.host, port=error.port)
+    again = type(error)(message)
+    again.host, again.port = error.host, error.port
+    return again
 
 
 def _client_keys(target: SSHTarget) -> list[Any]:
@@ -370,7 +361,7 @@ def _client_keys(target: SSHTarget) -> list[Any]:
         try:
             keys.append(asyncssh.read_private_key(path))
         except (OSError, asyncssh.KeyImportError) as e:
-            raise TransportError(f"Cannot read SSH key {path}: {e}") from None
+            raise KeyFileError(f"Cannot read SSH key {path}: {e}", path=path) from None
     return keys
 
 
@@ -476,7 +467,11 @@ class SSHTransport(Transport):
             except _RETRYABLE as e:
                 pooled.drop(conn)
                 if not idempotent or attempt >= len(self.retry_delays):
-                    raise TransportError(f"Connection to {self.describe()} lost: {e}") from None
+                    raise TransportError(
+                        f"Connection to {self.describe()} lost: {e}",
+                        host=self.target.host,
+                        port=self.target.port,
+                    ) from None
                 delay = self.retry_delays[attempt]
                 attempt += 1
                 get_logger().warning(
@@ -500,7 +495,9 @@ class SSHTransport(Transport):
                 proc = await conn.run(command, input=input, check=False, timeout=timeout, errors="replace")
             except asyncssh.TimeoutError:
                 raise CommandTimeout(
-                    f"{argv[0]} did not finish within {timeout:g}s on {self.describe()}"
+                    f"{argv[0]} did not finish within {timeout:g}s on {self.describe()}",
+                    command=argv[0],
+                    timeout=timeout,
                 ) from None
             if proc.exit_status is None and proc.exit_signal is None:
                 # sshd went away without telling how the command ended: the connection
@@ -864,7 +861,9 @@ class LocalTransport(Transport):
         except asyncio.TimeoutError:
             proc.kill()
             await proc.wait()
-            raise CommandTimeout(f"{argv[0]} did not finish within {timeout:g}s") from None
+            raise CommandTimeout(
+                f"{argv[0]} did not finish within {timeout:g}s", command=argv[0], timeout=timeout
+            ) from None
         return proc.returncode if proc.returncode is not None else 255, out, err
 
     async def home(self) -> str:

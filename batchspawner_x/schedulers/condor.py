@@ -108,7 +108,7 @@ class CondorScheduler(Scheduler):
 
     def parse_lookup(self, identity: str, result: CommandResult) -> list[str]:
         if result.returncode != 0:
-            raise StatusUnavailable(f"condor_q failed: {result.message()[:300]}")
+            raise StatusUnavailable.of("condor_q", result, f"condor_q failed: {result.message()[:300]}")
         found = set()
         for line in result.stdout.splitlines():
             parts = line.split()
@@ -125,7 +125,7 @@ class CondorScheduler(Scheduler):
             if result.returncode == 0:
                 words = f"condor_submit printed no cluster id: {words or 'no output'}"
             words = words or f"exit status {result.returncode} and no output"
-            raise SubmitError(words, returncode=result.returncode)
+            raise SubmitError.of("condor_submit", result, words)
         return match.group(2)
 
     def status_argv(self, job_ids: Sequence[str]) -> list[str]:
@@ -134,7 +134,7 @@ class CondorScheduler(Scheduler):
     def parse_status(self, job_ids: Sequence[str], result: CommandResult) -> dict[str, JobStatus]:
         if result.returncode != 0:
             # "-- Failed to fetch ads from: <...>", "Can't find address of local schedd", ...
-            raise StatusUnavailable(f"condor_q failed: {result.message()[:300]}")
+            raise StatusUnavailable.of("condor_q", result, f"condor_q failed: {result.message()[:300]}")
         wanted = set(job_ids)
         found: dict[str, JobStatus] = {}
         skipped: list[str] = []

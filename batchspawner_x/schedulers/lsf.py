@@ -140,7 +140,7 @@ class LsfScheduler(Scheduler):
         ]
         if problems or (result.returncode != 0 and not result.stderr.strip()):
             # "LSF is down. Please wait...", a bad field name on an old LSF, ...
-            raise StatusUnavailable(f"bjobs failed: {result.message()[:300]}")
+            raise StatusUnavailable.of("bjobs", result, f"bjobs failed: {result.message()[:300]}")
         found = set()
         for line in result.stdout.splitlines():
             job_id, sep, description = line.strip().partition(SEP)
@@ -155,7 +155,7 @@ class LsfScheduler(Scheduler):
             words = "\n".join(t for t in (result.stdout.strip(), result.stderr.strip()) if t)
             if result.returncode == 0:
                 words = f"bsub printed no job id: {words or 'no output'}"
-            raise SubmitError(words or result.message(), returncode=result.returncode)
+            raise SubmitError.of("bsub", result, words or result.message())
         return match.group(1)
 
     def status_argv(self, job_ids: Sequence[str]) -> list[str]:
@@ -195,13 +195,15 @@ class LsfScheduler(Scheduler):
                 found[status.job_id] = status
         if unexplained and (result.returncode != 0 or wanted - found.keys() - not_found):
             # "LSF is down. Please wait...", "Cannot connect to LSF", ...: nothing reliable.
-            raise StatusUnavailable(f"bjobs failed: {' '.join(unexplained)[:300]}")
+            raise StatusUnavailable.of("bjobs", result, f"bjobs failed: {' '.join(unexplained)[:300]}")
         self.skip_lines(skipped, complete=not wanted - found.keys() - not_found, command="bjobs")
         missing = wanted - found.keys() - not_found
         if missing:
-            raise StatusUnavailable(
+            raise StatusUnavailable.of(
+                "bjobs",
+                result,
                 f"bjobs neither listed nor reported job(s) {', '.join(sorted(missing))} "
-                f"(exit status {result.returncode})"
+                f"(exit status {result.returncode})",
             )
         for jid in wanted & not_found - found.keys():
             # Purged after CLEAN_PERIOD: LSF no longer knows the job.

@@ -96,12 +96,12 @@ class MoabScheduler(Scheduler):
 
     def parse_submit(self, result: CommandResult) -> str:
         if result.returncode != 0 or "ERROR:" in result.stdout or "ERROR:" in result.stderr:
-            raise SubmitError(_ERROR_PREFIX.sub("", result.message()), returncode=result.returncode)
+            raise SubmitError.of("msub", result, _ERROR_PREFIX.sub("", result.message()))
         # msub prints the id after an empty line.
         lines = [line.strip() for line in result.stdout.splitlines() if line.strip()]
         job_id = lines[-1] if lines else ""
         if not _JOB_ID.match(job_id):
-            raise SubmitError(f"msub printed no job id: {result.message()}", returncode=0)
+            raise SubmitError.of("msub", result, f"msub printed no job id: {result.message()}")
         return job_id
 
     def status_argv(self, job_ids: Sequence[str]) -> list[str]:
@@ -109,10 +109,14 @@ class MoabScheduler(Scheduler):
 
     def parse_status(self, job_ids: Sequence[str], result: CommandResult) -> dict[str, JobStatus]:
         if result.returncode != 0 or "ERROR:" in result.stderr:
-            raise StatusUnavailable(f"mdiag failed: {_ERROR_PREFIX.sub('', result.message())}")
+            raise StatusUnavailable.of(
+                "mdiag", result, f"mdiag failed: {_ERROR_PREFIX.sub('', result.message())}"
+            )
         match = _DATA.search(result.stdout)
         if match is None:
-            raise StatusUnavailable(f"mdiag printed no <Data> document: {result.message()[:200]!r}")
+            raise StatusUnavailable.of(
+                "mdiag", result, f"mdiag printed no <Data> document: {result.message()[:200]!r}"
+            )
         around = self.lines_outside(result.stdout, match.start(), match.end())
         try:
             root = ET.fromstring(match.group(0))

@@ -197,11 +197,11 @@ class _PBSFamily(Scheduler):
 
     def parse_submit(self, result: CommandResult) -> str:
         if result.returncode != 0:
-            raise SubmitError(_QSUB_PREFIX.sub("", result.message()), returncode=result.returncode)
+            raise SubmitError.of("qsub", result, _QSUB_PREFIX.sub("", result.message()))
         lines = [line.strip() for line in result.stdout.splitlines() if line.strip()]
         job_id = lines[-1] if lines else ""
         if not _JOB_ID.match(job_id):
-            raise SubmitError(f"qsub printed no job id: {result.message()}", returncode=0)
+            raise SubmitError.of("qsub", result, f"qsub printed no job id: {result.message()}")
         return job_id
 
     def cancel_argv(self, job_id: str) -> list[str]:
@@ -233,7 +233,7 @@ class _PBSFamily(Scheduler):
             else:
                 problems.append(line)
         if problems and result.returncode != 0:
-            raise StatusUnavailable(f"qstat failed: {' '.join(problems)}")
+            raise StatusUnavailable.of("qstat", result, f"qstat failed: {' '.join(problems)}")
         statuses: dict[str, JobStatus] = {}
         for jid in job_ids:
             status = _lookup(jid, found)
@@ -246,7 +246,9 @@ class _PBSFamily(Scheduler):
                 statuses[jid] = JobStatus(jid, JobState.FINISHED, raw_state="F")
             else:
                 # qstat reports on every job it is asked about; silence is not an answer.
-                raise StatusUnavailable(f"qstat said nothing about job {jid}: {result.message()}")
+                raise StatusUnavailable.of(
+                    "qstat", result, f"qstat said nothing about job {jid}: {result.message()}"
+                )
         return statuses
 
     def describe_reason(self, reason: str) -> str:

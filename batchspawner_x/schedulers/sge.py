@@ -183,7 +183,7 @@ class GridengineScheduler(Scheduler):
 
     def parse_submit(self, result: CommandResult) -> str:
         if result.returncode != 0:
-            raise SubmitError(submit_error_message(result), returncode=result.returncode)
+            raise SubmitError.of("qsub", result, submit_error_message(result))
         match = _SUBMITTED.search(result.stdout)
         if match:
             return match.group(1)
@@ -191,7 +191,7 @@ class GridengineScheduler(Scheduler):
         terse = _TERSE_ID.match(lines[-1]) if lines else None
         if terse:
             return terse.group(1)
-        raise SubmitError(f"qsub printed no job id: {result.message()}", returncode=0)
+        raise SubmitError.of("qsub", result, f"qsub printed no job id: {result.message()}")
 
     def status_argv(self, job_ids: Sequence[str]) -> list[str]:
         # qstat cannot select jobs by id in its list form; one listing of the
@@ -206,7 +206,7 @@ class GridengineScheduler(Scheduler):
             unknown = _unknown_jobs(result.message())
             if unknown is not None and wanted <= unknown:
                 return {jid: JobStatus(jid, JobState.GONE, raw_state="unknown to qstat") for jid in wanted}
-            raise StatusUnavailable(f"qstat failed: {result.message()}")
+            raise StatusUnavailable.of("qstat", result, f"qstat failed: {result.message()}")
         found: dict[str, JobStatus] = {}
         stdout = result.stdout
         if _DTD.search(stdout):
@@ -259,7 +259,7 @@ def parse_context_lookup(identity: str, result: CommandResult) -> list[str]:
     if result.returncode != 0:
         if result.returncode == 1 and _unknown_jobs(result.message()) is not None:
             return []
-        raise StatusUnavailable(f"qstat failed: {result.message()}")
+        raise StatusUnavailable.of("qstat", result, f"qstat failed: {result.message()}")
     wanted = f"{CONTEXT_VARIABLE}={identity}"
     found: set[str] = set()
     job: str | None = None

@@ -171,7 +171,7 @@ class SlurmScheduler(Scheduler):
 
     def parse_lookup(self, identity: str, result: CommandResult) -> list[str]:
         if result.returncode != 0:
-            raise StatusUnavailable(result.message())
+            raise StatusUnavailable.of("squeue", result, result.message())
         found = []
         for line in result.stdout.splitlines():
             job_id, sep, comment = line.strip().partition(SEP)
@@ -184,11 +184,11 @@ class SlurmScheduler(Scheduler):
 
     def parse_submit(self, result: CommandResult) -> str:
         if result.returncode != 0:
-            raise SubmitError(_ERROR_PREFIX.sub("", result.message()), returncode=result.returncode)
+            raise SubmitError.of("sbatch", result, _ERROR_PREFIX.sub("", result.message()))
         lines = [line.strip() for line in result.stdout.splitlines() if line.strip()]
         job_id = lines[-1].split(";")[0] if lines else ""
         if not _JOB_ID.match(job_id):
-            raise SubmitError(f"sbatch printed no job id: {result.message()}", returncode=0)
+            raise SubmitError.of("sbatch", result, f"sbatch printed no job id: {result.message()}")
         return job_id
 
     def status_argv(self, job_ids: Sequence[str]) -> list[str]:
@@ -206,7 +206,7 @@ class SlurmScheduler(Scheduler):
             if _PURGED in result.stderr:
                 # Every asked id is unknown to the controller: finished and purged.
                 return {jid: JobStatus(jid, JobState.GONE, raw_state="purged") for jid in wanted}
-            raise StatusUnavailable(f"squeue failed: {result.message()}")
+            raise StatusUnavailable.of("squeue", result, f"squeue failed: {result.message()}")
         # Between two rounds most jobs' lines do not change: those are looked up in what the
         # previous answer meant instead of being parsed again (a thousand jobs' statuses
         # cost about a millisecond instead of seven). Statuses are immutable, so sharing
@@ -257,7 +257,7 @@ class SlurmScheduler(Scheduler):
 
     def parse_partitions(self, result: CommandResult) -> dict[str, PartitionInfo]:
         if result.returncode != 0:
-            raise StatusUnavailable(f"sinfo failed: {result.message()}")
+            raise StatusUnavailable.of("sinfo", result, f"sinfo failed: {result.message()}")
         return parse_sinfo(result.stdout)
 
 

@@ -112,6 +112,7 @@ async def test_an_error_that_waiting_does_not_cure_ends_at_once() -> None:
     with pytest.raises(cancel.CancelFailed, match="host key") as failed:
         await send(transport)
     assert failed.value.permanent
+    assert failed.value.job_id == "25"
     assert transport.cancels() == 1
 
 
@@ -121,6 +122,7 @@ async def test_the_deadline_ends_the_attempts_with_the_last_problem() -> None:
     with pytest.raises(cancel.CancelFailed, match="refused") as failed:
         await send(transport, deadline_in=0.3)
     assert not failed.value.permanent
+    assert failed.value.job_id == "25"
     assert time.monotonic() - started < 1.0  # it stopped at the deadline, not after more attempts
     assert transport.cancels() >= 2
 

@@ -26,6 +26,7 @@ from batchspawner_x.claim import (
     parse_inspect,
     was_taken,
 )
+from batchspawner_x.errors import ClaimUnreadable
 from batchspawner_x.schedulers.base import CommandResult
 
 SCRIPT = "#!/bin/sh\n#SBATCH --job-name=x\necho hi\n"
@@ -143,8 +144,9 @@ def test_a_holder_on_another_login_node_is_not_judged(claim: str) -> None:
 def test_inspect_answers_are_parsed_strictly() -> None:
     assert parse_inspect(CommandResult(0, "Welcome to login1\ndone 0\n")) == ClaimState(Holder.DONE, 0)
     for bad in (CommandResult(0, "done x\n"), CommandResult(0, "maybe\n"), CommandResult(1, "", "sh: no")):
-        with pytest.raises(ValueError):
+        with pytest.raises(ClaimUnreadable) as unreadable:
             parse_inspect(bad)
+        assert unreadable.value.returncode == bad.returncode
     with pytest.raises(ValueError):
         inspect_argv("/x", "rm")
 

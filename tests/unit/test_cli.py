@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from batchspawner_x import cli, compat
-from batchspawner_x.errors import TransportError
+from batchspawner_x.errors import KeyFileError, TransportError
 from batchspawner_x.schedulers.base import CommandResult
 
 from .fakes import Answer, FakeTransport
@@ -316,6 +316,27 @@ async def test_a_template_error_fails_with_the_message(tmp_path: Path) -> None:
     assert "batchspawner-x render --user alice" in result.fix
 
 
+@pytest.mark.parametrize(
+    ("error", "fix"),
+    [
+        (
+            KeyFileError("Cannot read SSH key /keys/alice: No such file", path="/keys/alice"),
+            "make the key file",
+        ),
+        (TransportError("Cannot read SSH key /keys/alice: said sudo"), "let the hub's account run commands"),
+    ],
+)
+async def test_an_unreadable_key_is_told_by_its_type_not_its_words(
+    tmp_path: Path, error: TransportError, fix: str
+) -> None:
+    def refuse(argv: list[str]) -> CommandResult:
+        raise error
+
+    result = await (await checker(tmp_path, LoginNode(refuse))).authentication()
+    assert (result.ok, result.detail) == (False, str(error))
+    assert result.fix.startswith(fix)
+
+
 def test_check_exits_1_when_a_check_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # nothing listens on port 1 of this host: the first check fails, the ones that need it are skipped
     config = write_config(
@@ -341,3 +362,17 @@ def test_the_console_script_is_declared() -> None:
 
     pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
     assert pyproject["project"]["scripts"]["batchspawner-x"] == "batchspawner_x.cli:main"
+
+
+@pytest.mark.parametrize(
+    ("message", "failure"),
+    [
+        ("[Errno 111] Connection refused", "refused"),
+        ("curl: (7) Failed to connect to hub port 8081 after 0 ms: Connection refused", "refused"),
+        ("timed out", "timeout"),
+        ("curl: (28) Connection timed out after 3001 milliseconds", "timeout"),
+        ("[Errno 113] No route to host", None),
+    ],
+)
+def test_the_hub_probe_failure_is_read_from_python3_and_curl(message: str, failure: str | None) -> None:
+    assert cli.probe_failure(message) == failure

@@ -139,6 +139,7 @@ async def test_names_the_hub_cannot_resolve_are_resolved_on_the_login_node() -> 
 async def test_the_spawner_refuses_another_host_naming_both_and_the_settings() -> None:
     with pytest.raises(ServerHostRefused) as info:
         await spawner("10.0.0.17").check_reported_host("10.0.0.18", patience=0)
+    assert info.value.host == "10.0.0.18"
     text = str(info.value)
     assert text.startswith("The job reported 10.0.0.18 as its server's host, which is refused: 10.0.0.18 is")
     assert "connect_address" in text and "allow_loopback_server" in text

@@ -216,6 +216,7 @@ async def test_server_the_login_node_reaches_but_the_hub_does_not_fails_clearly(
         await s._wait_until_listening("127.0.0.1", port)
     assert time.monotonic() - start < 3
     assert ["probe", "127.0.0.1", str(port)] in transport.commands
+    assert (info.value.host, info.value.port) == ("127.0.0.1", port)
     assert "login node reaches it" in str(info.value) and "tunnel = True" in str(info.value)
 
 

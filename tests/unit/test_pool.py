@@ -225,6 +225,7 @@ async def test_many_callers_during_an_outage_cause_one_attempt(server: FakeServe
         *(t.run(["squeue"], timeout=5) for _ in range(50)), return_exceptions=True
     )
     assert all(isinstance(o, ConnectFailed) for o in outcomes)
+    assert {(o.host, o.port) for o in outcomes if isinstance(o, ConnectFailed)} == {("login", 22)}
     assert len(server.connects) == 1
 
 
@@ -337,6 +338,10 @@ async def test_an_sftp_refusal_is_a_transport_error_naming_the_file(
     assert "Permission denied" in str(info.value) and "alice@login:22" in str(info.value)
     if operation != "home":
         assert "/home/alice/.batchspawner_x/alice/" in str(info.value)
+        assert (info.value.operation, info.value.path) == (
+            operation.split("_")[0],
+            "/home/alice/.batchspawner_x/alice/" + ("job-25.out" if operation == "read_tail" else "env.json"),
+        )
 
 
 async def test_stop_after_a_successful_cancel_does_not_raise_when_files_cannot_be_removed(
