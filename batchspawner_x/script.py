@@ -3,7 +3,10 @@
 Templates are looked up first in the site's ``template_paths``, then among the
 packaged templates. The packaged ones are also reachable under the
 ``batchspawner_x/`` prefix, so a site template of the same name can extend
-the original: ``{% extends "batchspawner_x/slurm.sh.j2" %}``.
+the original: ``{% extends "batchspawner_x/slurm.sh.j2" %}``. The packaged
+scheduler templates in turn extend ``batchspawner_x/base.sh.j2``, the shell lines
+every job script shares, by that prefixed name, so that a site directory holding a
+``base.sh.j2`` of its own never takes its place.
 
 Every value in the rendering context is checked by :func:`check_context`,
 which refuses one that would add a line to the script (newline, carriage
