@@ -126,13 +126,16 @@ def test_packaged_template_reachable_by_prefix() -> None:
 SHELL_TEMPLATES = ["lsf.sh.j2", "moab.sh.j2", "pbs.sh.j2", "sge.sh.j2", "slurm.sh.j2", "torque.sh.j2"]
 
 
-def test_every_shell_template_extends_the_one_shared_body() -> None:
+def test_every_template_extends_the_one_shared_body() -> None:
     packaged = packaged_template_dir()
     assert sorted(p.name for p in packaged.glob("*.sh.j2")) == ["base.sh.j2", *SHELL_TEMPLATES]
     for name in SHELL_TEMPLATES:
         text = (packaged / name).read_text(encoding="utf-8")
         assert '{% extends "batchspawner_x/base.sh.j2" %}' in text, name
         assert "set -eu" not in text and "{% block command %}" not in text, name
+    condor = (packaged / "condor.sub.j2").read_text(encoding="utf-8")
+    assert '{% extends "batchspawner_x/base.sh.j2" %}' in condor
+    assert "set -eu" not in condor and "{% block command %}" not in condor
 
 
 def test_a_site_base_template_does_not_replace_the_packaged_one(tmp_path: Path) -> None:
