@@ -43,6 +43,7 @@ from . import profiles as profile_model
 from .accounts import AccountRefused, AccountsMixin
 from .certificates import check_source_addresses
 from .claim import claim_dir
+from .cluster import Cluster, ClusterConfig
 from .compat import PredecessorConfig, render_batch_script
 from .errors import (
     BatchSpawnerError,
@@ -61,7 +62,7 @@ from .script import Trusted, render
 from .settings import invalid_setting
 from .states import JobState, JobStatus, StatusUnavailable
 from .submission import SubmissionUnknown, Submitted, new_identity
-from .transport import LOCAL_ENV_KEEP, LocalTransport, SSHTarget, SSHTransport, Transport
+from .transport import LOCAL_ENV_KEEP, Transport
 from .validation import (
     check_line,
     check_name,
@@ -600,7 +601,8 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
     # -- building blocks ---------------------------------------------------------
     @property
     def scheduler(self) -> Scheduler:
-        return self.scheduler_class(self.scheduler_commands)
+        """A backend of this spawner's scheduler (see :meth:`.Cluster.scheduler`)."""
+        return self.cluster.scheduler()
 
     def _log_prefix(self) -> str:
         return f"[{self._log_name}{' job ' + self.job_id if self.job_id else ''}]"
@@ -614,27 +616,36 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
         """``name`` if it is a cluster user name the hub may act as (see :mod:`.accounts`)."""
         return self.check_cluster_account(field, check_username(field, name, self.cluster_username_pattern))
 
-    def _make_transport(self, username: str, keys: list[str]) -> Transport:
-        if self.connection == "local":
-            return LocalTransport(username, self.local_prefix, self.local_env_keep)
-        target = SSHTarget(
-            host=self.ssh_host,
-            port=self.ssh_port,
-            username=username,
-            keys=tuple(k.format(username=username) for k in keys),
-            known_hosts=self.ssh_known_hosts,
-            connect_timeout=self.ssh_connect_timeout,
-            keepalive_interval=self.ssh_keepalive_interval,
-            max_sessions=self.ssh_max_sessions,
-            idle_timeout=self.ssh_idle_timeout,
-            reconnect_max_delay=self.ssh_reconnect_max_delay,
-            ca_key=self.ssh_ca_key,
-            cert_validity=self.ssh_certificate_validity,
-            cert_source_address=tuple(self.ssh_certificate_source_address),
-            # a tunnel is a port forward: only then may a certificate permit forwarding
-            cert_port_forwarding=self.tunnel,
+    @property
+    def cluster(self) -> Cluster:
+        """The cluster this spawner's settings name, shared with every spawner that names it."""
+        return Cluster.of(
+            ClusterConfig(
+                scheduler_class=self.scheduler_class,
+                commands=tuple(sorted(self.scheduler_commands.items())),
+                connection=self.connection,
+                host=self.ssh_host,
+                port=self.ssh_port,
+                keys=tuple(self.ssh_keys),
+                known_hosts=self.ssh_known_hosts,
+                connect_timeout=self.ssh_connect_timeout,
+                keepalive_interval=self.ssh_keepalive_interval,
+                max_sessions=self.ssh_max_sessions,
+                idle_timeout=self.ssh_idle_timeout,
+                reconnect_max_delay=self.ssh_reconnect_max_delay,
+                ca_key=self.ssh_ca_key,
+                cert_validity=self.ssh_certificate_validity,
+                cert_source_address=tuple(self.ssh_certificate_source_address),
+                tunnel=self.tunnel,
+                local_prefix=tuple(self.local_prefix),
+                local_env_keep=tuple(self.local_env_keep),
+                status_username=self.status_ssh_username,
+                status_keys=tuple(self.status_ssh_keys),
+            )
         )
-        return SSHTransport(target)
+
+    def _make_transport(self, username: str, keys: list[str]) -> Transport:
+        return self.cluster.transport(username, keys)
 
     async def transport(self) -> Transport:
         """The user's own connection: submits, cancels and the job's files."""
@@ -655,9 +666,8 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
     async def poller(self) -> StatusPoller:
         """The status poller this spawner shares with every spawner of its status identity."""
         if self._poller is None or self._poller.closed:
-            self._poller = StatusPoller.get(
+            self._poller = self.cluster.poller(
                 await self.status_transport(),
-                self.scheduler_class(self.scheduler_commands, all_users=bool(self.status_ssh_username)),
                 interval=self.status_interval,
                 timeout=self.status_timeout,
                 fast_interval=self.startup_poll_interval,
@@ -770,41 +780,28 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
         """The partition of this spawn: the chosen profile's, else :attr:`partition`."""
         return self.resource_choice().partition or self.partition
 
-    _partitions_cache: ClassVar[dict[tuple[Any, ...], tuple[float, dict[str, PartitionInfo]]]] = {}
-
-    def _partitions_key(self) -> tuple[Any, ...]:
-        # per cluster account: sinfo hides partitions a user's groups may not use
-        account = self._transport.key if self._transport is not None else ()
-        return (type(self.scheduler).__name__, self.connection, self.ssh_host, self.ssh_port, account)
-
     def _cached_partitions(self) -> dict[str, PartitionInfo] | None:
-        entry = self._partitions_cache.get(self._partitions_key())
-        return entry[1] if entry is not None else None
+        # per cluster account: sinfo hides partitions a user's groups may not use
+        return self.cluster.cached_partitions(self._transport.key if self._transport is not None else ())
 
     async def cluster_partitions(self) -> dict[str, PartitionInfo] | None:
         """The scheduler's partitions and their limits, read at most every
         :attr:`cluster_limits_ttl` seconds for all users of this cluster; None if the
         scheduler cannot list them or the reading failed (then the configured bounds apply)."""
-        argv = self.scheduler.partitions_argv()
-        if argv is None or not self.cluster_limits_ttl:
+        if self.scheduler.partitions_argv() is None or not self.cluster_limits_ttl:
             return None
         try:
             transport = await self.transport()
         except ConfigError as e:  # a refused account: the spawn itself says so
             self.log.warning("%s cannot list the partitions: %s", self._log_prefix(), e)
             return None
-        key = self._partitions_key()
-        entry = self._partitions_cache.get(key)
-        if entry is not None and time.monotonic() - entry[0] < self.cluster_limits_ttl:
-            return entry[1]
-        try:
-            result = await transport.run(argv, timeout=self.status_timeout)
-            found = self.scheduler.parse_partitions(result)
-        except (TransportError, StatusUnavailable, ConfigError) as e:
+
+        def warn(e: Exception) -> None:
             self.log.warning("%s cannot list the partitions: %s", self._log_prefix(), e)
-            return entry[1] if entry is not None else None
-        self._partitions_cache[key] = (time.monotonic(), found)
-        return found
+
+        return await self.cluster.partitions(
+            transport, ttl=self.cluster_limits_ttl, timeout=self.status_timeout, warn=warn
+        )
 
     async def _render_options_form(self) -> str:
         """The spawn form: the profiles the user's groups may choose, the last choice selected."""
