@@ -57,12 +57,6 @@ def report_job_id(body: dict[str, Any]) -> str:
     return job_id
 
 
-def same_job(reported: str, known: str) -> bool:
-    """Whether the job id a node reports is the job the spawner tracks. Schedulers print
-    some ids longer in one place than the other (PBS: ``123`` and ``123.server``)."""
-    return reported == known or reported.split(".", 1)[0] == known.split(".", 1)[0]
-
-
 class ServerReportHandler(APIHandler):
     """Accepts a server's host and port from the server's own token only."""
 

@@ -876,7 +876,7 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
         digest = hashlib.sha256(token.encode()).hexdigest()
         if not hmac.compare_digest(digest, self.token_sha256):
             return False
-        if job_id and self.job_id and not api.same_job(job_id, self.job_id):
+        if job_id and self.job_id and not self.scheduler.same_job(job_id, self.job_id):
             self.log.warning("%s refused a report from job %s, not its own", self._log_prefix(), job_id)
             return False
         if self._awaiting_report:
@@ -901,7 +901,8 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
         except (ValueError, AttributeError):
             self.log.warning("%s ignoring a malformed %s", self._log_prefix(), SERVER_FILE)
             return None
-        if str(report.get("job_id", "")) not in ("", self.job_id):
+        reported_job = str(report.get("job_id", ""))
+        if reported_job and not self.scheduler.same_job(reported_job, self.job_id):
             return None  # left over from an earlier job
         return host, port
 
@@ -1039,7 +1040,7 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
         # kept for the job's life: if the answer was lost, stop() also cancels any other job
         # that the same submission may have made
         self.submission_uncertain = submitted.answer_lost
-        if self._reported_job and not api.same_job(self._reported_job, job_id):
+        if self._reported_job and not self.scheduler.same_job(self._reported_job, job_id):
             self._reported = None  # an early report from another job of this submission
         self._save_state()
         (await self.poller()).track(job_id, starting=True)
@@ -1186,7 +1187,7 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
         """Cancel every job but ``keep`` that carries this spawn's submission identity: a
         submission whose answer was lost may have made one more job than the spawner
         tracks. Best effort: such a job could not serve anyway (its report is refused)."""
-        if self.scheduler.lookup_argv(self.submission_id) is None:
+        if not self.scheduler.finds_by_identity():
             return
         transport = await self.transport()
         try:
@@ -1195,7 +1196,7 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
             )
             self._extras_checked = time.monotonic()
             for other in found:
-                if other != keep:
+                if not self.scheduler.same_job(other, keep):
                     self.log.warning(
                         "%s cancelling job %s, another job of submission %s",
                         self._log_prefix(),

@@ -101,6 +101,7 @@ class LsfScheduler(Scheduler):
         "info": "bhist",
     }
     identity_field = "job description (bsub -Jd)"
+    supports_gpus = True
 
     def submit_argv(self, identity: str = "", script: str = "") -> list[str]:
         # bsub without a command reads the job script, #BSUB lines included, from stdin.
@@ -187,9 +188,6 @@ class LsfScheduler(Scheduler):
             # Purged after CLEAN_PERIOD: LSF no longer knows the job.
             found[jid] = JobStatus(jid, JobState.GONE, raw_state="not found")
         return found
-
-    def cancel_argv(self, job_id: str) -> list[str]:
-        return [self.command("cancel"), job_id]
 
     def cancel_failed(self, result: CommandResult) -> str | None:
         lines = [line.strip() for line in (result.stdout + "\n" + result.stderr).splitlines() if line.strip()]

@@ -196,9 +196,15 @@ class _PBSFamily(Scheduler):
     output_pattern = "job.out"
     job_id_placeholder = None  # PBS does not expand the job id in -o
     default_commands = {"submit": "qsub", "status": "qstat", "cancel": "qdel"}
+    supports_gpus = True
 
     #: Job states of this flavour.
     states: Mapping[str, JobState]
+
+    def same_job(self, reported: str, known: str) -> bool:
+        """The same sequence number on the same server, written with or without its
+        domain, or without the server (see :func:`same_job`)."""
+        return same_job(known, reported)
 
     def submit_argv(self, identity: str = "", script: str = "") -> list[str]:
         return [self.command("submit")]
@@ -211,9 +217,6 @@ class _PBSFamily(Scheduler):
         if not _JOB_ID.match(job_id):
             raise SubmitError(f"qsub printed no job id: {result.message()}", returncode=0)
         return job_id
-
-    def cancel_argv(self, job_id: str) -> list[str]:
-        return [self.command("cancel"), job_id]
 
     def cancel_failed(self, result: CommandResult) -> str | None:
         if result.returncode == 0:
@@ -276,6 +279,7 @@ class PBSProScheduler(_PBSFamily):
     display_name = "PBS Pro"
     template = "pbs.sh.j2"
     states = PBSPRO_STATES
+    reports_expected_start = True
 
     def status_argv(self, job_ids: Sequence[str]) -> list[str]:
         return [self.command("status"), "-x", "-f", "-F", "json", *job_ids]

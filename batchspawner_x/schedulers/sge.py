@@ -136,6 +136,7 @@ class GridengineScheduler(Scheduler):
         "info": "qacct",
     }
     identity_field = f"job context ({CONTEXT_VARIABLE})"
+    looks_up_exit_codes = True
 
     def submit_argv(self, identity: str = "", script: str = "") -> list[str]:
         # -ac adds to the context a script's own "#$ -ac" sets (only -sc would replace it).
@@ -186,12 +187,7 @@ class GridengineScheduler(Scheduler):
         if document is not None:
             around = self.lines_outside(stdout, document.start(), document.end())
             self.skip_lines(around, complete=wanted <= found.keys(), command="qstat")
-        for jid in wanted - found.keys():
-            found[jid] = JobStatus(jid, JobState.GONE, raw_state="not listed")
-        return found
-
-    def cancel_argv(self, job_id: str) -> list[str]:
-        return [self.command("cancel"), job_id]
+        return self.unlisted(job_ids, found)
 
     def cancel_failed(self, result: CommandResult) -> str | None:
         if result.returncode == 0:
