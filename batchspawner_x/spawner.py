@@ -1203,7 +1203,8 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
                         other,
                         self.submission_id,
                     )
-                    await transport.run(self.scheduler.cancel_argv(other), timeout=self.status_timeout)
+                    # one attempt now, then the background: poll() does not wait for it
+                    await self._send_cancel(transport, other, patience=0)
         except (TransportError, StatusUnavailable) as e:
             self.log.warning("%s cannot look for other jobs of its submission: %s", self._log_prefix(), e)
 
@@ -1283,7 +1284,14 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
         transport = await self.transport()
         poller = await self.poller()
         if await self._send_cancel(transport, job_id):
-            await self._wait_until_cancelled(poller, job_id, now=now)
+            await cancel.wait_until_ended(
+                poller,
+                job_id,
+                timeout=self.cancel_timeout,
+                now=now,
+                log=self.log,
+                log_prefix=self._log_prefix(),
+            )
             poller.untrack(job_id)
             if self.submission_uncertain:
                 await self._cancel_other_jobs_of_submission(job_id)
@@ -1296,65 +1304,21 @@ class BatchSpawnerBase(AccountsMixin, ReachMixin, PredecessorConfig, Spawner):
         self.submission_uncertain = False
         self.server_host, self.server_port = "", 0
 
-    async def _wait_until_cancelled(self, poller: StatusPoller, job_id: str, *, now: bool) -> None:
-        """Wait, up to :attr:`cancel_timeout`, for the scheduler to list the cancelled job
-        as ended (as finishing is enough when ``now``)."""
-        deadline = time.monotonic() + self.cancel_timeout
-        while True:
-            cached = await poller.status(job_id, max_age=0)
-            if cached is not None and not cached.stale and not cached.status.alive:
-                return
-            if cached is not None and cached.status.state is JobState.FINISHING and now:
-                return
-            if time.monotonic() > deadline:
-                self.log.warning(
-                    "%s still listed %.0fs after cancelling it", self._log_prefix(), self.cancel_timeout
-                )
-                return
-            await asyncio.sleep(1.0)
-
-    async def _send_cancel(self, transport: Transport, job_id: str) -> bool:
-        """Send the job's cancel until the scheduler accepts it, for up to
-        :attr:`cancel_timeout`: a login node that is rebooting, a connection waiting out
-        its back-off or a scheduler hiccup does not leave the job running. True once the
-        scheduler accepted it.
-
-        JupyterHub forgets the job when stop() ends, even with an error. A cancel that
-        still fails is therefore logged as an error naming the job and the command that
-        cancels it by hand, and retried in the background (see :mod:`batchspawner_x.cancel`);
-        stop() itself returns, so that JupyterHub revokes the server's token and removes
-        its route: the job, while it lasts, can no longer act for the user.
-        """
-        try:
-            await cancel.cancel_job(
-                transport,
-                self.scheduler,
-                job_id,
-                command_timeout=self.status_timeout,
-                deadline=time.monotonic() + self.cancel_timeout,
-                on_retry=cancel.retry_warning(self.log, self._log_prefix()),
-            )
-            return True
-        except cancel.CancelFailed as e:
-            later = ""
-            if not e.permanent:
-                cancel.keep_cancelling(
-                    transport,
-                    self.scheduler,
-                    job_id,
-                    command_timeout=self.status_timeout,
-                    log_prefix=self._log_prefix(),
-                )
-                later = f" Trying again in the background for {cancel.BACKGROUND_PERIOD / 3600:g} hours."
-            self.log.error(
-                "%s could not cancel the job on %s: %s.%s To cancel it by hand: %s",
-                self._log_prefix(),
-                transport.describe(),
-                e,
-                later,
-                cancel.manual_command(self.scheduler, job_id),
-            )
-            return False
+    async def _send_cancel(self, transport: Transport, job_id: str, *, patience: float | None = None) -> bool:
+        """Cancel ``job_id`` by :mod:`batchspawner_x.cancel`'s one rule, waiting up to
+        :attr:`cancel_timeout` (or ``patience``) before the background takes over; True
+        once the scheduler accepted it. JupyterHub forgets the job when stop() ends, even
+        with an error, so this never raises."""
+        prefix = self._log_prefix() if job_id == self.job_id else f"[{self._log_name} job {job_id}]"
+        return await cancel.cancel(
+            transport,
+            self.scheduler,
+            job_id,
+            command_timeout=self.status_timeout,
+            patience=self.cancel_timeout if patience is None else patience,
+            log=self.log,
+            log_prefix=prefix,
+        )
 
     async def _remove_private_files(self, *, claim: bool = False) -> None:
         """Remove the token and certificates from the cluster, and with ``claim`` the
