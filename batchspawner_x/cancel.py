@@ -32,9 +32,10 @@ from traitlets.log import get_logger
 
 from .errors import BatchSpawnerError, TransportError
 from .poller import StatusPoller
+from .pool import ConnectFailed
 from .schedulers.base import Scheduler
 from .states import JobState, StatusUnavailable
-from .transport import ConnectFailed, Transport
+from .transport import Transport
 
 #: First pause between two attempts; it doubles after each failure.
 FIRST_PAUSE = 1.0

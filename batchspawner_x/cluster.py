@@ -25,9 +25,10 @@ from typing import ClassVar
 
 from .errors import ConfigError, TransportError
 from .poller import StatusPoller
+from .pool import SSHTarget
 from .schedulers.base import PartitionInfo, Scheduler
 from .states import StatusUnavailable
-from .transport import LocalTransport, SSHTarget, SSHTransport, Transport
+from .transport import LocalTransport, SSHTransport, Transport
 
 #: Partitions and limits as read at a time (monotonic), by cluster account.
 _Limits = tuple[float, dict[str, PartitionInfo]]
@@ -70,7 +71,7 @@ class Cluster:
     """Everything that depends on a cluster's configuration only, shared by its spawners.
 
     Built once per :class:`ClusterConfig` by :meth:`of`. Connections are pooled per
-    cluster account (:class:`~batchspawner_x.transport.SSHPool`), the status poller is
+    cluster account (:class:`~batchspawner_x.pool.SSHPool`), the status poller is
     shared per status account and scheduler (:meth:`poller`), and the partitions the
     scheduler lists are cached per cluster account (:meth:`partitions`: a scheduler may
     hide partitions a user's groups may not use).
