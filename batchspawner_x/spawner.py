@@ -189,7 +189,17 @@ class BatchSpawnerBase(ServerWait, Spawner):
             self._events_changed.set()
 
     async def _start(self) -> tuple[str, int]:
-        sched = self.scheduler
+        """The steps of a start: build the job and its files, submit it, wait for its
+        server's report, then for its port. Each step turns its failures into the spawn's
+        error, and cancels the job once there is one."""
+        transport, job_dir, script = await self._prepare_job()
+        job_id = await self._submit_job(transport, job_dir, script)
+        host, port = await self._await_report()
+        return await self._reach_server(job_id, host, port)
+
+    async def _prepare_job(self) -> tuple[Transport, str, str]:
+        """Check the settings, render the script and write the job's environment file; the
+        user's connection, the job directory and the script."""
         self.token_sha256 = hashlib.sha256(self.api_token.encode()).hexdigest()
         try:
             self.check_reach_config(self.connection, self.internal_ssl, self.ssl_alt_names_include_local)
@@ -209,7 +219,12 @@ class BatchSpawnerBase(ServerWait, Spawner):
         except TransportError as e:
             raise spawn_error(f"Cannot reach the cluster: {e}", reason="connection", status=503) from None
         self.log.debug("%s job script:\n%s", self._log_prefix(), script)
+        return transport, job_dir, script
 
+    async def _submit_job(self, transport: Transport, job_dir: str, script: str) -> str:
+        """Submit the job under a new submission identity (see :mod:`.submission`) and start
+        watching it; its id."""
+        sched = self.scheduler
         self.submission_id = new_identity()
         self._save_state()
         # a job that starts at once may report before the submission's answer arrives
@@ -262,7 +277,11 @@ class BatchSpawnerBase(ServerWait, Spawner):
         partition = self.effective_partition()
         where = f" to partition {partition}" if partition else ""
         self._emit(f"Submitted {sched.display_name} job {job_id}{where}", 20)
+        return job_id
 
+    async def _await_report(self) -> tuple[str, int]:
+        """Wait for the job to report its server's address, and check the host it names;
+        cancel the job if that fails."""
         try:
             host, port = await self._wait_for_server()
             await self.check_reported_host(host)
@@ -278,6 +297,11 @@ class BatchSpawnerBase(ServerWait, Spawner):
         except Exception:
             await self._cancel_quietly()
             raise
+        return host, port
+
+    async def _reach_server(self, job_id: str, host: str, port: int) -> tuple[str, int]:
+        """Keep the reported address, then wait until the hub reaches the server (through a
+        tunnel if configured); the address and port the hub connects to."""
         self.server_host, self.server_port = host, port
         self._save_state()
         node = await self._job_node()
