@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from .errors import ConfigError, TransportError
@@ -34,6 +34,12 @@ from .transport import LocalTransport, SSHTransport, Transport
 _Limits = tuple[float, dict[str, PartitionInfo]]
 
 
+#: The login of a configuration that names none (the spawner's defaults).
+DEFAULT_LOGIN = SSHTarget(
+    host="localhost", port=22, username="", keys=(), known_hosts="/etc/ssh/ssh_known_hosts"
+)
+
+
 @dataclass(frozen=True)
 class ClusterConfig:
     """The settings that name one cluster and say how it is reached (see the spawner's
@@ -44,21 +50,9 @@ class ClusterConfig:
     commands: tuple[tuple[str, str], ...] = ()
     #: ``"ssh"`` or ``"local"``.
     connection: str = "ssh"
-    host: str = "localhost"
-    port: int = 22
-    #: Key files, with ``{username}`` for the account's name (``ssh_keys``).
-    keys: tuple[str, ...] = ()
-    known_hosts: str = "/etc/ssh/ssh_known_hosts"
-    connect_timeout: float = 30.0
-    keepalive_interval: float = 30.0
-    max_sessions: int = 8
-    idle_timeout: float = 300.0
-    reconnect_max_delay: float = 30.0
-    ca_key: str = ""
-    cert_validity: float = 300.0
-    cert_source_address: tuple[str, ...] = ()
-    #: Whether the hub tunnels to servers (then a certificate permits port forwarding).
-    tunnel: bool = False
+    #: The SSH login of every account of the cluster, without the account: no user name,
+    #: and key files with ``{username}`` for the account's name (``ssh_keys``).
+    login: SSHTarget = DEFAULT_LOGIN
     local_prefix: tuple[str, ...] = ()
     local_env_keep: tuple[str, ...] = ()
     #: The account all status queries run as (``status_ssh_username``); empty for each user's own.
@@ -91,11 +85,6 @@ class Cluster:
             cluster = cls._registry[config] = cls(config)
         return cluster
 
-    @classmethod
-    def forget_all(cls) -> None:
-        """Forget every cluster and its cached limits (tests, benchmarks)."""
-        cls._registry.clear()
-
     # -- the scheduler ---------------------------------------------------------
     @property
     def commands(self) -> Mapping[str, str]:
@@ -124,24 +113,8 @@ class Cluster:
         c = self.config
         if c.connection == "local":
             return LocalTransport(username, c.local_prefix, c.local_env_keep)
-        target = SSHTarget(
-            host=c.host,
-            port=c.port,
-            username=username,
-            keys=tuple(k.format(username=username) for k in (c.keys if keys is None else keys)),
-            known_hosts=c.known_hosts,
-            connect_timeout=c.connect_timeout,
-            keepalive_interval=c.keepalive_interval,
-            max_sessions=c.max_sessions,
-            idle_timeout=c.idle_timeout,
-            reconnect_max_delay=c.reconnect_max_delay,
-            ca_key=c.ca_key,
-            cert_validity=c.cert_validity,
-            cert_source_address=c.cert_source_address,
-            # a tunnel is a port forward: only then may a certificate permit forwarding
-            cert_port_forwarding=c.tunnel,
-        )
-        return SSHTransport(target)
+        keys = tuple(k.format(username=username) for k in (c.login.keys if keys is None else keys))
+        return SSHTransport(replace(c.login, username=username, keys=keys))
 
     # -- statuses ------------------------------------------------------------------
     def poller(

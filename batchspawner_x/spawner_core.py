@@ -25,6 +25,7 @@ from .cluster import Cluster, ClusterConfig
 from .errors import ConfigError
 from .messages import describe_status
 from .poller import StatusPoller
+from .pool import SSHTarget
 from .schedulers.base import PartitionInfo, Scheduler
 from .script import Trusted
 from .settings import invalid_setting
@@ -106,19 +107,23 @@ class SpawnerCore(SpawnerTraits):
                 scheduler_class=self.scheduler_class,
                 commands=tuple(sorted(self.scheduler_commands.items())),
                 connection=self.connection,
-                host=self.ssh_host,
-                port=self.ssh_port,
-                keys=tuple(self.ssh_keys),
-                known_hosts=self.ssh_known_hosts,
-                connect_timeout=self.ssh_connect_timeout,
-                keepalive_interval=self.ssh_keepalive_interval,
-                max_sessions=self.ssh_max_sessions,
-                idle_timeout=self.ssh_idle_timeout,
-                reconnect_max_delay=self.ssh_reconnect_max_delay,
-                ca_key=self.ssh_ca_key,
-                cert_validity=self.ssh_certificate_validity,
-                cert_source_address=tuple(self.ssh_certificate_source_address),
-                tunnel=self.tunnel,
+                login=SSHTarget(
+                    host=self.ssh_host,
+                    port=self.ssh_port,
+                    username="",
+                    keys=tuple(self.ssh_keys),
+                    known_hosts=self.ssh_known_hosts,
+                    connect_timeout=self.ssh_connect_timeout,
+                    keepalive_interval=self.ssh_keepalive_interval,
+                    max_sessions=self.ssh_max_sessions,
+                    idle_timeout=self.ssh_idle_timeout,
+                    reconnect_max_delay=self.ssh_reconnect_max_delay,
+                    ca_key=self.ssh_ca_key,
+                    cert_validity=self.ssh_certificate_validity,
+                    cert_source_address=tuple(self.ssh_certificate_source_address),
+                    # a tunnel is a port forward: only then may a certificate permit forwarding
+                    cert_port_forwarding=self.tunnel,
+                ),
                 local_prefix=tuple(self.local_prefix),
                 local_env_keep=tuple(self.local_env_keep),
                 status_username=self.status_ssh_username,

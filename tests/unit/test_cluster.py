@@ -8,6 +8,7 @@ from typing import Any
 from batchspawner_x import PBSSpawner, SlurmSpawner
 from batchspawner_x.cluster import Cluster, ClusterConfig
 from batchspawner_x.errors import TransportError
+from batchspawner_x.pool import SSHTarget
 from batchspawner_x.schedulers.base import CommandResult
 from batchspawner_x.schedulers.slurm import SlurmScheduler
 from batchspawner_x.transport import LocalTransport, SSHTransport
@@ -32,7 +33,17 @@ def test_spawners_of_the_same_settings_share_one_cluster() -> None:
 
 def test_the_cluster_makes_each_accounts_connection_with_its_settings() -> None:
     cluster = Cluster.of(
-        ClusterConfig(SlurmScheduler, host="login", port=2222, keys=("/keys/{username}",), tunnel=True)
+        ClusterConfig(
+            SlurmScheduler,
+            login=SSHTarget(
+                host="login",
+                port=2222,
+                username="",
+                keys=("/keys/{username}",),
+                known_hosts="/etc/ssh/ssh_known_hosts",
+                cert_port_forwarding=True,
+            ),
+        )
     )
     transport = cluster.transport("alice")
     assert isinstance(transport, SSHTransport)
