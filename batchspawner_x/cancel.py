@@ -12,6 +12,12 @@ which job is left and how to cancel it by hand.
 
 Errors that waiting cannot cure (a refused login, an unknown host key) end the
 attempts at once.
+
+:func:`cancel` is that one rule, for every job the spawner cancels: the job of a
+stopped server, the job of a start that was cancelled or failed, and the other
+jobs a submission whose answer was lost may have made. Only how long it waits
+before handing over to the background differs. :func:`wait_until_ended` then
+waits for the scheduler to list the cancelled job as ended.
 """
 
 from __future__ import annotations
@@ -26,8 +32,9 @@ from traitlets.log import get_logger
 
 from .errors import CancelFailed as CancelFailed
 from .errors import ConnectFailed, TransportError
+from .poller import StatusPoller
 from .schedulers.base import Scheduler
-from .states import StatusUnavailable
+from .states import JobState, StatusUnavailable
 from .transport import Transport
 
 #: First pause between two attempts; it doubles after each failure.
@@ -39,6 +46,11 @@ BACKGROUND_PERIOD = 24 * 3600.0
 #: Longest pause between two background attempts.
 BACKGROUND_MAX_PAUSE = 300.0
 
+#: Seconds between two looks at a cancelled job while :func:`wait_until_ended` waits.
+ENDED_CHECK = 1.0
+
+_Log = logging.Logger | logging.LoggerAdapter[logging.Logger]
+
 #: Cancels being retried in the background (kept here so that they are not garbage-collected).
 _background: set[asyncio.Task[None]] = set()
 
@@ -47,6 +59,75 @@ def is_permanent(error: TransportError) -> bool:
     """True for errors that waiting does not cure: nothing was sent, and the reason is not
     that the login node could not be reached (a refused login, an unknown host key)."""
     return not error.maybe_sent and not isinstance(error, ConnectFailed)
+
+
+async def cancel(
+    transport: Transport,
+    scheduler: Scheduler,
+    job_id: str,
+    *,
+    command_timeout: float,
+    patience: float,
+    log: _Log,
+    log_prefix: str,
+) -> bool:
+    """Cancel ``job_id``: send its cancel until the scheduler accepts it, for up to
+    ``patience`` seconds (0: one attempt). True once the scheduler accepted it.
+
+    A cancel that still fails is logged as an error naming the job and the command that
+    cancels it by hand, and, unless waiting cannot cure the failure, retried in the
+    background (:func:`keep_cancelling`). It never raises: a spawner that gives up on a
+    job must still forget it, so that JupyterHub revokes the server's token and removes
+    its route, and the job, while it lasts, can no longer act for the user.
+    """
+    try:
+        await cancel_job(
+            transport,
+            scheduler,
+            job_id,
+            command_timeout=command_timeout,
+            deadline=time.monotonic() + patience,
+            on_retry=retry_warning(log, log_prefix),
+        )
+        return True
+    except CancelFailed as e:
+        later = ""
+        if not e.permanent:
+            keep_cancelling(
+                transport,
+                scheduler,
+                job_id,
+                command_timeout=command_timeout,
+                log_prefix=log_prefix,
+            )
+            later = f" Trying again in the background for {BACKGROUND_PERIOD / 3600:g} hours."
+        log.error(
+            "%s could not cancel the job on %s: %s.%s To cancel it by hand: %s",
+            log_prefix,
+            transport.describe(),
+            e,
+            later,
+            manual_command(scheduler, job_id),
+        )
+        return False
+
+
+async def wait_until_ended(
+    poller: StatusPoller, job_id: str, *, timeout: float, now: bool, log: _Log, log_prefix: str
+) -> None:
+    """Wait, up to ``timeout`` seconds, for the scheduler to list a cancelled job as ended
+    (as finishing is enough when ``now``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        cached = await poller.status(job_id, max_age=0)
+        if cached is not None and not cached.stale and not cached.status.alive:
+            return
+        if cached is not None and cached.status.state is JobState.FINISHING and now:
+            return
+        if time.monotonic() > deadline:
+            log.warning("%s still listed %.0fs after cancelling it", log_prefix, timeout)
+            return
+        await asyncio.sleep(ENDED_CHECK)
 
 
 async def cancel_job(
@@ -106,9 +187,7 @@ async def is_gone(transport: Transport, scheduler: Scheduler, job_id: str, timeo
     return status is not None and not status.alive
 
 
-def retry_warning(
-    log: logging.Logger | logging.LoggerAdapter[logging.Logger], log_prefix: str
-) -> Callable[[str, float], None]:
+def retry_warning(log: _Log, log_prefix: str) -> Callable[[str, float], None]:
     """An ``on_retry`` callback for :func:`cancel_job` that logs each retry as a warning."""
 
     def warn(problem: str, wait: float) -> None:

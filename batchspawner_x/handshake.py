@@ -157,12 +157,6 @@ def report_job_id(body: Mapping[str, Any]) -> str:
     return job_id
 
 
-def same_job(reported: str, known: str) -> bool:
-    """Whether the job id a node reports is the job the spawner tracks. Schedulers print
-    some ids longer in one place than the other (PBS: ``123`` and ``123.server``)."""
-    return reported == known or reported.split(".", 1)[0] == known.split(".", 1)[0]
-
-
 def job_id_from_env(env: Mapping[str, str]) -> str:
     """The batch job's id, or "" where the scheduler sets none (HTCondor)."""
     for name in JOB_ID_VARIABLES:
@@ -254,7 +248,6 @@ __all__ = [
     "report_headers",
     "report_job_id",
     "report_url",
-    "same_job",
     "server_file_text",
     "valid_host",
     "validate_report",

@@ -379,7 +379,7 @@ class StatusPoller:
 
     def _log_unrecognised(self) -> None:
         """Log, once each, the lines the status command printed that the backend skipped."""
-        seen = getattr(self.scheduler, "unrecognised", None)
+        seen = self.scheduler.unrecognised
         if not seen or len(self._logged_lines) > MAX_LOGGED_LINES:
             return
         for line in list(seen):
@@ -409,15 +409,14 @@ class StatusPoller:
         nobody needs.
         """
         entry = self.cache.get(job_id)
-        argv_builder = getattr(self.scheduler, "exit_code_argv", None)
-        parser = getattr(self.scheduler, "parse_exit_code", None)
-        if entry is None or argv_builder is None or parser is None:
+        argv = self.scheduler.exit_code_argv(job_id) if self.scheduler.looks_up_exit_codes else None
+        if entry is None or argv is None:
             return
         try:
-            result = await self.transport.run(argv_builder(job_id), timeout=self.timeout)
+            result = await self.transport.run(argv, timeout=self.timeout)
         except TransportError:
             return
-        code = parser(result.stdout) if result.returncode == 0 else None
+        code = self.scheduler.parse_exit_code(result.stdout) if result.returncode == 0 else None
         entry = self.cache.get(job_id)
         if code is not None and entry is not None and entry.status.exit_code is None:
             self.cache[job_id] = replace(entry, status=replace(entry.status, exit_code=code))

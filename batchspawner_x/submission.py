@@ -192,7 +192,7 @@ async def settle(
             return Submitted(job_id)
     if state.holder is Holder.ABSENT:
         return Holder.ABSENT  # no attempt took the claim: one sent now takes it, or finds it taken
-    if scheduler.lookup_argv(identity) is None:
+    if not scheduler.finds_by_identity():
         raise SubmissionUnknown(
             f"{cause}, and its submit command {state.holder.describe()}; "
             f"{scheduler.display_name} cannot be asked whether it arrived: if it did, {what} "
@@ -266,7 +266,7 @@ async def recover(
         except SubmitError:
             if state.returncode < 128:
                 return Recovered([], certain=True)
-    if state.holder is Holder.ABSENT and scheduler.lookup_argv(identity) is None:
+    if state.holder is Holder.ABSENT and not scheduler.finds_by_identity():
         return Recovered([], certain=True)  # (a claim is made before anything is submitted)
     found = await find(
         transport, scheduler, identity, timeout=0, command_timeout=command_timeout, job_name=job_name

@@ -50,6 +50,7 @@ def spawner_classes() -> list[str]:
 def autoconfigurable(path: str) -> str:
     """An ``autoconfigurable`` block showing only the settings ``path``'s class defines itself."""
     from batchspawner_x.spawner import BatchSpawnerBase
+    from batchspawner_x.spawner_traits import SpawnerTraits
 
     module, _, name = path.rpartition(".")
     cls = getattr(importlib.import_module(module), name)
@@ -57,7 +58,10 @@ def autoconfigurable(path: str) -> str:
         # what the spawner adds to the base, also through a shared mixin (Torque, Moab)
         inherited = sorted(BatchSpawnerBase.class_traits(config=True))
     else:
-        inherited = sorted(set(cls.class_traits(config=True)) - set(cls.class_own_traits(config=True)))
+        own = set(cls.class_own_traits(config=True))
+        if cls is BatchSpawnerBase:  # its settings are declared one layer down, in SpawnerTraits
+            own |= set(SpawnerTraits.class_own_traits(config=True))
+        inherited = sorted(set(cls.class_traits(config=True)) - own)
     lines = ["```{eval-rst}", f".. autoconfigurable:: {path}"]
     if inherited:
         lines.append(f"   :exclude-members: {', '.join(inherited)}")
@@ -96,5 +100,29 @@ def _fill_reference(app: Any, docname: str, source: list[str]) -> None:
         source[0] = source[0].replace(SPAWNER_MARKER, spawner_reference())
 
 
+def _settings_in_source_order() -> type:
+    """``autoconfigurable``, listing BatchSpawnerBase's settings in the order they are declared.
+
+    They are declared one layer down (``SpawnerTraits``), where autodoc's ``bysource`` order
+    does not look for them."""
+    from autodoc_traits import ConfigurableDocumenter
+
+    from batchspawner_x.spawner import BatchSpawnerBase
+    from batchspawner_x.spawner_traits import SpawnerTraits
+
+    own = SpawnerTraits.class_own_traits()  # (sorted by name)
+    order = {name: i for i, name in enumerate(n for n in vars(SpawnerTraits) if n in own)}
+
+    class Documenter(ConfigurableDocumenter):
+        def sort_members(self, documenters: list[Any], order_name: str) -> list[Any]:
+            documenters = super().sort_members(documenters, order_name)
+            if self.object is BatchSpawnerBase and order_name == "bysource":
+                documenters.sort(key=lambda e: order.get(e[0].name.rpartition(".")[2], len(order)))
+            return documenters
+
+    return Documenter
+
+
 def setup(app: Any) -> None:
     app.connect("source-read", _fill_reference)
+    app.add_autodocumenter(_settings_in_source_order(), override=True)

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ..states import JobStatus, StatusUnavailable
+from ..states import JobState, JobStatus, StatusUnavailable
 from .spec import JobSpec
 
 #: Distinct unrecognised lines a backend remembers (for logging, and as known noise).
@@ -76,6 +76,23 @@ class Scheduler(abc.ABC):
     #: when this backend cannot find a job by it: :meth:`lookup_argv` then returns None,
     #: and a submission whose answer was lost is never sent again.
     identity_field: ClassVar[str | None] = None
+
+    # -- capabilities: declared here, never probed ------------------------------
+    #: Whether the packaged template asks for a quality of service (``qos``).
+    supports_qos: ClassVar[bool] = False
+    #: Whether the packaged template asks for GPUs (``gpus``).
+    supports_gpus: ClassVar[bool] = False
+    #: Whether status answers may carry the expected start of a waiting job.
+    reports_expected_start: ClassVar[bool] = False
+    #: Whether :meth:`exit_code_argv` asks for the exit code of a job that has left the
+    #: status listing without one.
+    looks_up_exit_codes: ClassVar[bool] = False
+
+    @classmethod
+    def finds_by_identity(cls) -> bool:
+        """Whether a job can be found by its submission's identity (:attr:`identity_field`
+        is set; :meth:`lookup_argv` then builds the command)."""
+        return cls.identity_field is not None
 
     @classmethod
     def output_name(cls, job_id: str) -> str:
@@ -185,10 +202,46 @@ class Scheduler(abc.ABC):
         failed query is never a death.
         """
 
+    @staticmethod
+    def unlisted(
+        job_ids: Sequence[str],
+        found: dict[str, JobStatus],
+        state: JobState = JobState.GONE,
+        raw_state: str = "not listed",
+    ) -> dict[str, JobStatus]:
+        """``found``, with every job of ``job_ids`` it does not list as ``state``: by default,
+        a job the scheduler no longer lists is gone. Call it only once the answer is known to
+        be complete (see :meth:`skip_lines`)."""
+        for jid in job_ids:
+            if jid not in found:
+                found[jid] = JobStatus(jid, state, raw_state=raw_state)
+        return found
+
+    def same_job(self, reported: str, known: str) -> bool:
+        """Whether two ids, as the scheduler prints them in different places (its submit
+        answer, the job's environment, its status listing), name the same job.
+
+        By default: the same id, or the same id up to the first ``.`` (PBS prints ``123`` in
+        one place and ``123.server`` in another). Backends with their own id forms override it.
+        """
+        return reported == known or reported.split(".", 1)[0] == known.split(".", 1)[0]
+
+    # -- exit codes --------------------------------------------------------------
+    def exit_code_argv(self, job_id: str) -> list[str] | None:
+        """One command that tells the exit code of ``job_id`` once it has left the status
+        listing; None (the default) if the scheduler cannot tell
+        (:attr:`looks_up_exit_codes`)."""
+        return None
+
+    def parse_exit_code(self, text: str) -> int | None:
+        """The exit code :meth:`exit_code_argv`'s output shows; None if it shows none."""
+        return None
+
     # -- cancellation ------------------------------------------------------
-    @abc.abstractmethod
     def cancel_argv(self, job_id: str) -> list[str]:
-        """The command that cancels ``job_id``; harmless on a finished job."""
+        """The command that cancels ``job_id``; harmless on a finished job. By default the
+        ``cancel`` command followed by the job id."""
+        return [self.command("cancel"), job_id]
 
     def cancel_failed(self, result: CommandResult) -> str | None:
         """Return an error message if a cancel command really failed, else None."""

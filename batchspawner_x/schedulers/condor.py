@@ -73,6 +73,8 @@ class CondorScheduler(Scheduler):
         "info": "condor_history",
     }
     identity_field = f"job ClassAd attribute {IDENTITY_ATTRIBUTE}"
+    supports_gpus = True
+    looks_up_exit_codes = True
 
     context_settings = ("walltime_directive",)
 
@@ -150,14 +152,9 @@ class CondorScheduler(Scheduler):
                 found[status.job_id] = status
         # a job left out beside lines never seen in a complete answer: not "it left the queue"
         self.skip_lines(skipped, complete=wanted <= found.keys(), command="condor_q")
-        for jid in wanted - found.keys():
-            # Completed or removed jobs leave the queue for the history; condor_history
-            # gives the exit code (exit_code_argv).
-            found[jid] = JobStatus(jid, JobState.FINISHED, raw_state="left the queue")
-        return found
-
-    def cancel_argv(self, job_id: str) -> list[str]:
-        return [self.command("cancel"), job_id]
+        # Completed or removed jobs leave the queue for the history; condor_history
+        # gives the exit code (exit_code_argv).
+        return self.unlisted(job_ids, found, JobState.FINISHED, "left the queue")
 
     def cancel_failed(self, result: CommandResult) -> str | None:
         if result.returncode == 0:

@@ -103,6 +103,7 @@ class LsfScheduler(Scheduler):
         "info": "bhist",
     }
     identity_field = "job description (bsub -Jd)"
+    supports_gpus = True
 
     context_settings = ("memory_request", "lsf_unit_for_limits")
 
@@ -209,9 +210,6 @@ class LsfScheduler(Scheduler):
             # Purged after CLEAN_PERIOD: LSF no longer knows the job.
             found[jid] = JobStatus(jid, JobState.GONE, raw_state="not found")
         return found
-
-    def cancel_argv(self, job_id: str) -> list[str]:
-        return [self.command("cancel"), job_id]
 
     def cancel_failed(self, result: CommandResult) -> str | None:
         lines = [line.strip() for line in (result.stdout + "\n" + result.stderr).splitlines() if line.strip()]

@@ -79,6 +79,7 @@ class MoabScheduler(Scheduler):
     """Moab Workload Manager (usually over Torque)."""
 
     name = "moab"
+    supports_gpus = True
     display_name = "Moab"
     template = "moab.sh.j2"
     output_pattern = "job.out"

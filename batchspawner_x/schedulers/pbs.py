@@ -188,9 +188,15 @@ class _PBSFamily(Scheduler):
     output_pattern = "job.out"
     job_id_placeholder = None  # PBS does not expand the job id in -o
     default_commands = {"submit": "qsub", "status": "qstat", "cancel": "qdel"}
+    supports_gpus = True
 
     #: Job states of this flavour.
     states: Mapping[str, JobState]
+
+    def same_job(self, reported: str, known: str) -> bool:
+        """The same sequence number on the same server, written with or without its
+        domain, or without the server (see :func:`same_job`)."""
+        return same_job(known, reported)
 
     def submit_argv(self, identity: str = "", script: str = "") -> list[str]:
         return [self.command("submit")]
@@ -203,9 +209,6 @@ class _PBSFamily(Scheduler):
         if not _JOB_ID.match(job_id):
             raise SubmitError.of("qsub", result, f"qsub printed no job id: {result.message()}")
         return job_id
-
-    def cancel_argv(self, job_id: str) -> list[str]:
-        return [self.command("cancel"), job_id]
 
     def cancel_failed(self, result: CommandResult) -> str | None:
         if result.returncode == 0:
@@ -270,6 +273,7 @@ class PBSProScheduler(_PBSFamily):
     display_name = "PBS Pro"
     template = "pbs.sh.j2"
     states = PBSPRO_STATES
+    reports_expected_start = True
 
     context_settings = ("gpu_resource",)
 

@@ -139,6 +139,7 @@ class GridengineScheduler(Scheduler):
         "info": "qacct",
     }
     identity_field = f"job context ({CONTEXT_VARIABLE})"
+    looks_up_exit_codes = True
 
     context_settings = ("parallel_environment", "memory_resources", "memory_per_slot", "gpu_resource")
 
@@ -218,12 +219,7 @@ class GridengineScheduler(Scheduler):
         if document is not None:
             around = self.lines_outside(stdout, document.start(), document.end())
             self.skip_lines(around, complete=wanted <= found.keys(), command="qstat")
-        for jid in wanted - found.keys():
-            found[jid] = JobStatus(jid, JobState.GONE, raw_state="not listed")
-        return found
-
-    def cancel_argv(self, job_id: str) -> list[str]:
-        return [self.command("cancel"), job_id]
+        return self.unlisted(job_ids, found)
 
     def cancel_failed(self, result: CommandResult) -> str | None:
         if result.returncode == 0:

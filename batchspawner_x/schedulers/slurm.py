@@ -143,6 +143,10 @@ class SlurmScheduler(Scheduler):
     output_pattern = "job-%j.out"
     job_id_placeholder = "%j"
     identity_field = "comment"
+    supports_qos = True
+    supports_gpus = True
+    reports_expected_start = True
+    looks_up_exit_codes = True
     default_commands = {
         "submit": "sbatch",
         "status": "squeue",
@@ -232,12 +236,7 @@ class SlurmScheduler(Scheduler):
                 found[status.job_id] = status
         self._lines = lines
         self.skip_lines(skipped, complete=wanted <= found.keys(), command="squeue")
-        for jid in wanted - found.keys():
-            found[jid] = JobStatus(jid, JobState.GONE, raw_state="not listed")
-        return found
-
-    def cancel_argv(self, job_id: str) -> list[str]:
-        return [self.command("cancel"), job_id]
+        return self.unlisted(job_ids, found)
 
     def exit_code_argv(self, job_id: str) -> list[str]:
         """``scontrol show job`` on one line: the only place ExitCode lives without slurmdbd."""

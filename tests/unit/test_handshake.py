@@ -175,20 +175,6 @@ def test_env_file_round_trip() -> None:
     assert handshake.parse_env_file(data, "env.json") == env
 
 
-@pytest.mark.parametrize(
-    ("reported", "known", "same"),
-    [
-        ("25", "25", True),
-        ("123.server", "123", True),
-        ("123", "123.server.example.edu", True),
-        ("124.server", "123.server", False),
-        ("7_2", "7_1", False),
-    ],
-)
-def test_same_job(reported: str, known: str, same: bool) -> None:
-    assert handshake.same_job(reported, known) is same
-
-
 def test_the_names_the_job_script_and_node_side_share() -> None:
     """Changing any of these breaks jobs that are running while the hub is upgraded."""
     assert (handshake.ENV_FILE, handshake.SERVER_FILE, handshake.CERT_DIR) == (

@@ -14,7 +14,7 @@ import asyncssh
 import pytest
 
 from batchspawner_x import SlurmSpawner
-from batchspawner_x import transport as transport_module
+from batchspawner_x import pool as pool_module
 from batchspawner_x.errors import TransportError
 from batchspawner_x.poller import StatusPoller
 from batchspawner_x.transport import ConnectFailed, FileOperationFailed, SSHPool, SSHTarget, SSHTransport
@@ -232,7 +232,7 @@ async def test_many_callers_during_an_outage_cause_one_attempt(server: FakeServe
 async def test_a_submission_is_retried_when_no_connection_was_made(
     server: FakeServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(transport_module, "RECONNECT_BASE_DELAY", 0.01)
+    monkeypatch.setattr(pool_module, "RECONNECT_BASE_DELAY", 0.01)
     server.refuse = 1
     t = SSHTransport(target(), retry_delays=(0.02,))
     result = await t.run(["sbatch", "--parsable"], input="#!/bin/sh\n", timeout=5, idempotent=False)

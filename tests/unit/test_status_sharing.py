@@ -74,10 +74,10 @@ def account_transport(cluster: FakeCluster, account: str) -> FakeTransport:
 class ClusterSlurmSpawner(SlurmSpawner):
     """SlurmSpawner whose connections go to the stand-in cluster instead of SSH."""
 
-    cluster: FakeCluster
+    fake_cluster: FakeCluster
 
     def _make_transport(self, username: str, keys: list[str]) -> Transport:
-        return account_transport(self.cluster, username)
+        return account_transport(self.fake_cluster, username)
 
 
 @pytest.fixture(autouse=True)
@@ -139,7 +139,7 @@ async def test_status_identity_must_be_a_valid_name() -> None:
 
 async def test_polled_at_random_times_many_users_cost_one_squeue_per_interval() -> None:
     cluster = FakeCluster()
-    ClusterSlurmSpawner.cluster = cluster
+    ClusterSlurmSpawner.fake_cluster = cluster
     interval, duration, n = 0.2, 2.0, 200
     spawners = [
         new_spawner(ClusterSlurmSpawner, f"user{i}", status_ssh_username="svc", status_interval=interval)
@@ -170,7 +170,7 @@ async def test_polled_at_random_times_many_users_cost_one_squeue_per_interval() 
 
 async def test_concurrent_starts_share_fast_squeues_and_submit_as_the_user() -> None:
     cluster = FakeCluster()
-    ClusterSlurmSpawner.cluster = cluster
+    ClusterSlurmSpawner.fake_cluster = cluster
     spawners = [
         new_spawner(
             ClusterSlurmSpawner,

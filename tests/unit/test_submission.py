@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from batchspawner_x import SlurmSpawner
+from batchspawner_x import SlurmSpawner, cancel
 from batchspawner_x.claim import Holder
 from batchspawner_x.errors import CommandTimeout, SubmitError, TransportError
 from batchspawner_x.schedulers.base import CommandResult, Scheduler
@@ -528,3 +528,24 @@ async def test_poll_cancels_a_second_job_of_an_uncertain_submission_as_soon_as_i
     spawner._extras_checked -= 60
     assert await spawner.poll() is None
     assert slurm.of_submission() == ["14720"], "the extra job is cancelled, the tracked one kept"
+
+
+async def test_a_second_job_that_cannot_be_cancelled_now_is_cancelled_in_the_background() -> None:
+    slurm = FakeSlurm()
+    slurm.jobs.update({"14720": "bsx-1", "14721": "bsx-1"})
+    spawner = restarted_spawner(slurm, "bsx-1")
+    spawner.job_id, spawner.submission_uncertain = "14720", True
+    answer, refusals = slurm.answer, [1]
+
+    def scancel_refused_once(argv: list[str]) -> CommandResult:
+        if argv[0] == "scancel" and refusals:
+            refusals.pop()
+            raise ConnectFailed("Cannot connect to login:22 as 'alice': Connection refused")
+        return answer(argv)
+
+    slurm.transport.answer = scancel_refused_once
+    before = set(cancel._background)
+    await spawner._cancel_other_jobs_of_submission("14720")
+    (task,) = set(cancel._background) - before  # one attempt, then the stop() rule's background
+    await asyncio.wait_for(task, 10)
+    assert slurm.of_submission() == ["14720"]

@@ -1,0 +1,334 @@
+"""What the spawner's steps build on: its connections, its job's files and script,
+the user's choice of resources, and the progress messages.
+
+:class:`SpawnerCore` asks the spawner's :class:`~batchspawner_x.cluster.Cluster` for
+connections, the scheduler backend, the shared poller and the partitions, and keeps
+the per-user parts (the cluster account, the job directory, the chosen profile). The
+steps of a spawn are in :mod:`batchspawner_x.server_wait` and
+:mod:`batchspawner_x.spawner`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import posixpath
+from collections.abc import AsyncIterator
+from typing import Any
+
+from jupyterhub.utils import maybe_future
+from tornado import web
+from traitlets import TraitError
+
+from . import handshake
+from . import profiles as profile_model
+from .cluster import Cluster, ClusterConfig
+from .errors import ConfigError
+from .handshake import ENV_FILE
+from .jobspec import JobPlace, JobSettings, make_job_context
+from .messages import describe_status
+from .poller import StatusPoller
+from .pool import SSHTarget
+from .schedulers.base import PartitionInfo, Scheduler
+from .settings import invalid_setting
+from .spawner_traits import SpawnerTraits
+from .states import JobStatus
+from .transport import Transport
+from .validation import check_path, check_username, slug
+
+
+class SpawnerCore(SpawnerTraits):
+    """Connections, job files, resource choice and progress of one spawner."""
+
+    # -- state ------------------------------------------------------------------
+    job_id: str = ""
+    job_dir_path: str = ""
+    token_sha256: str = ""
+    server_host: str = ""
+    server_port: int = 0
+    #: The identity the current submission carries (see :mod:`batchspawner_x.submission`).
+    submission_id: str = ""
+    #: Whether that submission's answer was lost: it may have made a second job.
+    submission_uncertain: bool = False
+
+    def __init__(self, **kwargs: Any) -> None:
+        try:
+            super().__init__(**kwargs)
+        except TraitError as e:  # a bad setting: refused with its name, for the user and the log
+            raise invalid_setting(e) from None
+        self._transport: Transport | None = None
+        self._status_transport: Transport | None = None
+        self._poller: StatusPoller | None = None
+        self._home: str | None = None
+        self._events: list[dict[str, Any]] = []
+        self._events_changed = asyncio.Event()
+        self._start_done = True
+        self._awaiting_report = False
+        self._reported: tuple[str, int] | None = None
+        self._reported_job = ""
+        self._report_event = asyncio.Event()
+        self._choice: profile_model.Choice | None = None
+        self._extras_checked = 0.0
+
+    # -- building blocks ---------------------------------------------------------
+    @property
+    def scheduler(self) -> Scheduler:
+        """A backend of this spawner's scheduler (see :meth:`.Cluster.scheduler`)."""
+        return self.cluster.scheduler()
+
+    def _log_prefix(self) -> str:
+        return f"[{self._log_name}{' job ' + self.job_id if self.job_id else ''}]"
+
+    async def cluster_username(self) -> str:
+        value = self.ssh_username
+        name = await maybe_future(value(self)) if callable(value) else value.format(username=self.user.name)
+        return self._check_account("ssh_username", str(name))
+
+    def _check_account(self, field: str, name: str) -> str:
+        """``name`` if it is a cluster user name the hub may act as (see :mod:`.accounts`)."""
+        return self.check_cluster_account(field, check_username(field, name, self.cluster_username_pattern))
+
+    @property
+    def cluster(self) -> Cluster:
+        """The cluster this spawner's settings name, shared with every spawner that names it."""
+        return Cluster.of(
+            ClusterConfig(
+                scheduler_class=self.scheduler_class,
+                commands=tuple(sorted(self.scheduler_commands.items())),
+                connection=self.connection,
+                login=SSHTarget(
+                    host=self.ssh_host,
+                    port=self.ssh_port,
+                    username="",
+                    keys=tuple(self.ssh_keys),
+                    known_hosts=self.ssh_known_hosts,
+                    connect_timeout=self.ssh_connect_timeout,
+                    keepalive_interval=self.ssh_keepalive_interval,
+                    max_sessions=self.ssh_max_sessions,
+                    idle_timeout=self.ssh_idle_timeout,
+                    reconnect_max_delay=self.ssh_reconnect_max_delay,
+                    ca_key=self.ssh_ca_key,
+                    cert_validity=self.ssh_certificate_validity,
+                    cert_source_address=tuple(self.ssh_certificate_source_address),
+                    # a tunnel is a port forward: only then may a certificate permit forwarding
+                    cert_port_forwarding=self.tunnel,
+                ),
+                local_prefix=tuple(self.local_prefix),
+                local_env_keep=tuple(self.local_env_keep),
+                status_username=self.status_ssh_username,
+                status_keys=tuple(self.status_ssh_keys),
+            )
+        )
+
+    def _make_transport(self, username: str, keys: list[str]) -> Transport:
+        return self.cluster.transport(username, keys)
+
+    async def transport(self) -> Transport:
+        """The user's own connection: submits, cancels and the job's files."""
+        if self._transport is None:
+            self._transport = self._make_transport(await self.cluster_username(), self.ssh_keys)
+        return self._transport
+
+    async def status_transport(self) -> Transport:
+        """The connection status queries run over: :attr:`status_ssh_username`'s if set
+        (shared by every user), else the user's own."""
+        if not self.status_ssh_username:
+            return await self.transport()
+        if self._status_transport is None:
+            username = self._check_account("status_ssh_username", self.status_ssh_username)
+            self._status_transport = self._make_transport(username, self.status_ssh_keys or self.ssh_keys)
+        return self._status_transport
+
+    async def poller(self) -> StatusPoller:
+        """The status poller this spawner shares with every spawner of its status identity."""
+        if self._poller is None or self._poller.closed:
+            self._poller = self.cluster.poller(
+                await self.status_transport(),
+                interval=self.status_interval,
+                timeout=self.status_timeout,
+                fast_interval=self.startup_poll_interval,
+            )
+        return self._poller
+
+    def server_key(self) -> str:
+        """A file- and job-name-safe key, distinct for every (user, server name).
+
+        ``+`` never occurs in a slug, so ``alice`` + ``x`` and ``alice-x`` differ.
+        """
+        key = slug(self.user.name)
+        return f"{key}+{slug(self.name)}" if self.name else key
+
+    async def resolve_job_dir(self) -> str:
+        if self.job_dir_path:
+            return self.job_dir_path
+        relative = self.job_dir.format(server=self.server_key())
+        if not relative.startswith("/"):
+            if self._home is None:
+                self._home = await (await self.transport()).home()
+            relative = posixpath.join(self._home, relative)
+        self.job_dir_path = check_path("job_dir", posixpath.normpath(relative))
+        return self.job_dir_path
+
+    def job_settings(self) -> JobSettings:
+        """This spawner's settings that a job script reads, as plain values."""
+        return JobSettings(
+            partition=self.partition,
+            account=self.account,
+            qos=self.qos,
+            walltime=self.walltime,
+            gpus=self.gpus,
+            mem_limit=self.mem_limit,
+            mem_guarantee=self.mem_guarantee,
+            cpu_limit=self.cpu_limit,
+            cpu_guarantee=self.cpu_guarantee,
+            workdir=self.workdir,
+            extra_directives=tuple(self.extra_directives),
+            prologue=self.prologue,
+            epilogue=self.epilogue,
+            node_command=tuple(self.node_command),
+            server_command=(*self.cmd, *self.get_args()),
+            scheduler_options={name: getattr(self, name) for name in self.scheduler_class.context_settings},
+        )
+
+    def job_context(self, job_dir: str, home: str) -> dict[str, Any]:
+        """Everything the template may use, each value checked (see :mod:`.jobspec`). No I/O."""
+        return make_job_context(
+            self.job_settings(),
+            self.resource_choice(),
+            JobPlace(
+                username=self.user.name,
+                server_name=self.name,
+                job_name=self._job_name(),
+                job_dir=job_dir,
+                home=home,
+                env_file=posixpath.join(job_dir, ENV_FILE),
+            ),
+            self.scheduler,
+        )
+
+    def output_file(self, job_dir: str, job_id: str) -> str:
+        return posixpath.join(job_dir, self.scheduler_class.output_name(job_id))
+
+    def job_env(self) -> dict[str, str]:
+        env = {k: str(v) for k, v in self.get_env().items()}
+        env[handshake.BIND_IP_VAR] = self.ip
+        env.update(self.network_env())
+        return env
+
+    def _job_name(self) -> str:
+        return "jupyter-" + self.server_key()
+
+    # -- profiles ---------------------------------------------------------------------
+    def _user_groups(self) -> list[str]:
+        return [g.name for g in getattr(self.user, "groups", None) or []]
+
+    def _profiles(self) -> tuple[profile_model.Profile, ...]:
+        return profile_model.parse_profiles(self.profiles)
+
+    def resource_choice(self) -> profile_model.Choice:
+        """What this spawn asks for: the profile resolved from ``user_options`` (kept in the
+        state across hub restarts). Without :attr:`profiles`, an empty choice."""
+        if self._choice is None:
+            if not self.profiles:
+                return profile_model.Choice(profile="")
+            self._choice = profile_model.resolve_choice(
+                self._profiles(), self._user_groups(), self.user_options, self._cached_partitions()
+            )
+        return self._choice
+
+    def effective_partition(self) -> str:
+        """The partition of this spawn: the chosen profile's, else :attr:`partition`."""
+        return self.resource_choice().partition or self.partition
+
+    def _cached_partitions(self) -> dict[str, PartitionInfo] | None:
+        # per cluster account: sinfo hides partitions a user's groups may not use
+        return self.cluster.cached_partitions(self._transport.key if self._transport is not None else ())
+
+    async def cluster_partitions(self) -> dict[str, PartitionInfo] | None:
+        """The scheduler's partitions and their limits, read at most every
+        :attr:`cluster_limits_ttl` seconds for all users of this cluster; None if the
+        scheduler cannot list them or the reading failed (then the configured bounds apply)."""
+        if self.scheduler.partitions_argv() is None or not self.cluster_limits_ttl:
+            return None
+        try:
+            transport = await self.transport()
+        except ConfigError as e:  # a refused account: the spawn itself says so
+            self.log.warning("%s cannot list the partitions: %s", self._log_prefix(), e)
+            return None
+
+        def warn(e: Exception) -> None:
+            self.log.warning("%s cannot list the partitions: %s", self._log_prefix(), e)
+
+        return await self.cluster.partitions(
+            transport, ttl=self.cluster_limits_ttl, timeout=self.status_timeout, warn=warn
+        )
+
+    async def _render_options_form(self) -> str:
+        """The spawn form: the profiles the user's groups may choose, the last choice selected."""
+        cluster = await self.cluster_partitions()
+        return profile_model.render_form(self._profiles(), self._user_groups(), self.user_options, cluster)
+
+    async def _apply_profile(self, user_options: dict[str, Any]) -> None:
+        """Check ``user_options`` against the profiles (from the form or the REST API alike)
+        and keep the result for this spawn; a bad choice is a 400 naming the option."""
+        if not self.profiles:
+            if user_options:
+                self.log.warning(
+                    "%s ignoring user_options %s: no profiles are configured",
+                    self._log_prefix(),
+                    sorted(user_options),
+                )
+            return
+        cluster = await self.cluster_partitions()
+        try:
+            self._choice = profile_model.resolve_choice(
+                self._profiles(), self._user_groups(), user_options, cluster
+            )
+        except ConfigError as e:
+            err = web.HTTPError(400, "%s", f"Invalid choice for {e.field}: {e.message}")
+            err.jupyterhub_message = f"Invalid choice for {e.field}: {e.message}"  # type: ignore[attr-defined]
+            raise err from None
+        self.log.info("%s resources %s", self._log_prefix(), self._choice.summary())
+
+    # -- progress -------------------------------------------------------------------
+    def _emit(self, message: str, progress: int | None = None) -> None:
+        if self._events and self._events[-1]["message"] == message:
+            return
+        event: dict[str, Any] = {"message": message}
+        if progress is not None:
+            event["progress"] = progress
+        self._events.append(event)
+        self.log.info("%s %s", self._log_prefix(), message)
+        self._events_changed.set()
+
+    async def progress(self) -> AsyncIterator[dict[str, Any]]:
+        sent = 0
+        while True:
+            while sent < len(self._events):
+                yield self._events[sent]
+                sent += 1
+            if self._start_done:
+                return
+            self._events_changed.clear()
+            await _wait_event(self._events_changed, 1.0)
+
+    def _describe_status(self, status: JobStatus) -> str:
+        gpus = self.resource_choice().gpus if self.profiles else None
+        return describe_status(
+            status,
+            self.scheduler,
+            gpus=self.gpus if gpus is None else gpus,
+            today=datetime.date.today(),
+        )
+
+
+async def _wait_event(event: asyncio.Event, timeout: float) -> bool:
+    """Wait for ``event`` at most ``timeout`` seconds; True if it was set."""
+    try:
+        await asyncio.wait_for(event.wait(), timeout)
+    except asyncio.TimeoutError:
+        return False
+    return True
+
+
+__all__ = ["SpawnerCore"]
