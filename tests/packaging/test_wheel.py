@@ -25,6 +25,7 @@ def test_wheel_installs_into_a_fresh_venv_and_renders(tmp_path: Path) -> None:
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
         assert "batchspawner_x/templates/slurm.sh.j2" in names
+        assert "batchspawner_x/templates/base.sh.j2" in names  # what slurm.sh.j2 extends
         assert "batchspawner_x/py.typed" in names
         (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
         text = zf.read(entry_points).decode()
@@ -46,7 +47,8 @@ def test_wheel_installs_into_a_fresh_venv_and_renders(tmp_path: Path) -> None:
         "assert where.startswith(sys.prefix), where\n"
         "ctx = dict(job_name='jupyter-alice', job_dir='/home/alice/.bsx',\n"
         "  output='/home/alice/.bsx/job-%j.out',\n"
-        "  workdir='/home/alice', partition='interactive', account='', qos='', walltime='08:00:00', gpus=0,\n"
+        "  workdir='/home/alice', partition='interactive', account='', qos='', walltime='08:00:00',\n"
+        "  time_limit='08:00:00', walltime_seconds=28800, gpus=0,\n"
         "  memory_mb=4096, cpus=2, extra_directives=[], prologue='', epilogue='',\n"
         "  command=['batchspawner-x-singleuser', '--env-file', '/home/alice/.bsx/env.json', '--', 'x'],\n"
         "  username='alice', server_name='')\n"
@@ -54,6 +56,7 @@ def test_wheel_installs_into_a_fresh_venv_and_renders(tmp_path: Path) -> None:
         cwd=tmp_path,  # not the source tree, which python -c would import first
     )
     assert "#SBATCH --mem=4096M" in script
+    assert "#SBATCH --time=08:00:00" in script
     assert "#SBATCH --cpus-per-task=2" in script
     # the node-side command runs from the wheel without JupyterHub installed
     assert "--env-file" in run(venv / "bin" / "batchspawner-x-singleuser", "--help")
