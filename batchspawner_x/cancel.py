@@ -81,7 +81,12 @@ async def cancel(
     background (:func:`keep_cancelling`). It never raises: a spawner that gives up on a
     job must still forget it, so that JupyterHub revokes the server's token and removes
     its route, and the job, while it lasts, can no longer act for the user.
+
+    A job that is already being cancelled in the background is left to that task (its
+    attempts are logged there): no attempt and no error here.
     """
+    if being_cancelled(transport, job_id):
+        return False
     try:
         await cancel_job(
             transport,
@@ -201,6 +206,13 @@ def retry_warning(log: _Log, log_prefix: str) -> Callable[[str, float], None]:
 def manual_command(scheduler: Scheduler, job_id: str) -> str:
     """The command an administrator runs to cancel ``job_id`` by hand."""
     return shlex.join(scheduler.cancel_argv(job_id))
+
+
+def being_cancelled(transport: Transport, job_id: str) -> bool:
+    """Whether a background task (:func:`keep_cancelling`) is cancelling ``job_id`` as
+    ``transport``'s account."""
+    running = _retrying.get((transport.key, job_id))
+    return running is not None and not running.done()
 
 
 def keep_cancelling(

@@ -198,6 +198,9 @@ async def test_an_extra_job_is_cancelled_in_the_background_once_however_often_po
     try:
         assert len(started) == 1
         assert {tuple(argv) for argv in transport.commands_of("scancel")} == {("scancel", "26")}
+        # the first poll's attempt and the background task's first one: while the
+        # background task tries, later polls neither send one more nor log again
+        assert len(transport.commands_of("scancel")) == 2
     finally:
         for task in started:
             task.cancel()
