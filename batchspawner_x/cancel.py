@@ -53,6 +53,8 @@ _Log = logging.Logger | logging.LoggerAdapter[logging.Logger]
 
 #: Cancels being retried in the background (kept here so that they are not garbage-collected).
 _background: set[asyncio.Task[None]] = set()
+#: The same, by account and job: a job already being cancelled gets no second retry.
+_retrying: dict[tuple[tuple[str, ...], str], asyncio.Task[None]] = {}
 
 
 def is_permanent(error: TransportError) -> bool:
@@ -79,7 +81,12 @@ async def cancel(
     background (:func:`keep_cancelling`). It never raises: a spawner that gives up on a
     job must still forget it, so that JupyterHub revokes the server's token and removes
     its route, and the job, while it lasts, can no longer act for the user.
+
+    A job that is already being cancelled in the background is left to that task (its
+    attempts are logged there): no attempt and no error here.
     """
+    if being_cancelled(transport, job_id):
+        return False
     try:
         await cancel_job(
             transport,
@@ -201,6 +208,13 @@ def manual_command(scheduler: Scheduler, job_id: str) -> str:
     return shlex.join(scheduler.cancel_argv(job_id))
 
 
+def being_cancelled(transport: Transport, job_id: str) -> bool:
+    """Whether a background task (:func:`keep_cancelling`) is cancelling ``job_id`` as
+    ``transport``'s account."""
+    running = _retrying.get((transport.key, job_id))
+    return running is not None and not running.done()
+
+
 def keep_cancelling(
     transport: Transport,
     scheduler: Scheduler,
@@ -210,10 +224,16 @@ def keep_cancelling(
     log_prefix: str,
 ) -> asyncio.Task[None]:
     """Go on cancelling ``job_id`` in the background for :data:`BACKGROUND_PERIOD`
-    seconds. Every attempt and the outcome are logged.
+    seconds. Every attempt and the outcome are logged. A job already being cancelled
+    in the background keeps that one task (``poll()`` finds an extra job of a lost
+    submission again every few seconds while its cancel fails).
 
     The job's files are left alone: by the time this succeeds the user may have
     started a new server that uses the same job directory."""
+    key = (transport.key, job_id)
+    running = _retrying.get(key)
+    if running is not None and not running.done():
+        return running
     log = get_logger()
 
     async def run() -> None:
@@ -242,4 +262,6 @@ def keep_cancelling(
     task = asyncio.ensure_future(run())
     _background.add(task)
     task.add_done_callback(_background.discard)
+    _retrying[key] = task
+    task.add_done_callback(lambda done: _retrying.pop(key) if _retrying.get(key) is done else None)
     return task

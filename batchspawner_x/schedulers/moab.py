@@ -139,6 +139,11 @@ class MoabScheduler(Scheduler):
         self.skip_lines(around, complete=complete, command="mdiag")
         return statuses
 
+    def same_job(self, reported: str, known: str) -> bool:
+        """The same job number, however written (``Moab.12``, ``12``): the default, the
+        text before the first ``.``, is ``Moab`` for every job."""
+        return reported == known or _number(reported) == _number(known)
+
     def cancel_argv(self, job_id: str) -> list[str]:
         return [self.command("cancel"), "-c", job_id]
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 import pytest
 
 from batchspawner_x import cancel
+from batchspawner_x import spawner as spawner_module
 from batchspawner_x.errors import CommandTimeout, HostKeyError, TransportError
 from batchspawner_x.schedulers.base import CommandResult
 from batchspawner_x.schedulers.slurm import SlurmScheduler
@@ -170,3 +171,37 @@ async def test_a_permanent_failure_is_not_retried_in_the_background(caplog: pyte
     assert "was refused" in error and "scancel 25" in error and "background" not in error, error
     assert set(cancel._background) == before
     assert transport.cancels() == 1
+
+
+async def test_an_extra_job_is_cancelled_in_the_background_once_however_often_poll_finds_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """poll() looks for other jobs of a submission whose answer was lost every
+    EXTRA_JOB_CHECK seconds, and cancels each with one attempt before the background
+    takes over: a job whose cancel keeps failing gets one background retry, not one
+    more at every poll."""
+    monkeypatch.setattr(spawner_module, "EXTRA_JOB_CHECK", 0.0)
+
+    def answer(argv: list[str]) -> CommandResult:
+        if argv[0] == "scancel":
+            raise CommandTimeout("scancel did not finish within 30s")
+        if "--me" in argv:  # the lookup by the submission's identity
+            return CommandResult(0, "25|bsx-sub\n26|bsx-sub\n")
+        return CommandResult(0, "25|RUNNING|n1|None|N/A\n")
+
+    spawner, transport = make_spawner(answer)
+    spawner.load_state({"job_id": "25", "submission": "bsx-sub", "submission_uncertain": True})
+    before = set(cancel._background)
+    for _ in range(3):
+        assert await spawner.poll() is None
+    started = set(cancel._background) - before
+    try:
+        assert len(started) == 1
+        assert {tuple(argv) for argv in transport.commands_of("scancel")} == {("scancel", "26")}
+        # the first poll's attempt and the background task's first one: while the
+        # background task tries, later polls neither send one more nor log again
+        assert len(transport.commands_of("scancel")) == 2
+    finally:
+        for task in started:
+            task.cancel()
+        await asyncio.gather(*started, return_exceptions=True)

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import pytest
 
+from batchspawner_x import MoabSpawner
 from batchspawner_x.errors import SubmitError
+from batchspawner_x.handshake import server_file_text
 from batchspawner_x.schedulers.base import CommandResult
 from batchspawner_x.schedulers.moab import MOAB_STATES, MoabScheduler
 from batchspawner_x.states import JobState, JobStatus, StatusUnavailable
+
+from .fakes import make_spawner
 
 
 @pytest.fixture
@@ -237,3 +241,31 @@ def test_cancel_failure_is_reported(moab: MoabScheduler) -> None:
 )
 def test_describe_reason(moab: MoabScheduler, reason: str, words: str) -> None:
     assert moab.describe_reason(reason) == words
+
+
+# ---------------------------------------------------------------------------
+# same job
+
+
+@pytest.mark.parametrize(
+    ("reported", "known", "same"),
+    [
+        ("Moab.12", "Moab.12", True),
+        ("12", "Moab.12", True),  # MOAB_JOBID without the prefix msub printed
+        ("Moab.12", "Moab.13", False),
+        ("Moab.120", "Moab.12", False),
+    ],
+)
+def test_same_job_compares_the_numbers(moab: MoabScheduler, reported: str, known: str, same: bool) -> None:
+    assert moab.same_job(reported, known) is same
+
+
+async def test_server_file_of_an_earlier_job_is_not_taken() -> None:
+    """A server file left by Moab.12 (still running) is not the address of Moab.13."""
+    spawner, transport = make_spawner(cls=MoabSpawner)
+    spawner.job_id = "Moab.13"
+    job_dir = "/home/alice/.batchspawner_x/alice"
+    transport.files[f"{job_dir}/server.json"] = server_file_text("node7", 40001, "Moab.12").encode()
+    assert await spawner._read_server_file(job_dir) is None
+    transport.files[f"{job_dir}/server.json"] = server_file_text("node8", 40002, "Moab.13").encode()
+    assert await spawner._read_server_file(job_dir) == ("node8", 40002)
