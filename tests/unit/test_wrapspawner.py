@@ -6,6 +6,7 @@ of tuples) must not end the start of a child whose ``profiles`` is a list of dic
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +19,9 @@ from wrapspawner import ProfilesSpawner
 
 from batchspawner_x import SlurmSpawner, cli, spawner_traits
 from batchspawner_x.profiles import is_wrapspawner_profiles
+from batchspawner_x.schedulers.base import CommandResult
 
-from .fakes import hub_traits, hub_user
+from .fakes import FakeTransport, hub_traits, hub_user
 
 WRAPPER_PROFILES = [
     ("Slurm GPU", "gpu", "batchspawner_x.SlurmSpawner", {"partition": "gpu", "walltime": "02:00:00"}),
@@ -117,3 +119,16 @@ def test_render_says_the_wrapper_is_not_ours_without_a_traceback(
         "batchspawner-x render: c.JupyterHub.spawner_class is ProfilesSpawner (a wrapper such as "
         "wrapspawner's, which picks its child at spawn time), not a batchspawner_x spawner"
     )
+
+
+async def test_the_wrappers_start_reaches_the_childs_submit() -> None:
+    wrapper = ProfilesSpawner(user=hub_user("alice"), config=site_config(), **hub_traits("alice"))
+    wrapper.user_options = {"profile": "gpu"}
+    wrapper.construct_child()
+    refusal = CommandResult(1, "", "sbatch: error: invalid partition specified: gpu\n")
+    transport = FakeTransport(lambda argv: refusal if "sbatch" in argv else CommandResult(0))
+    wrapper.child_spawner._transport = transport
+    with pytest.raises(Exception, match="invalid partition specified: gpu") as info:
+        await asyncio.wait_for(wrapper.start(), 10)
+    assert not isinstance(info.value, TraitError)
+    assert len([argv for argv in transport.commands if "sbatch" in argv]) == 1  # submitted once
