@@ -109,9 +109,11 @@ async def make_spawner(
     cls = app.spawner_class
     if not (isinstance(cls, type) and issubclass(cls, BatchSpawnerBase)):
         name = getattr(cls, "__name__", cls)
+        wrapper = " (a wrapper such as wrapspawner's, which picks its child at spawn time)"
         raise CliError(
-            f"c.JupyterHub.spawner_class is {name}, not a batchspawner_x spawner "
-            '(for example "batchspawner_x.SlurmSpawner")'
+            f"c.JupyterHub.spawner_class is {name}{wrapper if hasattr(cls, 'child_class') else ''}, "
+            'not a batchspawner_x spawner (for example "batchspawner_x.SlurmSpawner"); to preview a '
+            "child, run with a copy of the configuration whose spawner_class is that child"
         )
     user = StandInUser(username, app.base_url)
     try:

@@ -27,6 +27,7 @@ from traitlets.config import LoggingConfigurable
 
 from .errors import ConfigError, SettingIgnored, TemplateError
 from .script import check_context
+from .ssh_prefix import is_ssh, translate_ssh_prefix
 from .units import check_walltime, memory_mib
 from .validation import check_line, check_name, check_path
 
@@ -104,6 +105,17 @@ def local_prefix(field: str, value: str) -> list[str]:
         argv = shlex.split(value)
     except ValueError as e:
         raise ConfigError(field, f"{value[:80]!r} cannot be split into words: {e}") from None
+    for word in argv:
+        try:
+            names = {name for _, name, _, _ in string.Formatter().parse(word) if name is not None}
+        except ValueError:
+            names = {"?"}
+        if names - {"username"}:
+            raise ConfigError(
+                field,
+                f"{word!r}: only {{username}} is replaced in a local prefix "
+                "(ssh command lines are read as the built-in SSH connection)",
+            )
     if argv and argv[0].rsplit("/", 1)[-1] == "sudo":
         argv = [a for a in argv if a not in ("-E", "--preserve-env")]
     return argv
@@ -151,6 +163,12 @@ def _slurm_directive(option: str) -> Callable[[str, str], list[str]]:
 
 
 def _exec_prefix(spawner: PredecessorSpawner, field: str, value: str) -> dict[str, Any]:
+    if is_ssh(value):
+        section = type(spawner).__name__
+        ssh = translate_ssh_prefix(value, spawner.req_host, section)
+        lines = "".join(f"\n    {line}" for line in ssh.config_lines(section))
+        remarks = "".join(f"; {note}" for note in ssh.notes)
+        return {**ssh.settings(), _NEW: "the built-in SSH connection", _NOTE: f"{remarks}; write:{lines}"}
     return {"connection": "local", "local_prefix": local_prefix(field, value)}
 
 
@@ -179,6 +197,8 @@ def _command(spawner: PredecessorSpawner, field: str, value: str) -> dict[str, A
 
 #: A key of a conversion's result that is not a setting but a remark for the warning.
 _NOTE = "__note__"
+#: A key of a conversion's result that names the new setting, when not ``_Rename.new``.
+_NEW = "__new__"
 
 
 _RENAMED: dict[str, _Rename] = {
@@ -322,7 +342,13 @@ class PredecessorConfig(LoggingConfigurable):
     def __init__(self, **kwargs: Any) -> None:
         #: Directives added from req_gres / req_reservation (kept out of ``options``).
         self._predecessor_directives: list[str] = []
+        #: False while the configuration loads: an ssh exec_prefix waits for req_host, its {host}.
+        self._predecessor_loaded = False
         super().__init__(**kwargs)
+        self._predecessor_loaded = True
+        for name in ("exec_prefix", "req_host"):
+            if getattr(self, name):
+                self._predecessor_setting({"name": name, "new": getattr(self, name)})
 
     def _predecessor_warn(self, name: str, message: str, *args: Any) -> None:
         key = (type(self).__name__, name)
@@ -338,6 +364,11 @@ class PredecessorConfig(LoggingConfigurable):
     def _predecessor_setting(self, change: Mapping[str, Any]) -> None:
         spawner = cast(PredecessorSpawner, self)
         name, value, cls = change["name"], change["new"], type(self).__name__
+        if name in ("exec_prefix", "req_host") and not self._predecessor_loaded:
+            return  # read once the whole configuration is loaded, see __init__
+        ssh_prefix = is_ssh(self.exec_prefix)
+        if name == "req_host" and ssh_prefix:
+            return  # it is the {host} of exec_prefix, whose warning names it
         if name in _IGNORED:
             self._predecessor_warn(
                 name, "%s.%s (from batchspawner) is ignored: %s.", cls, name, _IGNORED[name]
@@ -362,6 +393,7 @@ class PredecessorConfig(LoggingConfigurable):
             self._predecessor_warn(name, "%s.%s", cls, str(e))
             return
         note = updates.pop(_NOTE, "")
+        new_name = updates.pop(_NEW, rename.new)
         for trait in updates:
             if trait not in ("extra_directives", "scheduler_commands") and self._configured_here(trait):
                 self._predecessor_warn(
@@ -373,7 +405,7 @@ class PredecessorConfig(LoggingConfigurable):
                 )
                 return
         self._predecessor_warn(
-            name, "%s.%s is deprecated (a batchspawner setting): use %s%s.", cls, name, rename.new, note
+            name, "%s.%s is deprecated (a batchspawner setting): use %s%s.", cls, name, new_name, note
         )
         for trait, new in updates.items():
             setattr(self, trait, new)

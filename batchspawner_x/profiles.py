@@ -150,6 +150,20 @@ def _parse_bounds(where: str, resource: str, spec: object) -> Bounds:
     return Bounds(minimum=minimum, maximum=maximum)
 
 
+def is_wrapspawner_profiles(value: Sequence[Any]) -> bool:
+    """Whether ``value`` is wrapspawner's ``ProfilesSpawner.profiles``: a non-empty list of
+    ``(display name, key, spawner class, config dict)`` tuples, never a list of our dicts."""
+    return bool(value) and all(
+        isinstance(item, tuple)
+        and len(item) == 4
+        and isinstance(item[0], str)
+        and isinstance(item[1], str)
+        and isinstance(item[2], (type, str))
+        and isinstance(item[3], Mapping)
+        for item in value
+    )
+
+
 def parse_profiles(raw: Sequence[Mapping[str, Any]]) -> tuple[Profile, ...]:
     """Check the site's profile dicts and build :class:`Profile` objects.
 

@@ -232,9 +232,20 @@ class SpawnerCore(SpawnerTraits):
             if not self.profiles:
                 return profile_model.Choice(profile="")
             self._choice = profile_model.resolve_choice(
-                self._profiles(), self._user_groups(), self.user_options, self._cached_partitions()
+                self._profiles(), self._user_groups(), self._own_options(), self._cached_partitions()
             )
         return self._choice
+
+    def _own_options(self) -> dict[str, Any]:
+        """``user_options`` without a wrapspawner parent's profile key (its choice, already
+        applied as this child's settings), which is not the name of one of our profiles."""
+        options = dict(self.user_options or {})
+        profiles = self._profiles()
+        if options.get("profile") in self._wrapper_profile_keys and not any(
+            p.name == options["profile"] for p in profiles
+        ):
+            del options["profile"]
+        return options
 
     def effective_partition(self) -> str:
         """The partition of this spawn: the chosen profile's, else :attr:`partition`."""

@@ -18,6 +18,7 @@ from traitlets import (
     Integer,
     List,
     TraitError,
+    Tuple,
     Unicode,
     Union,
     default,
@@ -33,12 +34,19 @@ from .reach import ReachMixin
 from .schedulers.base import Scheduler
 from .transport import LOCAL_ENV_KEEP
 
+#: Spawner classes already warned about a wrapspawner parent's profiles, in this process.
+_WRAPPED: set[type] = set()
+
 
 class SpawnerTraits(AccountsMixin, ReachMixin, PredecessorConfig):
     """The scheduler-independent settings of :class:`~batchspawner_x.spawner.BatchSpawnerBase`.
 
     Not a :class:`~jupyterhub.spawner.Spawner` itself (JupyterHub refuses a spawner class
     without ``start``): :class:`~batchspawner_x.spawner.BatchSpawnerBase` adds that base."""
+
+    #: The profile keys of a wrapspawner parent, once its ``profiles`` reached this child: its
+    #: ``user_options["profile"]`` (also copied here) names one of those, not one of ours.
+    _wrapper_profile_keys: frozenset[str] = frozenset()
 
     #: The scheduler backend; set by each concrete spawner.
     scheduler_class: ClassVar[type[Scheduler]]
@@ -296,7 +304,8 @@ class SpawnerTraits(AccountsMixin, ReachMixin, PredecessorConfig):
 
     # -- what users may choose -------------------------------------------------
     profiles = List(
-        Dict(),
+        # Tuple: only to recognise wrapspawner's profiles, see _check_profiles
+        Union([Dict(), Tuple()]),
         config=True,
         help="""Resource profiles users choose from on the spawn form (or by ``user_options``).
 
@@ -313,6 +322,10 @@ class SpawnerTraits(AccountsMixin, ReachMixin, PredecessorConfig):
         A profile or field the hub cannot understand is refused when the spawner is built,
         with a message naming it (``batchspawner-x check`` shows it). Empty (the default):
         no form, the settings apply as they are.
+
+        As a child of wrapspawner's ``ProfilesSpawner``, the wrapper copies its own
+        ``profiles`` (a list of ``(display, key, class, config)`` tuples) onto this setting;
+        that list is recognised and ignored with one warning, and this spawner keeps its own.
 
         Example::
 
@@ -448,6 +461,19 @@ class SpawnerTraits(AccountsMixin, ReachMixin, PredecessorConfig):
 
     @validate("profiles")
     def _check_profiles(self, proposal: Any) -> list[dict[str, Any]]:
+        if profile_model.is_wrapspawner_profiles(proposal["value"]):
+            # wrapspawner links every trait the wrapper and its child share, profiles too
+            self._wrapper_profile_keys = frozenset(item[1] for item in proposal["value"])
+            if type(self) not in _WRAPPED:
+                _WRAPPED.add(type(self))
+                self.log.warning(
+                    "%s.profiles: ignoring the profiles of a wrapspawner parent (its list of "
+                    "(display, key, class, config) tuples is copied onto every trait of the same "
+                    "name); this spawner keeps its own %d profile(s)",
+                    type(self).__name__,
+                    len(self.profiles),
+                )
+            return list(self.profiles)
         try:
             profile_model.parse_profiles(proposal["value"])
         except ConfigError as e:

@@ -137,6 +137,37 @@ def test_render_of_a_predecessor_config(
     assert "SlurmSpawner.req_partition is deprecated (a batchspawner setting): use partition." in caplog.text
 
 
+SSH_PREFIX = """
+c.JupyterHub.spawner_class = "batchspawner_x.SlurmSpawner"
+c.SlurmSpawner.exec_prefix = "ssh -i /keys/{username}.key -l {username} {host}"
+c.SlurmSpawner.req_host = "login.cluster.edu"
+"""
+
+
+def test_render_of_an_ssh_exec_prefix_uses_the_built_in_ssh(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    compat._WARNED.clear()
+    code, out, _ = run(["render", "--config", write_config(tmp_path, base=SSH_PREFIX), "-u", "alice"], capsys)
+    assert code == 0
+    assert "==> submit command, run over SSH as alice@login.cluster.edu:22 with the job script" in out
+    assert out.endswith("\nsbatch --parsable\n")
+    assert "c.SlurmSpawner.ssh_keys = ['/keys/{username}.key']" in caplog.text
+
+
+@pytest.mark.parametrize("command", ["render", "check"])
+def test_an_untranslatable_exec_prefix_is_refused_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    base = SSH_PREFIX.replace("-i /keys", "-o ProxyCommand=/bin/nc -i /keys")
+    code, out, err = run([command, "--config", write_config(tmp_path, base=base), "-u", "alice"], capsys)
+    assert (code, out) == (2, "")
+    assert "Traceback" not in err
+    assert err.startswith(f"batchspawner-x {command}: cannot build SlurmSpawner: SlurmSpawner.exec_prefix: ")
+    assert "c.SlurmSpawner.ssh_host = 'login.cluster.edu'" in err
+    assert err.rstrip().endswith("c.SlurmSpawner.ssh_keys = ['/keys/{username}.key']")
+
+
 def test_render_reports_a_bad_setting(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = write_config(tmp_path, 'c.SlurmSpawner.account = "a b"\n')
     code, out, err = run(["render", "--config", config, "--user", "alice"], capsys)
