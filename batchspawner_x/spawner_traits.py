@@ -8,7 +8,7 @@ configuration reference lists them under ``BatchSpawnerBase``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from traitlets import (
     Callable,
@@ -48,8 +48,9 @@ class SpawnerTraits(AccountsMixin, ReachMixin, PredecessorConfig):
     #: ``user_options["profile"]`` (also copied here) names one of those, not one of ours.
     _wrapper_profile_keys: frozenset[str] = frozenset()
 
-    #: The scheduler backend; set by each concrete spawner.
-    scheduler_class: ClassVar[type[Scheduler]]
+    #: The scheduler backend; set by each concrete spawner, and per instance to the
+    #: chosen cluster's (see :mod:`batchspawner_x.spawner_clusters`).
+    scheduler_class: type[Scheduler]
 
     if TYPE_CHECKING:  # JupyterHub's Spawner, the last base of BatchSpawnerBase, has these
         user: Any
