@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from batchspawner_x import cli, compat
+from batchspawner_x import checks, cli, compat
 from batchspawner_x.errors import KeyFileError, TransportError
 from batchspawner_x.schedulers.base import CommandResult
 
@@ -249,10 +249,10 @@ def login_node(*, missing: tuple[str, ...] = (), hub: CommandResult | None = Non
     def answer(argv: list[str]) -> CommandResult:
         if argv == ["/bin/sh", "-c", "true"]:
             return CommandResult(0)
-        if argv[:2] == ["/bin/sh", "-c"] and argv[2] == cli._FIND_COMMANDS:
+        if argv[:2] == ["/bin/sh", "-c"] and argv[2] == checks._FIND_COMMANDS:
             lines = [f"missing {c}" if c in missing else f"found {c} /usr/bin/{c}" for c in argv[4:]]
             return CommandResult(0, "".join(line + "\n" for line in lines))
-        if argv[:2] == ["/bin/sh", "-c"] and argv[2] == cli._HUB_PROBE:
+        if argv[:2] == ["/bin/sh", "-c"] and argv[2] == checks._HUB_PROBE:
             assert argv[4:] == [
                 "hub.cluster.example.edu",
                 "8081",
@@ -406,4 +406,4 @@ def test_the_console_script_is_declared() -> None:
     ],
 )
 def test_the_hub_probe_failure_is_read_from_python3_and_curl(message: str, failure: str | None) -> None:
-    assert cli.probe_failure(message) == failure
+    assert checks.probe_failure(message) == failure
