@@ -170,3 +170,30 @@ def test_render_needs_no_connection(tmp_path: Path, job_dir_name: str, hub_port:
     assert result.returncode == 0, result.stderr
     assert f"#SBATCH --output=/home/{USER}/{job_dir_name}/{USER}/job-%j.out\n" in result.stdout
     assert "#SBATCH --partition=debug\n" in result.stdout
+
+
+def test_check_reports_each_cluster(
+    tmp_path: Path, job_dir_name: str, hub_port: int, sge: dict[str, str]
+) -> None:
+    config = write_config(tmp_path, job_dir_name, hub_port)
+    clusters = {
+        "flagship": {"display_name": "Flagship (Slurm)"},
+        "legacy": {
+            "display_name": "Legacy (Grid Engine)",
+            "scheduler": "gridengine",
+            "ssh_port": int(sge["BSX_SGE_SSH_PORT"]),
+            "ssh_known_hosts": sge["BSX_SGE_KNOWN_HOSTS"],
+            "partition": sge["BSX_SGE_QUEUE"],
+        },
+    }
+    config.write_text(config.read_text() + f"c.BatchSpawnerBase.clusters = {clusters!r}\n")
+    result = check(config)
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    flagship, legacy = out.split("== cluster legacy (Legacy (Grid Engine)) ==\n")
+    assert flagship.startswith("== cluster flagship (Flagship (Slurm)) ==\n")
+    assert "sbatch" in flagship and "qsub" not in flagship
+    assert "submit=" in legacy and "qsub" in legacy and "sbatch" not in legacy
+    assert f"127.0.0.1:{sge['BSX_SGE_SSH_PORT']}" in legacy
+    for part in (flagship, legacy):
+        assert "OK   host key known" in part and "OK   authentication" in part

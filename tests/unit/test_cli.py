@@ -407,3 +407,45 @@ def test_the_console_script_is_declared() -> None:
 )
 def test_the_hub_probe_failure_is_read_from_python3_and_curl(message: str, failure: str | None) -> None:
     assert checks.probe_failure(message) == failure
+
+
+TWO_CLUSTERS = """
+c.BatchSpawnerBase.clusters = {
+    "flagship": {"display_name": "Flagship"},
+    "legacy": {"display_name": "Legacy", "scheduler": "gridengine", "ssh_host": "sge.example.edu",
+               "partition": "all.q", "parallel_environment": "threads"},
+}
+c.BatchSpawnerBase.profiles = [
+    {"name": "small", "cpus": 1, "memory": "2G"},
+    {"name": "chem", "cluster": "legacy", "cpus": 4, "memory": "8G"},
+]
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "header", "directive"),
+    [
+        ([], "SlurmSpawner, cluster flagship", "#SBATCH --partition=interactive"),
+        (["--cluster", "legacy"], "SlurmSpawner, cluster legacy", "#$ -pe threads 4"),
+        (["--profile", "chem"], "SlurmSpawner, cluster legacy", "#$ -q all.q"),
+    ],
+)
+def test_render_takes_a_cluster_and_a_profile(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], header: str, directive: str
+) -> None:
+    config = write_config(tmp_path, TWO_CLUSTERS)
+    code, out, err = run(["render", "--config", config, "--user", "alice", *args], capsys)
+    assert code == 0, err
+    assert out.splitlines()[0].startswith(f"==> job script: {header}, template ")
+    assert directive in out.splitlines()
+    if "legacy" in header:
+        assert "run over SSH as alice@sge.example.edu:22" in out and out.rstrip().endswith("qsub")
+
+
+def test_render_refuses_a_cluster_the_hub_does_not_have(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path, TWO_CLUSTERS)
+    code, _, err = run(["render", "--config", config, "--user", "alice", "--cluster", "gpu"], capsys)
+    assert code == 2
+    assert "Invalid choice for cluster: 'gpu' is not a cluster you can use (flagship, legacy)" in err
