@@ -77,7 +77,8 @@ def make(groups: tuple[str, ...] = ("chemistry",), **extra: Any) -> tuple[SlurmS
     go to one fake login node."""
     spawner: SlurmSpawner = new_spawner(SlurmSpawner, "heidi", groups=groups, config=site(**extra))
     transport = FakeTransport(answer, home="/home/heidi")
-    spawner._make_transport = lambda username, keys: transport  # type: ignore[method-assign]
+    for each in (spawner, *(spawner.cluster_prototype(name) for name in CLUSTERS)):
+        each._make_transport = lambda username, keys: transport  # type: ignore[attr-defined]
     return spawner, transport
 
 
@@ -240,7 +241,7 @@ async def test_a_job_on_a_cluster_that_left_the_configuration_is_dropped_with_an
 
 # -- the form -------------------------------------------------------------------------------------
 async def test_the_form_groups_profiles_under_a_cluster_menu() -> None:
-    spawner, _ = make()
+    spawner, transport = make()
     html = await spawner.get_options_form()
     assert '<select class="form-select" id="bsx-cluster" name="cluster">' in html
     assert 'data-cluster="flagship"' in html and 'data-cluster="legacy"' in html
@@ -251,6 +252,9 @@ async def test_the_form_groups_profiles_under_a_cluster_menu() -> None:
         < html.index("Small (legacy)")
     )
     assert "for the chemistry group" in html
+
+    # each cluster's partitions, from its own scheduler: sinfo for Slurm, qconf for Grid Engine
+    assert sorted(c[0] for c in transport.commands) == ["qconf", "sinfo"]
 
     outsider, _ = make(groups=())
     html = await outsider.get_options_form()
