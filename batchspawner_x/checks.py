@@ -28,8 +28,11 @@ from .errors import (
     TransportError,
 )
 from .handshake import CERT_DIR
+from .schedulers.base import PartitionInfo
 from .spawner import BatchSpawnerBase
+from .states import StatusUnavailable
 from .transport import Transport
+from .units import format_walltime
 
 
 @dataclass
@@ -115,6 +118,7 @@ class Checker:
             self.host_key,
             self.authentication,
             self.scheduler_commands,
+            self.partitions,
             self.template,
             self.job_directory,
             self.hub_reachable,
@@ -275,6 +279,37 @@ class Checker:
         listing = ", ".join(f"{role}={found[exe]}" for role, exe in commands.items())
         return Result(name, True, listing)
 
+    async def partitions(self) -> Result:
+        """The scheduler answers: the partitions (queues) it lists, as the form reads them."""
+        name = "scheduler answers"
+        if not self.logged_in:
+            return Result(name, None, "needs a working login")
+        scheduler = self.spawner.scheduler
+        argv = scheduler.partitions_argv()
+        if argv is None:
+            return Result(
+                name,
+                True,
+                f"not asked: {scheduler.display_name} lists no partitions here"
+                " (profiles give choices as lists)",
+                warning=True,
+            )
+        transport = await self.transport()
+        try:
+            found = scheduler.parse_partitions(await transport.run(argv, timeout=self.timeout))
+        except (TransportError, StatusUnavailable) as e:
+            return Result(
+                name,
+                False,
+                f"{shlex.join(argv)} failed: {e}",
+                "run it as this user on the login node; the form then offers only the configured choices",
+            )
+        if not found:
+            return Result(
+                name, False, f"{shlex.join(argv)} lists no partitions", "check the scheduler's setup"
+            )
+        return Result(name, True, "partitions " + ", ".join(_describe_partition(p) for p in found.values()))
+
     async def template(self) -> Result:
         name = "template renders"
         s = self.spawner
@@ -370,6 +405,22 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def _describe_partition(p: PartitionInfo) -> str:
+    """``debug (64 CPUs, 20000M, 1:00:00)``, or ``debug (down)``."""
+    if not p.available:
+        return f"{p.name} (down)"
+    limits = []
+    if p.cpus:
+        limits.append(f"{p.cpus} CPUs")
+    if p.memory_mb:
+        limits.append(f"{p.memory_mb}M")
+    if p.gpus:
+        limits.append(f"{p.gpus} GPUs")
+    if p.max_walltime_seconds:
+        limits.append(format_walltime(p.max_walltime_seconds))
+    return f"{p.name} ({', '.join(limits)})" if limits else p.name
 
 
 __all__ = ["Checker", "Result", "probe_failure"]

@@ -106,6 +106,7 @@ def test_check_passes_against_the_test_cluster(tmp_path: Path, job_dir_name: str
         "OK   host key known",
         "OK   authentication",
         "OK   scheduler commands",
+        "OK   scheduler answers",
         "OK   template renders",
         "OK   job directory writable",
         "OK   hub reachable from the cluster",
@@ -116,8 +117,9 @@ def test_check_passes_against_the_test_cluster(tmp_path: Path, job_dir_name: str
         f"OK   scheduler commands: submit={paths['sbatch']}, status={paths['squeue']}, "
         f"cancel={paths['scancel']}, info={paths['scontrol']}, partitions={paths['sinfo']}"
     )
-    assert f"in /home/{USER}/{job_dir_name}/{USER}/certs" in lines[5]
-    assert f"connects to 127.0.0.1:{hub_port}" in lines[6]
+    assert lines[4].startswith("OK   scheduler answers: partitions debug (")
+    assert f"in /home/{USER}/{job_dir_name}/{USER}/certs" in lines[6]
+    assert f"connects to 127.0.0.1:{hub_port}" in lines[7]
     # the probe file is gone; the directory it was written in is the user's, mode 0700
     certs = Path(f"/home/{USER}/{job_dir_name}/{USER}/certs")
     assert list(certs.iterdir()) == []
@@ -197,3 +199,5 @@ def test_check_reports_each_cluster(
     assert f"127.0.0.1:{sge['BSX_SGE_SSH_PORT']}" in legacy
     for part in (flagship, legacy):
         assert "OK   host key known" in part and "OK   authentication" in part
+    assert "OK   scheduler answers: partitions debug (" in flagship
+    assert f"OK   scheduler answers: partitions {sge['BSX_SGE_QUEUE']} (" in legacy

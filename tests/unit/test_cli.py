@@ -249,6 +249,10 @@ def login_node(*, missing: tuple[str, ...] = (), hub: CommandResult | None = Non
     def answer(argv: list[str]) -> CommandResult:
         if argv == ["/bin/sh", "-c", "true"]:
             return CommandResult(0)
+        if argv[0] == "sinfo":  # recorded on the test cluster
+            return CommandResult(
+                0, "debug|1:00:00|64|20000|(null)|up\ninteractive|infinite|64|20000|(null)|up\n"
+            )
         if argv[:2] == ["/bin/sh", "-c"] and argv[2] == checks._FIND_COMMANDS:
             lines = [f"missing {c}" if c in missing else f"found {c} /usr/bin/{c}" for c in argv[4:]]
             return CommandResult(0, "".join(line + "\n" for line in lines))
@@ -281,6 +285,7 @@ async def test_every_check_passes_on_a_good_setup(tmp_path: Path) -> None:
         "OK   authentication: ran a command as alice",
         "OK   scheduler commands: submit=/usr/bin/sbatch, status=/usr/bin/squeue, cancel=/usr/bin/scancel, "
         "info=/usr/bin/scontrol, partitions=/usr/bin/sinfo",
+        "OK   scheduler answers: partitions debug (64 CPUs, 20000M, 01:00:00), interactive (64 CPUs, 20000M)",
         "OK   template renders: slurm.sh.j2 gives a 13-line script (home /home/alice)",
         "OK   job directory writable: wrote and removed a probe file in "
         "/home/alice/.batchspawner_x/alice/certs",
@@ -384,8 +389,9 @@ def test_check_exits_1_when_a_check_fails(tmp_path: Path, capsys: pytest.Capture
     assert "-- fix: check ssh_host and ssh_port" in lines[0]
     assert lines[1] == "SKIP host key known: needs a reachable login node"
     assert lines[2] == "SKIP authentication: needs a reachable login node with a known host key"
-    assert lines[4].startswith("OK   template renders: slurm.sh.j2")
-    assert len(lines) == 7
+    assert lines[4] == "SKIP scheduler answers: needs a working login"
+    assert lines[5].startswith("OK   template renders: slurm.sh.j2")
+    assert len(lines) == 8
 
 
 def test_the_console_script_is_declared() -> None:
