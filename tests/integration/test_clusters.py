@@ -53,9 +53,8 @@ def test_one_user_runs_a_server_on_each_cluster(sge: dict[str, str], make_hub: C
     try:
         on_slurm = hub.spawn(USER, "a", options={"profile": "slurm-small"})
         on_sge = hub.spawn(USER, "b", options={"cluster": "legacy"})
-        assert on_slurm.ready, on_slurm
-        assert on_sge.ready, on_sge
-        assert "Submitted Grid Engine job" in "\n".join(on_sge.messages)
+        assert on_slurm.ready, (on_slurm, hub.log_tail(60))
+        assert on_sge.ready, (on_sge, hub.log_tail(60))
         for server in ("a", "b"):
             r = hub.get_through_proxy(f"/user/{USER}/{server}/api/status")
             assert r.status_code == 200, (server, r.status_code, r.text[:300])
