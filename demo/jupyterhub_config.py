@@ -92,7 +92,8 @@ c.BatchSpawnerBase.profiles = [p for p in c.BatchSpawnerBase.profiles if p]
 
 #: The demo's stand-in for other researchers: it holds most of the node's memory.
 QUEUE_FILLER = ["runuser", "-u", "frank", "--", "sbatch", "--parsable", "--job-name=demo-queue-filler",
-                "--partition=interactive", "--mem=18000M", "--time=2", "--wrap", "sleep 60"]  # fmt: skip
+                "--chdir=/tmp", "--output=/dev/null", "--partition=interactive", "--mem=18000M",
+                "--time=2", "--wrap", "sleep 60"]  # fmt: skip
 
 
 def fill_the_queue(spawner):
