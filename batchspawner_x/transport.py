@@ -298,8 +298,11 @@ class SSHTransport(Transport):
             except _RETRYABLE as e:
                 link.pooled.drop(link.conn)
                 address = _address(link.target)
-                if self.health is not None:
-                    self.health.mark_down(address, f"connection lost: {e}")
+                # (a channel the node would not open is not a node going down: sshd's
+                # MaxSessions, for one, refuses a channel on a healthy connection)
+                health = None if isinstance(e, asyncssh.ChannelOpenError) else self.health
+                if health is not None:
+                    health.mark_down(address, f"connection lost: {e}")
                 if not idempotent or attempt >= len(self.retry_delays):
                     raise TransportError(
                         f"Connection to {link.where} lost: {e}",
@@ -308,9 +311,7 @@ class SSHTransport(Transport):
                     ) from None
                 delay = self.retry_delays[attempt]
                 attempt += 1
-                if self.health is not None and any(
-                    self.health.is_live(a) for a in self._by_address if a != address
-                ):
+                if health is not None and any(health.is_live(a) for a in self._by_address if a != address):
                     get_logger().warning(
                         "Connection to %s lost (%s); trying another login node", link.where, e
                     )

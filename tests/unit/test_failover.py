@@ -380,6 +380,20 @@ async def test_a_query_cut_off_is_sent_again_through_the_next_node_at_once(nodes
     assert (nodes[2201].commands, nodes[2202].commands) == (["squeue"], ["squeue"])
 
 
+async def test_a_channel_the_node_would_not_open_is_not_a_node_going_down(nodes: Nodes) -> None:
+    health = LoginHealth()
+    t = SSHTransport(targets(), health=health, retry_delays=(0.01,))
+
+    async def refuse_channel(command: str, **kwargs: Any) -> Any:
+        raise asyncssh.ChannelOpenError(asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, "open failed")
+
+    await t.run(["true"], timeout=5)
+    nodes[2201].connections[0].run = refuse_channel  # type: ignore[method-assign]
+    assert (await t.run(["squeue"], timeout=5)).returncode == 0
+    assert health.is_live(("127.0.0.1", 2201))
+    assert nodes[2201].commands == ["true", "squeue"] and nodes[2202].commands == []
+
+
 async def test_when_every_node_is_down_the_error_names_each_and_later_one_is_still_tried(
     nodes: Nodes,
 ) -> None:
