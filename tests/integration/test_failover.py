@@ -2,13 +2,15 @@
 (127.0.0.1:2224 and 127.0.0.1:2222, both started by ci/cluster/up.sh), and the one in use
 goes down with servers running and two spawns in flight.
 
-Runs as carol and dave, each with a default and a named server. Only the second login node
+Runs as dave and grace (carol and frank are other suites'), each with a default and a named
+server. Only the second login node
 (2224) is stopped, never the one the other suites use.
 """
 
 from __future__ import annotations
 
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,7 +23,7 @@ from .test_faults import JobCounter
 from .test_slurm_e2e import assert_server_answers, job_id_of
 from .test_status_interval import seconds_until_gone
 
-USERS = ("carol", "dave")
+USERS = ("dave", "grace")
 
 
 @pytest.fixture
@@ -124,9 +126,9 @@ c.BatchSpawnerBase.scheduler_commands = {{"submit": "{wrapper}"}}
     # an out-of-band scancel is noticed within two poll intervals (5 s each)
     assert seconds_until_gone(hub, "dave", 10) < 10
     # stop still cancels
-    carol_named = job_id_of(hub, "carol", "b")
-    hub.stop("carol", "b")
-    assert carol_named not in cluster.alive_jobs("carol")
+    grace_named = job_id_of(hub, "grace", "b")
+    hub.stop("grace", "b")
+    assert grace_named not in cluster.alive_jobs("grace")
 
     # the login node comes back and, after its down time, is used again
     cluster.start_login_sshd(second_login)
@@ -140,7 +142,43 @@ c.BatchSpawnerBase.scheduler_commands = {{"submit": "{wrapper}"}}
         20,
         "a connection to the second login node",
     )
-    hub.stop("carol")
+    hub.stop("grace")
     hub.stop("dave", "b")  # (dave's default server ended with its scancel)
     for user in USERS:
         assert cluster.alive_jobs(user) == []
+
+
+def test_a_login_node_whose_host_key_does_not_verify_is_an_error_and_the_other_serves(
+    make_hub: Callable[..., Hub], second_login: int, tmp_path: Path
+) -> None:
+    # the second node's entry holds another key (a re-installed node, or somebody between)
+    env = cluster_env()
+    first_login = int(env["BSX_SSH_PORT"])
+    key = tmp_path / "other_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    other = " ".join(key.with_suffix(".pub").read_text().split()[:2])
+    lines = Path(env["BSX_KNOWN_HOSTS"]).read_text().splitlines()
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(
+        "".join(
+            f"[127.0.0.1]:{second_login} {other}\n"
+            if line.startswith(f"[127.0.0.1]:{second_login} ")
+            else line + "\n"
+            for line in lines
+        )
+    )
+    hub = make_hub(
+        f"""
+c.BatchSpawnerBase.login_hosts = ["127.0.0.1:{second_login}", "127.0.0.1:{first_login}"]
+c.BatchSpawnerBase.ssh_known_hosts = "{known_hosts}"
+"""
+    )
+    assert hub.spawn("dave").ready
+    assert_server_answers(hub, "dave")
+    errors = [line for line in hub.log_text().splitlines() if line.startswith("[E") and "Login node" in line]
+    assert len(errors) == 1, errors
+    assert f"Login node 127.0.0.1:{second_login} is not used" in errors[0]
+    assert f"host key of 127.0.0.1:{second_login}" in errors[0]
+    assert not cluster.ssh_sessions("dave", pidfile=cluster.login_sshd(second_login).pidfile)
+    hub.stop("dave")
+    assert cluster.alive_jobs("dave") == []
