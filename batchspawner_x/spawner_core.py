@@ -23,7 +23,7 @@ from traitlets import TraitError
 from . import clusters as cluster_model
 from . import handshake, profile_form
 from . import profiles as profile_model
-from .cluster import Cluster, ClusterConfig
+from .cluster import Cluster, ClusterConfig, login_targets
 from .errors import ConfigError, OptionError
 from .handshake import ENV_FILE
 from .jobspec import JobPlace, JobSettings, make_job_context
@@ -92,28 +92,31 @@ class SpawnerCore(ClusterChoice):
     @property
     def cluster(self) -> Cluster:
         """The cluster this spawner's settings name, shared with every spawner that names it."""
+        login = SSHTarget(
+            host=self.ssh_host,
+            port=self.ssh_port,
+            username="",
+            keys=tuple(self.ssh_keys),
+            known_hosts=self.ssh_known_hosts,
+            connect_timeout=self.ssh_connect_timeout,
+            keepalive_interval=self.ssh_keepalive_interval,
+            max_sessions=self.ssh_max_sessions,
+            idle_timeout=self.ssh_idle_timeout,
+            reconnect_max_delay=self.ssh_reconnect_max_delay,
+            ca_key=self.ssh_ca_key,
+            cert_validity=self.ssh_certificate_validity,
+            cert_source_address=tuple(self.ssh_certificate_source_address),
+            # a tunnel is a port forward: only then may a certificate permit forwarding
+            cert_port_forwarding=self.tunnel,
+        )
         return Cluster.of(
             ClusterConfig(
                 scheduler_class=self.scheduler_class,
                 commands=tuple(sorted(self.scheduler_commands.items())),
                 connection=self.connection,
-                login=SSHTarget(
-                    host=self.ssh_host,
-                    port=self.ssh_port,
-                    username="",
-                    keys=tuple(self.ssh_keys),
-                    known_hosts=self.ssh_known_hosts,
-                    connect_timeout=self.ssh_connect_timeout,
-                    keepalive_interval=self.ssh_keepalive_interval,
-                    max_sessions=self.ssh_max_sessions,
-                    idle_timeout=self.ssh_idle_timeout,
-                    reconnect_max_delay=self.ssh_reconnect_max_delay,
-                    ca_key=self.ssh_ca_key,
-                    cert_validity=self.ssh_certificate_validity,
-                    cert_source_address=tuple(self.ssh_certificate_source_address),
-                    # a tunnel is a port forward: only then may a certificate permit forwarding
-                    cert_port_forwarding=self.tunnel,
-                ),
+                login=login_targets(login, self.login_hosts),
+                login_order=self.login_order,
+                login_down_time=self.login_down_time,
                 local_prefix=tuple(self.local_prefix),
                 local_env_keep=tuple(self.local_env_keep),
                 status_username=self.status_ssh_username,

@@ -26,7 +26,7 @@ CLUSTERS: dict[str, Any] = {
     "flagship": {
         "display_name": "Flagship (Slurm)",
         "scheduler": "slurm",
-        "ssh_host": "login1.example.edu",
+        "login_hosts": ["login1.example.edu", "login2.example.edu:2200"],
         "partition": "batch",
         "extra_directives": ["--constraint=intel"],
         "hub_connect_url": "https://hub.example.edu",
@@ -163,7 +163,11 @@ async def test_each_cluster_makes_its_own_job() -> None:
     assert "#SBATCH --partition=batch" in script and "#SBATCH --constraint=intel" in script
     assert "#$" not in script
     # the legacy cluster's settings went with it
-    assert spawner.ssh_host == "login1.example.edu" and spawner.partition == "batch"
+    assert spawner.ssh_host == "default-login.example.edu" and spawner.partition == "batch"
+    assert [(t.host, t.port) for t in spawner.cluster.config.login] == [
+        ("login1.example.edu", 22),
+        ("login2.example.edu", 2200),
+    ]
     assert not spawner.has_trait("parallel_environment")  # Grid Engine's, read from the cluster
     assert spawner.hub_connect_url == "https://hub.example.edu"
 
@@ -174,7 +178,7 @@ async def test_each_cluster_is_reached_its_own_way_and_shared_by_its_spawners() 
     await first._run_apply_user_options({"cluster": "legacy"})
     await second._run_apply_user_options({"profile": "sge-small"})
     assert first.cluster is second.cluster
-    assert first.cluster.config.login.host == "sge-login.example.edu"
+    assert [t.host for t in first.cluster.config.login] == ["sge-login.example.edu"]
     await second._run_apply_user_options({})
     assert second.cluster is not first.cluster
     assert second.cluster.config.scheduler_class is SlurmScheduler
