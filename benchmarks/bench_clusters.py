@@ -222,6 +222,8 @@ class Window:
     poll_ms: dict[str, list[float]] = field(default_factory=dict)
     #: Sessions whose job was not seen alive: someone else ended a held job.
     failures: dict[str, int] = field(default_factory=dict)
+    #: Seconds from the interval's start to each cluster's last answer (the predecessor's).
+    done_after: dict[str, float] = field(default_factory=dict)
     #: Other commands our spawners sent (an exit code looked up for a job that ended).
     other_commands: Counter[str] = field(default_factory=Counter)
 
@@ -250,13 +252,18 @@ async def ours(all_targets: Sequence[Target], interval: float, intervals: int, s
             s.load_state({"job_id": job_id})
     settle()
     # the first poll of each session (a hub's first poll after a restart): connects, and
-    # starts each cluster's poller; the measured intervals start half an interval later, so
-    # that each holds one of the poller's rounds
+    # starts each cluster's poller
     first = await asyncio.gather(*(s.poll() for group in spawners.values() for s in group))
     if any(r is not None for r in first):
         raise RuntimeError(f"held jobs must be alive: {Counter(first)}")
+    # Then one round of every poller at the same moment, whatever the first rounds took (an
+    # SSH connection each): rounds follow every interval from there, and the measured
+    # intervals start half an interval later, so that each holds one round of each cluster.
     loop = asyncio.get_running_loop()
-    start = loop.time() + interval / 2
+    pollers = [await group[0].poller() for group in spawners.values()]
+    await asyncio.sleep(1.0)  # more than min_spacing after the first rounds
+    await asyncio.gather(*(p.refresh() for p in pollers))
+    start = max(p.last_round for p in pollers) + interval / 2  # (the loop's clock is monotonic)
     rng = random.Random(seed)
     answers: dict[str, list[tuple[int, float, int | None]]] = {t.name: [] for t in all_targets}
 
@@ -329,12 +336,14 @@ async def predecessor(
     phases = {(t.name, j): rng.uniform(0, interval) for t in all_targets for j in t.ids}
     calls: Counter[str] = Counter()
     failures: Counter[str] = Counter()
+    done_after: dict[str, float] = {}
 
     async def one(t: Target, job_id: str, start: float, gate: asyncio.Semaphore) -> None:
         await sleep_until(start + phases[t.name, job_id])
         async with gate:
             calls[t.name] += 1
             rc, out, _ = await run_local(t.predecessor_argv(job_id), env=t.jobs.env())
+        done_after[t.name] = max(done_after.get(t.name, 0.0), loop.time() - start)
         if rc != 0 or not t.predecessor_ok(job_id, out):
             failures[t.name] += 1
 
@@ -342,6 +351,7 @@ async def predecessor(
     for k in range(intervals):
         calls.clear()
         failures.clear()
+        done_after.clear()
         gates = {t.name: asyncio.Semaphore(concurrency) for t in all_targets}
         before = await sdiag()
         start = loop.time()
@@ -355,6 +365,7 @@ async def predecessor(
             rpcs=rpcs,
             rpc_types=types,
             failures={t.name: failures[t.name] for t in all_targets},
+            done_after=dict(done_after),
         )
         windows.append(window)
         print(f"# predecessor: interval {k + 1}: {describe(window)}", file=sys.stderr)
@@ -362,7 +373,11 @@ async def predecessor(
 
 
 def describe(w: Window) -> str:
-    calls = ", ".join(f"{name} {n} status call(s)" for name, n in w.calls.items())
+    calls = ", ".join(
+        f"{name} {n} status call(s)"
+        + (f" (the last answered after {w.done_after[name]:.2f} s)" if w.done_after else "")
+        for name, n in w.calls.items()
+    )
     types = ", ".join(f"{name} {n}" for name, n in w.rpc_types.most_common(4))
     failed = sum(w.failures.values())
     other = ", ".join(f"{name} {n}" for name, n in w.other_commands.items())
@@ -404,7 +419,7 @@ def report(
         "",
         "| interval | cluster | ours: status calls | predecessor: status calls | predecessor / ours "
         "| ours: slurmctld RPCs | predecessor: slurmctld RPCs | predecessor / ours "
-        "| predecessor's interval s |",
+        "| predecessor: last answer after s |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for k, (o, p) in enumerate(zip(mine, theirs, strict=True), start=1):
@@ -414,7 +429,7 @@ def report(
             )
             out.append(
                 f"| {k} | {t.name} | {o.calls[t.name]} | {p.calls[t.name]:,} | "
-                f"{ratio(p.calls[t.name], o.calls[t.name])} {rpcs}| {p.seconds:.2f} |"
+                f"{ratio(p.calls[t.name], o.calls[t.name])} {rpcs}| {p.done_after[t.name]:.2f} |"
             )
     o_calls = mean([sum(w.calls.values()) for w in mine])
     p_calls = mean([sum(w.calls.values()) for w in theirs])
@@ -431,13 +446,13 @@ def report(
         "",
         "| | ours | predecessor | predecessor / ours |",
         "|---|---:|---:|---:|",
-        f"| status calls, both clusters | {o_calls:g} | {p_calls:,.0f} | {ratio(p_calls, o_calls)} |",
-        f"| slurmctld RPCs ({n_slurm:,} Slurm sessions) | {o_rpcs:g} | {p_rpcs:,.0f} "
+        f"| status calls, both clusters | {o_calls:.3g} | {p_calls:,.0f} | {ratio(p_calls, o_calls)} |",
+        f"| slurmctld RPCs ({n_slurm:,} Slurm sessions) | {o_rpcs:.3g} | {p_rpcs:,.0f} "
         f"| {ratio(p_rpcs, o_rpcs)} |",
         f"| slurmctld RPCs per status call | {o_rpcs / max(o_slurm_calls, 1):.1f} | "
         f"{p_rpcs / max(p_slurm_calls, 1):.1f} | |",
         f"| slurmctld RPCs per session | {o_rpcs / n_slurm:.4f} | {p_rpcs / n_slurm:.2f} | |",
-        f"| controller requests, both clusters (slurmctld RPCs + Grid Engine status calls) | {o_ctl:g} | "
+        f"| controller requests, both clusters (slurmctld RPCs + Grid Engine status calls) | {o_ctl:.3g} | "
         f"{p_ctl:,.0f} | {ratio(p_ctl, o_ctl)} |",
         "",
         f"Target: at least {target_ratio:g}x fewer controller requests at {sessions:,} sessions: "
@@ -455,7 +470,8 @@ def report(
         "random moment, as the user, "
         f"{concurrency} at a time per cluster (Slurm: `squeue -h -j ID -o '%T %B'`; Grid Engine: "
         "`qstat -xml`, which lists all of the user's jobs every time); an interval lasts until its "
-        "last command answered. slurmctld RPCs: `sdiag`'s count for "
+        "last command answered (the last column: seconds from its start; more than the interval "
+        "means its poll timers fell behind). slurmctld RPCs: `sdiag`'s count for "
         f"{USER} (the benchmark's own sdiag runs as root). Grid Engine keeps no count of its "
         "requests; each status command is at least one.",
     ]
