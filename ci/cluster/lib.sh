@@ -17,6 +17,9 @@ BSX_SSHD_LOG=/var/log/batchspawner-x-test-sshd.log # sshd -E (there is no syslog
 BSX_SSH_HOST=127.0.0.1
 BSX_SSH_PORT=2222
 BSX_VENV=/opt/batchspawner-x/venv
+# bare node environments (jupyterhub + jupyterlab only), made by node-envs.sh
+BSX_NODE_ENV_JH41=/opt/bsx-node-env/jh41
+BSX_NODE_ENV_JH5X=/opt/bsx-node-env/jh5x
 BSX_TEST_USERS=(alice bob carol dave erin frank grace heidi)
 
 SLURM_CONF=/etc/slurm/slurm.conf
