@@ -1,10 +1,11 @@
 """The golden job scripts show the node side's files as one line each.
 
-A golden file holding start.sh, handshake.py and singleuser.py verbatim would change with
-every edit of those files, in every scheduler's golden file; test_node_side.py checks
-that the real scripts carry them verbatim, and runs them. Scripts built from explicit :class:`~batchspawner_x.jobspec.JobSettings` get
-:data:`STAND_INS` as their ``node_files``; scripts a spawner renders (with the real
-files) are compared through :func:`golden_view`, which puts the same stand-ins in.
+A golden file holding start.sh, handshake.py and singleuser.py verbatim would change
+with every edit of those files, in every scheduler's golden file; test_node_side.py
+checks that the real scripts carry them verbatim, and runs them. Scripts built from
+explicit :class:`~batchspawner_x.jobspec.JobSettings` get :data:`STAND_INS` as their
+``node_files``; scripts a spawner renders (with the real files) are compared through
+:func:`golden_view`, which puts the same stand-ins in.
 """
 
 from __future__ import annotations
