@@ -260,8 +260,8 @@ _IGNORED: dict[str, str] = {
         "in srun; it is still {{srun}} in a batch_script"
     ),
     "batchspawner_singleuser_cmd": (
-        "the node-side command is batchspawner-x-singleuser, set with node_command "
-        '(for example ["/opt/jupyter/bin/batchspawner-x-singleuser"])'
+        "the job script carries the node side, so nothing is needed on the nodes; node_command "
+        'names an installed one (for example ["/opt/jupyter/bin/batchspawner-x-singleuser"])'
     ),
     "state_pending_re": _STATE_REASON,
     "state_running_re": _STATE_REASON,
