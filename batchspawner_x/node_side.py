@@ -153,6 +153,16 @@ def insert_before_first_command(script: str, block: str) -> str:
     return "".join(lines[:at]) + block + "".join(lines[at:])
 
 
+def abridged(script: str) -> str:
+    """``script`` with the text of each node-side file it carries replaced by one line
+    naming it (``# (batchspawner_x/singleuser.py: 225 lines)``): the job script as the
+    hub logs it, readable without some twenty kilobytes of this package's own code."""
+    for file in node_files():
+        if file.text:
+            script = script.replace(file.text, f"# ({file.path}: {file.text.count(chr(10))} lines)\n")
+    return script
+
+
 def start_command(node_dir: str) -> tuple[str, ...]:
     """The argv that starts the node side written to ``node_dir`` (before ``--env-file``)."""
     return ("/bin/sh", posixpath.join(node_dir, "start.sh"))
@@ -165,6 +175,7 @@ __all__ = [
     "PYTHON_FLOOR",
     "START_SH",
     "NodeFile",
+    "abridged",
     "insert_before_first_command",
     "node_files",
     "start_command",

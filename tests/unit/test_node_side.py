@@ -91,6 +91,17 @@ def test_the_script_carries_each_file_verbatim_in_a_quoted_here_document() -> No
     assert TOKEN not in script
 
 
+def test_the_logged_script_names_the_node_files_instead_of_their_text() -> None:
+    script = render(
+        "slurm.sh.j2", job_context("/home/alice/.batchspawner_x/alice", ("jupyterhub-singleuser",))
+    )
+    short = node_side.abridged(script)
+    lines = (PACKAGE / "singleuser.py").read_text().count("\n")
+    assert f"<<'{HEREDOC_END}'\n# (batchspawner_x/singleuser.py: {lines} lines)\n{HEREDOC_END}\n" in short
+    assert "def send_report(" in script and "def send_report(" not in short
+    assert len(short) < 4000 < 20000 < len(script)
+
+
 @pytest.mark.parametrize(
     ("script", "expected"),
     [
