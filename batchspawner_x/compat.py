@@ -26,7 +26,8 @@ from traitlets import TraitError, Unicode, observe
 from traitlets.config import LoggingConfigurable
 
 from .errors import ConfigError, SettingIgnored, TemplateError
-from .script import check_context
+from .node_side import insert_before_first_command
+from .script import check_context, render
 from .ssh_prefix import is_ssh, translate_ssh_prefix
 from .units import check_walltime, memory_mib
 from .validation import check_line, check_name, check_path
@@ -259,8 +260,8 @@ _IGNORED: dict[str, str] = {
         "in srun; it is still {{srun}} in a batch_script"
     ),
     "batchspawner_singleuser_cmd": (
-        "the node-side command is batchspawner-x-singleuser, set with node_command "
-        '(for example ["/opt/jupyter/bin/batchspawner-x-singleuser"])'
+        "the job script carries the node side, so nothing is needed on the nodes; node_command "
+        'names an installed one (for example ["/opt/jupyter/bin/batchspawner-x-singleuser"])'
     ),
     "state_pending_re": _STATE_REASON,
     "state_running_re": _STATE_REASON,
@@ -512,6 +513,16 @@ def render_batch_script(spawner: PredecessorSpawner, context: Mapping[str, Any],
             raise TemplateError(f"batch_script: {e} (write a literal brace as {{{{ or }}}})") from None
     if spawner.scheduler_class.script_is_shell and not script.startswith("#!"):
         raise TemplateError("batch_script must render a script starting with '#!' (no blank line before it)")
+    if context["node_files"]:
+        # the node side travels in the script: written before the script's first command
+        if not spawner.scheduler_class.script_is_shell:
+            raise TemplateError(
+                "batch_script: a submit description that is not a shell script cannot carry the "
+                "node side; move it to a template (see the migration guide), or set node_command "
+                "to an installed batchspawner-x-singleuser"
+            )
+        block = render("batchspawner_x/node_side.sh.j2", context, require_shebang=False)
+        script = insert_before_first_command(script, block)
     return script
 
 

@@ -26,7 +26,7 @@ from sqlalchemy import inspect as sa_inspect
 from tornado import web
 from traitlets import default
 
-from . import api, cancel, handshake, profile_form, submission
+from . import api, cancel, handshake, node_side, profile_form, submission
 from . import profiles as profile_model
 from .accounts import AccountRefused
 from .claim import claim_dir
@@ -220,7 +220,7 @@ class BatchSpawnerBase(ServerWait, Spawner):
             raise spawn_error(f"Cannot build the job: {e}", reason="config") from None
         except TransportError as e:
             raise spawn_error(f"Cannot reach the cluster: {e}", reason="connection", status=503) from None
-        self.log.debug("%s job script:\n%s", self._log_prefix(), script)
+        self.log.debug("%s job script:\n%s", self._log_prefix(), node_side.abridged(script))
         return transport, job_dir, script
 
     async def _submit_job(self, transport: Transport, job_dir: str, script: str) -> str:

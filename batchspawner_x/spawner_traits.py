@@ -326,11 +326,15 @@ class SpawnerTraits(AccountsMixin, ReachMixin, PredecessorConfig):
     )
     node_command = List(
         Unicode(),
-        default_value=["batchspawner-x-singleuser"],
+        default_value=[],
         config=True,
-        help="""The node-side command (installed with this package) that reports the server's
-        address to the hub and starts :attr:`cmd`. Use an absolute path if it is not on the
-        job's PATH.""",
+        help="""An installed node-side command (``batchspawner-x-singleuser``, from this
+        package) that reports the server's address to the hub and starts :attr:`cmd`; empty
+        (the default) for none. Empty: the job script carries the node side itself and runs
+        it with the Python of :attr:`cmd`'s environment, so nothing of this package is
+        needed on the nodes (see :doc:`/node-side`). Set it, for example to
+        ``["/opt/jupyter/bin/batchspawner-x-singleuser"]``, to use the copy installed there
+        instead; it must then be the hub's version.""",
     )
     scheduler_commands = Dict(
         key_trait=Unicode(),

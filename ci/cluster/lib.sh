@@ -24,6 +24,9 @@ BSX_SSHD2_PIDFILE=/run/batchspawner-x-test-sshd2.pid
 BSX_SSHD2_LOG=/var/log/batchspawner-x-test-sshd2.log
 BSX_SSH_PORT2=2224
 BSX_VENV=/opt/batchspawner-x/venv
+# bare node environments (jupyterhub + jupyterlab only), made by node-envs.sh
+BSX_NODE_ENV_JH41=/opt/bsx-node-env/jh41
+BSX_NODE_ENV_JH5X=/opt/bsx-node-env/jh5x
 BSX_TEST_USERS=(alice bob carol dave erin frank grace heidi)
 
 SLURM_CONF=/etc/slurm/slurm.conf

@@ -5,6 +5,7 @@
 #   127.0.0.1:2224 (another login node of the same cluster, for failover tests),
 #   test users alice and bob with hub-side SSH keys,
 #   the single-user venv /opt/batchspawner-x/venv,
+#   bare node environments under /opt/bsx-node-env (node-envs.sh),
 #   /etc/batchspawner-x-test/cluster.env describing all of it.
 #
 # Usage: ci/cluster/up.sh [--repo DIR]      (as root)
@@ -573,6 +574,8 @@ BSX_USER_CA=$BSX_USER_CA
 BSX_USERS="${BSX_TEST_USERS[*]}"
 BSX_VENV=$BSX_VENV
 BSX_CHP=$chp
+BSX_NODE_ENV_JH41=$BSX_NODE_ENV_JH41
+BSX_NODE_ENV_JH5X=$BSX_NODE_ENV_JH5X
 EOF
     then
         log "env: wrote $BSX_CLUSTER_ENV"
@@ -589,6 +592,7 @@ check_slurm_job
 setup_sshd
 check_ssh
 setup_venv
+"$HERE/node-envs.sh" # the bare node environments of tests/integration/test_node_side.py
 write_cluster_env
 
 cat <<EOF
