@@ -28,7 +28,8 @@ from urllib.parse import quote
 
 from tornado import web
 
-from . import wrapspawner_profiles
+from . import migrate as migration
+from . import migrate_values, wrapspawner_profiles
 from .checks import Checker, Result
 from .errors import (
     BatchSpawnerError,
@@ -242,6 +243,17 @@ def _requested(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------
+# migrate
+
+
+async def migrate(args: argparse.Namespace, out: TextIO) -> int:
+    with migrate_values.predecessor_modules():
+        app = load_hub(args.old_config)
+    out.write(migration.migrate(app.config, args.old_config))
+    return 0
+
+
+# ---------------------------------------------------------------------------
 # entry point
 
 
@@ -283,7 +295,7 @@ def parser() -> argparse.ArgumentParser:
         prog="batchspawner-x",
         description="Preview a user's job script, or check that a hub can spawn into the cluster.",
     )
-    sub = top.add_subparsers(dest="command", required=True, metavar="{render,check}")
+    sub = top.add_subparsers(dest="command", required=True, metavar="{render,check,migrate}")
     render_cmd = sub.add_parser(
         "render",
         parents=[common],
@@ -305,13 +317,20 @@ def parser() -> argparse.ArgumentParser:
         "Writes and removes one probe file in the user's job directory; submits nothing.",
     )
     check_cmd.add_argument("--timeout", type=float, default=10.0, help="seconds for each check (%(default)s)")
+    migrate_cmd = sub.add_parser(
+        "migrate",
+        help="print a native configuration for a batchspawner (or wrapspawner) one",
+        description="Load OLD_CONFIG as the hub does and print a native jupyterhub_config.py: each "
+        "changed line says what it came from, and settings that cannot be carried over stay as comments.",
+    )
+    migrate_cmd.add_argument("old_config", metavar="OLD_CONFIG", help="the old jupyterhub_config.py")
     return top
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s", stream=sys.stderr)
-    command = render if args.command == "render" else check
+    command = {"render": render, "check": check, "migrate": migrate}[args.command]
     try:
         return asyncio.run(command(args, sys.stdout))
     except CliError as e:
