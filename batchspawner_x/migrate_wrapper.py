@@ -22,7 +22,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from traitlets.config import Config
 
@@ -32,8 +32,16 @@ from .migrate_values import Output, build, class_name, convert, resolve_class, s
 from .spawner import BatchSpawnerBase
 from .units import bytes_to_mib, format_memory
 
-if TYPE_CHECKING:
-    from .migrate import SpawnerMigration
+
+class SpawnerMigration(Protocol):
+    """What the profiles read of :class:`batchspawner_x.migrate.SpawnerMigration` (a
+    structural type: that module imports this one)."""
+
+    cls: type[BatchSpawnerBase]
+    config: Config
+    spawner: BatchSpawnerBase
+    req_host: str
+
 
 #: The settings of a tuple that become a profile's values, by the profile's key.
 RESOURCE_SETTINGS = {
