@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -145,7 +145,7 @@ class WrapperPlan:
         return plan
 
     # -- writing ------------------------------------------------------------------------------
-    def write(self, out: Output, migrations: list[SpawnerMigration]) -> None:
+    def write(self, out: Output, migrations: Sequence[SpawnerMigration]) -> None:
         by_class = {m.cls: m for m in migrations}
         config = by_class[self.classes[0]].config
         sections = dict.fromkeys(("WrapSpawner", "ProfilesSpawner", self.section))
