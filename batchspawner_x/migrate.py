@@ -22,6 +22,7 @@ layer (tested on the corpus of site patterns in ``tests/corpus``).
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -30,7 +31,8 @@ from traitlets.config import Config
 
 from . import compat, migrate_wrapper
 from .errors import CliError, ConfigError, SettingIgnored
-from .migrate_values import Output, build, class_name, convert, is_wrapspawner, resolve_class, short
+from .migrate_values import NOTE, Output, build, class_name, convert, is_wrapspawner, resolve_class, short
+from .migrate_wrapper import SCRIPT_VARIABLES
 from .spawner import BatchSpawnerBase
 from .ssh_prefix import is_ssh
 from .units import format_memory
@@ -45,14 +47,6 @@ _MERGING = {
     "batch_submit_cmd": "scheduler_commands",
     "batch_query_cmd": "scheduler_commands",
     "batch_cancel_cmd": "scheduler_commands",
-}
-#: Old settings that are variables of a batch_script: kept while one is used.
-_SCRIPT_VARIABLES = {
-    "req_host": "host",
-    "req_cluster": "cluster",
-    "req_srun": "srun",
-    "req_gres": "gres",
-    "req_reservation": "reservation",
 }
 #: Sections of wrapspawner's classes.
 WRAPPER_SECTIONS = ("WrapSpawner", "ProfilesSpawner")
@@ -72,9 +66,9 @@ class SpawnerMigration:
         self.cls = cls
         self.out = out
         self.sections = spawner_sections(cls, config)
-        self.spawner = build(cls, config)
-        self.batch_script = bool(self.spawner.batch_script)
         self.req_host = self.resolved("req_host") or ""
+        self.spawner = build(cls, self._without_refused())
+        self.batch_script = bool(self.spawner.batch_script)
         #: merged setting -> (section to write it in, the old lines it comes from)
         self.merged: dict[str, tuple[str, list[str]]] = {}
         self._plan_merges()
@@ -86,11 +80,29 @@ class SpawnerMigration:
                 return self.config[section][key]
         return None
 
+    def _without_refused(self) -> Config:
+        """The configuration without the old settings compat refuses (an ``exec_prefix`` it
+        cannot translate ...), which become comments, and with our older profiles upgraded:
+        the rest still loads."""
+        config = copy.deepcopy(self.config)
+        for section in self.sections:
+            if isinstance(self.config[section].get("profiles"), list):
+                config[section]["profiles"] = upgrade_profiles(self.config[section]["profiles"])[0]
+            for key, value in self.config[section].items():
+                if key in compat._RENAMED and value and isinstance(value, str):
+                    try:
+                        convert(self.cls, key, value, self.req_host)
+                    except ConfigError:
+                        del config[section][key]
+                    except SettingIgnored:
+                        pass
+        return config
+
     def set_natively(self, trait: str) -> bool:
         return any(trait in self.config[s] for s in self.sections)
 
     def _kept_for_script(self, key: str) -> bool:
-        return key in _SCRIPT_VARIABLES and self.batch_script
+        return key in SCRIPT_VARIABLES and self.batch_script
 
     def _plan_merges(self) -> None:
         for section in self.sections:
@@ -125,7 +137,7 @@ class SpawnerMigration:
         if key in MERGED and key in self.merged:
             return  # written once, with what the old names added
         if self._kept_for_script(key):
-            variable = _SCRIPT_VARIABLES[key]
+            variable = SCRIPT_VARIABLES[key]
             out.setting(section, key, value, f"kept: batch_script uses it as {{{{{variable}}}}}")
             return
         if key == "req_host" and is_ssh(self.resolved("exec_prefix") or ""):
@@ -172,7 +184,10 @@ class SpawnerMigration:
         except ConfigError as e:
             out.kept(section, key, value, str(e))
             return
+        note = str(updates.pop(NOTE, "")).strip("; ")
         if key in _MERGING:
+            if note:
+                out.note(f"c.{section}.{key}: {note}")
             return  # written with the merged setting
         plain = [t for t in updates if t not in MERGED]
         taken = [t for t in plain if self.set_natively(t)]
@@ -183,10 +198,14 @@ class SpawnerMigration:
         for trait in plain:
             out.setting(section, trait, _tidy(trait, updates[trait]), origin)
         if is_ssh(value):
+            remarks = note.split("; write:")[0]
             out.note(
                 "exec_prefix ran ssh: the hub now connects itself and checks the login node's host key "
-                "against ssh_known_hosts (add it with ssh-keyscan); `batchspawner-x check` shows it"
+                "against ssh_known_hosts; `batchspawner-x check` shows it"
+                + (f" ({remarks})" if remarks else "")
             )
+        elif note:
+            out.note(f"c.{section}.{key}: {note}")
 
 
 def _tidy(trait: str, value: Any) -> Any:
@@ -211,8 +230,8 @@ def _gib(value: Any) -> Any:
     return value
 
 
-def write_profiles(out: Output, section: str, profiles: list[Any]) -> None:
-    """Our ``profiles``, with the memory of earlier releases given its unit."""
+def upgrade_profiles(profiles: list[Any]) -> tuple[list[Any], list[str]]:
+    """Our ``profiles`` with the memory of earlier releases given its unit, and what changed."""
     changed = []
     result = []
     for item in profiles:
@@ -233,6 +252,12 @@ def write_profiles(out: Output, section: str, profiles: list[Any]) -> None:
                     bounds[end] = _gib(bounds[end])
             item["fields"] = {**fields, "memory": bounds}
         result.append(item)
+    return result, changed
+
+
+def write_profiles(out: Output, section: str, profiles: list[Any]) -> None:
+    """Our ``profiles``, upgraded (see :func:`upgrade_profiles`), with a comment on what changed."""
+    result, changed = upgrade_profiles(profiles)
     comment = ""
     if changed:
         comment = "a bare number of memory meant GiB in profiles; now written with its unit: " + ", ".join(

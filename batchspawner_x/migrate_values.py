@@ -99,13 +99,14 @@ def is_wrapspawner(value: object) -> bool:
 def _layout(value: object) -> str:
     """Python source for a plain value; a list or dict of several dicts, one item a line."""
 
-    def item(v: object) -> str:
-        return pprint.pformat(v, width=96, sort_dicts=False).replace("\n", "\n    ")
+    def item(lead: str, v: object) -> str:
+        text = pprint.pformat(v, width=100 - len(lead), sort_dicts=False)
+        return lead + text.replace("\n", "\n" + " " * len(lead)) + ",\n"
 
     if isinstance(value, list) and len(value) > 1 and all(isinstance(v, dict) for v in value):
-        return "[\n" + "".join(f"    {item(v)},\n" for v in value) + "]"
+        return "[\n" + "".join(item("    ", v) for v in value) + "]"
     if isinstance(value, dict) and len(value) > 1 and all(isinstance(v, dict) for v in value.values()):
-        return "{\n" + "".join(f"    {k!r}: {item(v)},\n" for k, v in value.items()) + "}"
+        return "{\n" + "".join(item(f"    {k!r}: ", v) for k, v in value.items()) + "}"
     return pprint.pformat(value, width=100, sort_dicts=False)
 
 
@@ -176,15 +177,21 @@ class _Probe:
 
 
 def convert(cls: type[BatchSpawnerBase], name: str, value: str, req_host: str) -> dict[str, Any]:
-    """The native settings an old setting stands for, as compat sets them.
+    """The native settings an old setting stands for, as compat sets them, and under
+    :data:`NOTE` compat's remark for its warning (empty when it has none).
 
     Raises :class:`SettingIgnored` (compat ignores it, the message says why) or
     :class:`ConfigError` (compat refuses the value).
     """
     # compat's table of renames is the one source of what each old name becomes
-    probe = cast("compat.PredecessorSpawner", _Probe(cls, req_host))
+    named = type(cls.__name__, (_Probe,), {})  # the section compat's advice names
+    probe = cast("compat.PredecessorSpawner", named(cls, req_host))
     updates = compat._RENAMED[name].convert(probe, name, value)
-    return {k: v for k, v in updates.items() if k not in (compat._NOTE, compat._NEW)}
+    return {k: v for k, v in updates.items() if k != compat._NEW}
+
+
+#: The key of :func:`convert`'s result that holds compat's remark, not a setting.
+NOTE = compat._NOTE
 
 
 @dataclass

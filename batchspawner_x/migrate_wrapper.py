@@ -28,7 +28,7 @@ from traitlets.config import Config
 
 from . import compat
 from .errors import CliError, ConfigError, SettingIgnored
-from .migrate_values import Output, build, class_name, convert, resolve_class, short
+from .migrate_values import NOTE, Output, build, class_name, convert, resolve_class, short
 from .spawner import BatchSpawnerBase
 from .units import bytes_to_mib, format_memory
 
@@ -41,6 +41,7 @@ class SpawnerMigration(Protocol):
     config: Config
     spawner: BatchSpawnerBase
     req_host: str
+    batch_script: bool
 
 
 #: The settings of a tuple that become a profile's values, by the profile's key.
@@ -52,6 +53,15 @@ RESOURCE_SETTINGS = {
     "gpus": ("gpus", "req_ngpus"),
 }
 _RESOURCE_KEYS = {key for keys in RESOURCE_SETTINGS.values() for key in keys}
+
+#: Old settings that are variables of a batch_script (``{{gres}}`` ...): kept while one is used.
+SCRIPT_VARIABLES = {
+    "req_host": "host",
+    "req_cluster": "cluster",
+    "req_srun": "srun",
+    "req_gres": "gres",
+    "req_reservation": "reservation",
+}
 
 #: wrapspawner's own settings, which have no meaning here.
 WRAPPER_ONLY = {
@@ -161,6 +171,12 @@ class WrapperPlan:
         for entry in self.entries:
             if entry.cls is None:
                 continue
+            known = set(entry.cls.class_trait_names())
+            for key in [k for k in entry.settings if k not in known]:
+                value = entry.settings.pop(key)
+                entry.kept.append(
+                    f"{key} = {short(value)} is not carried over: not a setting of {entry.cls.__name__}"
+                )
             child = build(entry.cls, by_class[entry.cls].config, **entry.settings)
             self._split(entry, child, by_class[entry.cls])
         groups = self._groups()
@@ -204,7 +220,12 @@ class WrapperPlan:
             if key in compat._IGNORED:
                 entry.kept.append(f"{key} = {short(value)} is not carried over: {compat._IGNORED[key]}")
                 continue
+            if key in SCRIPT_VARIABLES and migration.batch_script:
+                entry.extras[key] = value  # the batch_script reads it as a variable of its own
+                continue
             if key in compat._RENAMED:
+                if not value:
+                    continue  # compat sets nothing for an empty old setting
                 try:
                     traits = convert(entry.cls, key, value, migration.req_host)
                 except (SettingIgnored, ConfigError) as e:
@@ -237,7 +258,9 @@ class WrapperPlan:
         clusters: dict[str, dict[str, Any]] = {}
         for (cls, _), members in groups.items():
             scheduler = cls.scheduler_class.name
-            name = scheduler if per_class[cls] == 1 else f"{scheduler}-{members[0].name}"[:30].strip("-")
+            first = members[0].name
+            own = first if first.startswith(scheduler) else f"{scheduler}-{first}"[:30].strip("-")
+            name = scheduler if per_class[cls] == 1 else own
             display = cls.scheduler_class.display_name
             if per_class[cls] > 1:
                 display += ": " + ", ".join(m.display for m in members)
@@ -284,6 +307,7 @@ def _own_section(migration: SpawnerMigration) -> dict[str, Any]:
                 traits = convert(migration.cls, key, value, migration.req_host)
             except (SettingIgnored, ConfigError):
                 continue
+            traits.pop(NOTE, None)
             for trait, new in traits.items():
                 merged = trait in ("extra_directives", "scheduler_commands")
                 settings[trait] = getattr(migration.spawner, trait) if merged else new
