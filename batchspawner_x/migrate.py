@@ -292,6 +292,11 @@ def migrate(config: Config, source: str) -> str:
             "(batchspawner.SlurmSpawner, ...) nor wrapspawner's ProfilesSpawner: nothing to migrate"
         )
     main = classes[0]
+    own = configured.__name__ if isinstance(configured, type) else ""
+    if own and own in config and own not in (main.__name__, *WRAPPER_SECTIONS):
+        config = copy.deepcopy(config)  # a site's subclass: its section is the class's it extends
+        config[main.__name__].merge(config.pop(own))
+        out.note(f"the settings of c.{own} are written under c.{main.__name__}, the class it extended")
     ours = {*[c.__name__ for c in classes], "Spawner", "BatchSpawnerBase", *WRAPPER_SECTIONS}
     if isinstance(configured, type):
         ours.add(configured.__name__)
@@ -319,9 +324,6 @@ def migrate(config: Config, source: str) -> str:
             if section not in written and section not in WRAPPER_SECTIONS:
                 written.add(section)
                 migration.write_section(section)
-    if isinstance(configured, type) and configured.__name__ in config and configured.__name__ not in written:
-        for key, value in config[configured.__name__].items():
-            out.setting(main.__name__, key, value, f"was c.{configured.__name__}.{key}")
     if wrapper is not None:
         wrapper.write(out, migrations)
     return out.text()

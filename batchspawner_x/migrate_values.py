@@ -62,6 +62,8 @@ def predecessor_modules() -> Iterator[bool]:
 def class_name(value: object) -> str:
     """A class or a dotted name, as ``module.Name``."""
     if isinstance(value, type):
+        if value.__module__ in ("builtins", "__main__"):
+            return f"{value.__qualname__} (a class of the old file)"
         return f"{value.__module__}.{value.__qualname__}"
     return str(value)
 

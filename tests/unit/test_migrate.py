@@ -135,6 +135,31 @@ def test_code_of_the_old_file_is_named_not_lost(tmp_path: Path, capsys: pytest.C
     assert "c.JupyterHub.authenticator_class = 'jupyterhub.auth.DummyAuthenticator'" in text
 
 
+def test_a_site_subclass_of_the_predecessor_becomes_the_class_it_extends(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The predecessor not installed: `from batchspawner import SlurmSpawner` reads ours."""
+    old = write(
+        tmp_path,
+        """
+        from batchspawner import SlurmSpawner
+
+        class SiteSpawner(SlurmSpawner):
+            pass
+
+        c.JupyterHub.spawner_class = SiteSpawner
+        c.SiteSpawner.req_runtime = "1:30:00"
+        c.SlurmSpawner.ssh_host = "login.example.edu"
+        """,
+    )
+    new = migrate(capsys, old)
+    text = new.read_text()
+    assert "c.JupyterHub.spawner_class = 'batchspawner_x.SlurmSpawner'  # was SiteSpawner (a class of" in text
+    assert "c.SlurmSpawner.walltime = '1:30:00'  # was c.SlurmSpawner.req_runtime = '1:30:00'" in text
+    assert "# - the settings of c.SiteSpawner are written under c.SlurmSpawner, the class it extended" in text
+    assert "#SBATCH --time=1:30:00" in script(capsys, new)
+
+
 TWO_SCHEDULERS = """
 c.JupyterHub.spawner_class = "wrapspawner.ProfilesSpawner"
 c.SlurmSpawner.ssh_host = "slurm-login.example.edu"
