@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from traitlets.config import Config
+from traitlets.config.loader import LazyConfigValue
 
 from . import compat, spawners
 from .errors import CliError
@@ -130,6 +131,8 @@ def literal(value: object) -> str | None:
         for part in value.__qualname__.split("."):
             found = getattr(found, part, None)
         return repr(name) if found is value and value.__module__ != "builtins" else None
+    if isinstance(value, (set, frozenset)) and not value:
+        return "set()"
     if isinstance(value, str) and "\n" in value and _triple_quotable(value):
         return "'''" + value + "'''"
     text = _layout(value)
@@ -211,6 +214,8 @@ class Output:
     def setting(self, section: str, key: str, value: object, comment: str = "") -> bool:
         """``c.section.key = value``, with ``comment`` after it; False (and a commented line
         with the reason) when the value cannot be written as Python."""
+        if isinstance(value, LazyConfigValue):
+            return self._lazy(section, key, value, comment)
         text = literal(value)
         if text is None:
             self.kept(
@@ -228,6 +233,21 @@ class Output:
             else:
                 line = f"{line}  # {comment}"
         self.lines.append(line)
+        return True
+
+    def _lazy(self, section: str, key: str, value: LazyConfigValue, comment: str) -> bool:
+        """``c.S.k.append(...)`` and friends: the same calls, from what traitlets recorded."""
+        steps = value.to_dict()
+        texts = {op: literal(arg) for op, arg in steps.items()}
+        if (
+            getattr(value, "_inserts", None)
+            or set(steps) - {"extend", "prepend", "update"}
+            or None in texts.values()
+        ):
+            self.kept(section, key, steps, "a change to the default that cannot be written back; copy it")
+            return False
+        for op, text in texts.items():
+            self.lines.append(f"c.{section}.{key}.{op}({text})" + (f"  # {comment}" if comment else ""))
         return True
 
     def kept(self, section: str, key: str, value: object, reason: str) -> None:

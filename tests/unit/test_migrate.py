@@ -127,9 +127,15 @@ def test_code_of_the_old_file_is_named_not_lost(tmp_path: Path, capsys: pytest.C
 
         c.Spawner.pre_spawn_hook = hook
         c.JupyterHub.authenticator_class = "jupyterhub.auth.DummyAuthenticator"
+        c.Spawner.env_keep.append("SGE_ROOT")
+        c.Spawner.environment.update({"SITE": "x"})
+        c.Authenticator.blocked_users = set()
         """,
     )
     text = migrate(capsys, old).read_text()
+    assert "c.Spawner.env_keep.extend(['SGE_ROOT'])\n" in text
+    assert "c.Spawner.environment.update({'SITE': 'x'})\n" in text
+    assert "c.Authenticator.blocked_users = set()\n" in text
     assert "# c.Spawner.pre_spawn_hook = <function hook at" in text
     assert "#   not carried over: not written back: it is code in the old file" in text
     assert "c.JupyterHub.authenticator_class = 'jupyterhub.auth.DummyAuthenticator'" in text
