@@ -27,6 +27,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from jupyterhub.spawner import Spawner
 from traitlets.config import Config
 
 from . import compat, migrate_wrapper
@@ -48,6 +49,9 @@ _MERGING = {
     "batch_query_cmd": "scheduler_commands",
     "batch_cancel_cmd": "scheduler_commands",
 }
+#: JupyterHub's own spawner settings: a wrapspawner parent has them too, and links them.
+_SPAWNER_SETTINGS = frozenset(Spawner.class_trait_names(config=True))
+
 #: Sections of wrapspawner's classes.
 WRAPPER_SECTIONS = ("WrapSpawner", "ProfilesSpawner")
 
@@ -61,7 +65,11 @@ def spawner_sections(cls: type[BatchSpawnerBase], config: Config) -> list[str]:
 class SpawnerMigration:
     """The spawner sections of one configuration, for one spawner class of ours."""
 
-    def __init__(self, config: Config, cls: type[BatchSpawnerBase], out: Output) -> None:
+    def __init__(
+        self, config: Config, cls: type[BatchSpawnerBase], out: Output, *, wrapped: bool = False
+    ) -> None:
+        #: Under wrapspawner, which copies its own Spawner settings onto the child.
+        self.wrapped = wrapped
         self.config = config
         self.cls = cls
         self.out = out
@@ -165,6 +173,15 @@ class SpawnerMigration:
             return
         if key not in self.cls.class_trait_names(config=True) and section == self.cls.__name__:
             out.kept(section, key, value, f"not a setting of {self.cls.__name__}")
+            return
+        if self.wrapped and section != "Spawner" and key in _SPAWNER_SETTINGS:
+            out.setting(
+                section,
+                key,
+                value,
+                "under wrapspawner this had no effect (the wrapper copied its own value onto the child); "
+                "it applies now",
+            )
             return
         out.setting(section, key, value)
 
@@ -317,7 +334,7 @@ def migrate(config: Config, source: str) -> str:
             else:
                 out.setting(section, key, value)
     out.heading("the spawner")
-    migrations = [SpawnerMigration(config, cls, out) for cls in classes]
+    migrations = [SpawnerMigration(config, cls, out, wrapped=wrapper is not None) for cls in classes]
     written: set[str] = set()
     for migration in migrations:
         for section in migration.sections:

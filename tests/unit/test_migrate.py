@@ -202,6 +202,23 @@ def test_children_of_two_schedulers_become_two_clusters(
     assert "#PBS -q batch" in script(capsys, new, "--profile", "torque8")
 
 
+def test_a_child_section_setting_the_wrapper_replaced_is_flagged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """wrapspawner copies its own cmd onto the child: c.SlurmSpawner.cmd had no effect."""
+    old = write(
+        tmp_path,
+        TWO_SCHEDULERS + 'c.SlurmSpawner.cmd = ["/site/bin/jupyterhub-singleuser"]\n',
+    )
+    code, out, _ = run(capsys, "render", "-f", str(old), "-u", "alice", "--profile", "slurm4")
+    assert code == 0 and "/site/bin" not in out
+    text = migrate(capsys, old).read_text()
+    assert (
+        "c.SlurmSpawner.cmd = ['/site/bin/jupyterhub-singleuser']  # under wrapspawner this had no effect "
+        "(the wrapper copied its own value onto the child); it applies now"
+    ) in text
+
+
 def test_check_builds_the_chosen_child_of_a_wrapper(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
