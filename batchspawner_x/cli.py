@@ -28,6 +28,8 @@ from urllib.parse import quote
 
 from tornado import web
 
+from . import migrate as migration
+from . import migrate_values, wrapspawner_profiles
 from .checks import Checker, Result
 from .errors import (
     BatchSpawnerError,
@@ -99,27 +101,36 @@ async def make_spawner(
     ``offline``: do not read the cluster's partition limits (profiles then use only
     their configured bounds).
     """
-    cls = app.spawner_class
-    if not (isinstance(cls, type) and issubclass(cls, BatchSpawnerBase)):
-        name = getattr(cls, "__name__", cls)
-        wrapper = " (a wrapper such as wrapspawner's, which picks its child at spawn time)"
-        raise CliError(
-            f"c.JupyterHub.spawner_class is {name}{wrapper if hasattr(cls, 'child_class') else ''}, "
-            'not a batchspawner_x spawner (for example "batchspawner_x.SlurmSpawner"); to preview a '
-            "child, run with a copy of the configuration whose spawner_class is that child"
-        )
-    user = StandInUser(username, app.base_url)
     try:
-        spawner = cls(
-            user=user,
-            orm_spawner=StandInServerRecord(name=server, display_name=server),
-            hub=app.hub,
-            config=app.config,
-            user_options=dict(options or {}),
-            trusted_alt_names=list(app.trusted_alt_names),
+        cls = app.spawner_class
+    except Exception as e:  # a class that does not import
+        raise CliError(f"c.JupyterHub.spawner_class cannot be loaded: {type(e).__name__}: {e}") from None
+    options = dict(options or {})
+    user = StandInUser(username, app.base_url)
+    kwargs = {
+        "user": user,
+        "orm_spawner": StandInServerRecord(name=server, display_name=server),
+        "hub": app.hub,
+        "config": app.config,
+        "trusted_alt_names": list(app.trusted_alt_names),
+    }
+    spawner: Any
+    if wrapspawner_profiles.is_wrapper(cls):  # wrapspawner: the child the user's choice builds
+        wrapper = wrapspawner_profiles.build_wrapper(cls, {**kwargs, "user_options": {}})
+        spawner = wrapspawner_profiles.build_child(wrapper, options.pop("profile", None))
+    elif isinstance(cls, type) and issubclass(cls, BatchSpawnerBase):
+        try:
+            spawner = cls(**kwargs, user_options=options)
+        except Exception as e:
+            raise CliError(f"cannot build {cls.__name__}: {e}") from None
+    else:
+        spawner = None
+    if not isinstance(spawner, BatchSpawnerBase):
+        name = type(spawner).__name__ if spawner is not None else getattr(cls, "__name__", cls)
+        raise CliError(
+            f"the spawner class is {name}, not a batchspawner_x spawner (for example "
+            '"batchspawner_x.SlurmSpawner"); `batchspawner-x migrate` converts a batchspawner configuration'
         )
-    except Exception as e:
-        raise CliError(f"cannot build {cls.__name__}: {e}") from None
     if offline:
         spawner.cluster_limits_ttl = 0
     apply = getattr(spawner, "_run_apply_user_options", None)
@@ -232,6 +243,17 @@ def _requested(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------
+# migrate
+
+
+async def migrate(args: argparse.Namespace, out: TextIO) -> int:
+    with migrate_values.predecessor_modules():
+        app = load_hub(args.old_config)
+    out.write(migration.migrate(app.config, args.old_config))
+    return 0
+
+
+# ---------------------------------------------------------------------------
 # entry point
 
 
@@ -273,7 +295,7 @@ def parser() -> argparse.ArgumentParser:
         prog="batchspawner-x",
         description="Preview a user's job script, or check that a hub can spawn into the cluster.",
     )
-    sub = top.add_subparsers(dest="command", required=True, metavar="{render,check}")
+    sub = top.add_subparsers(dest="command", required=True, metavar="{render,check,migrate}")
     render_cmd = sub.add_parser(
         "render",
         parents=[common],
@@ -295,13 +317,20 @@ def parser() -> argparse.ArgumentParser:
         "Writes and removes one probe file in the user's job directory; submits nothing.",
     )
     check_cmd.add_argument("--timeout", type=float, default=10.0, help="seconds for each check (%(default)s)")
+    migrate_cmd = sub.add_parser(
+        "migrate",
+        help="print a native configuration for a batchspawner (or wrapspawner) one",
+        description="Load OLD_CONFIG as the hub does and print a native jupyterhub_config.py: each "
+        "changed line says what it came from, and settings that cannot be carried over stay as comments.",
+    )
+    migrate_cmd.add_argument("old_config", metavar="OLD_CONFIG", help="the old jupyterhub_config.py")
     return top
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s", stream=sys.stderr)
-    command = render if args.command == "render" else check
+    command = {"render": render, "check": check, "migrate": migrate}[args.command]
     try:
         return asyncio.run(command(args, sys.stdout))
     except CliError as e:

@@ -234,6 +234,9 @@ _RENAMED: dict[str, _Rename] = {
     "batch_cancel_cmd": _Rename('scheduler_commands["cancel"]', _command),
 }
 
+#: Settings of JupyterHub's Spawner that old names set (which a wrapspawner parent links).
+_SPAWNER_LEVEL = ("mem_limit", "cpu_limit")
+
 #: Old settings that are only for Slurm; elsewhere they are ignored.
 _SLURM_ONLY = {"req_gres", "req_reservation"}
 
@@ -345,6 +348,9 @@ class PredecessorConfig(LoggingConfigurable):
         self._predecessor_directives: list[str] = []
         #: False while the configuration loads: an ssh exec_prefix waits for req_host, its {host}.
         self._predecessor_loaded = False
+        #: Spawner settings (mem_limit, cpu_limit) given by an old name, kept against a
+        #: wrapspawner parent's link, see _predecessor_keep.
+        self._predecessor_spawner_values: dict[str, Any] = {}
         super().__init__(**kwargs)
         self._predecessor_loaded = True
         for name in ("exec_prefix", "req_host"):
@@ -409,7 +415,19 @@ class PredecessorConfig(LoggingConfigurable):
             name, "%s.%s is deprecated (a batchspawner setting): use %s%s.", cls, name, new_name, note
         )
         for trait, new in updates.items():
+            if trait in _SPAWNER_LEVEL:
+                self._predecessor_spawner_values[trait] = new
             setattr(self, trait, new)
+
+    @observe(*_SPAWNER_LEVEL)
+    def _predecessor_keep(self, change: Mapping[str, Any]) -> None:
+        """Keep ``mem_limit``/``cpu_limit`` from ``req_memory``/``req_nprocs`` when a wrapspawner
+        parent's link empties them. wrapspawner copies every setting it shares with its child
+        onto the child, so its unset ``mem_limit`` replaced the one ``req_memory`` gave (the
+        predecessor's ``req_memory`` was a setting of its own, which no link touched)."""
+        kept = self._predecessor_spawner_values.get(change["name"])
+        if self._predecessor_loaded and change["new"] is None and kept is not None:
+            setattr(self, change["name"], kept)
 
     @observe("batch_script")
     def _predecessor_batch_script(self, change: Mapping[str, Any]) -> None:
