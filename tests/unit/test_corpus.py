@@ -33,12 +33,23 @@ from batchspawner_x.units import walltime_seconds
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 SITES = sorted(p.name for p in CORPUS.iterdir() if (p / "jupyterhub_config.py").is_file())
 
-_DIRECTIVE = re.compile(r"^(#SBATCH|#PBS|#\$|#BSUB)\s|^[A-Za-z_+][A-Za-z0-9_.+]*\s*=\s")
+_DIRECTIVE = re.compile(r"^(#SBATCH|#PBS|#\$|#BSUB)\s")
+#: A line of an HTCondor submit description (not a shell script).
+_SUBMIT_LINE = re.compile(r"^[A-Za-z_+][A-Za-z0-9_.+]*\s*=\s")
 _WALLTIME = re.compile(r"(--time=|-t |walltime=|h_rt=|-W |MaxWallTime\s*=\s*)([0-9:.-]+)")
 
 
+#: The node side carried in an HTCondor ``arguments`` line: its files, then its last command.
+_CARRIED = re.compile(r"bsx_node=.*BATCHSPAWNER_X_EOF\\n(exec [^\\]*)\\n")
+
+
 def directives(script: str) -> list[str]:
-    return [line.rstrip() for line in script.splitlines() if _DIRECTIVE.match(line)]
+    """A job script's directives, or a submit description's lines (the node side a shell
+    script carries has lines of Python, ``NAME = value``, that are not directives). The node
+    side's files inside an HTCondor ``arguments`` line are shown as ``[node side]``."""
+    pattern = _DIRECTIVE if script.startswith("#!") else _SUBMIT_LINE
+    lines = [line.rstrip() for line in script.splitlines() if pattern.match(line)]
+    return [_CARRIED.sub(r"[node side]\\n\1\\n", line) for line in lines]
 
 
 def comparable(lines: list[str]) -> list[str]:
