@@ -15,6 +15,7 @@ import os
 import posixpath
 import secrets
 import shlex
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlparse
@@ -98,6 +99,8 @@ class Checker:
         self.user = cluster_user
         self.timeout = timeout
         self.reachable = True
+        #: The login nodes that answered as SSH servers.
+        self.reachable_hosts: list[tuple[str, int]] = []
         self.host_key_ok = True
         self.logged_in = False
         self.home: str | None = None
@@ -106,14 +109,12 @@ class Checker:
     def ssh(self) -> bool:
         return self.spawner.connection == "ssh"
 
-    def _where(self) -> str:
-        return f"{self.spawner.ssh_host}:{self.spawner.ssh_port}"
-
-    async def transport(self) -> Transport:
-        return await self.spawner.transport()
+    def _hosts(self) -> list[tuple[str, int]]:
+        """The cluster's login nodes, in the configured order."""
+        return list(self.spawner.cluster.login_hosts())
 
     async def run_all(self) -> list[Result]:
-        steps = [
+        steps: list[Callable[[], Awaitable[Result | list[Result]]]] = [
             self.reachability,
             self.host_key,
             self.authentication,
@@ -123,27 +124,45 @@ class Checker:
             self.job_directory,
             self.hub_reachable,
         ]
-        return [await step() for step in steps]
+        results: list[Result] = []
+        for step in steps:
+            found = await step()
+            if isinstance(found, list):
+                results.extend(found)
+            else:
+                results.append(found)
+        return results
 
-    async def reachability(self) -> Result:
+    async def transport(self) -> Transport:
+        return await self.spawner.transport()
+
+    async def reachability(self) -> list[Result]:
+        """One line per login node; the later checks need one that answers."""
         name = "login node reachable"
         s = self.spawner
         if not self.ssh:
             prefix = [p.format(username=self.user) for p in s.local_prefix]
-            return Result(name, True, f"connection = 'local': commands run here behind {shlex.join(prefix)}")
+            return [
+                Result(name, True, f"connection = 'local': commands run here behind {shlex.join(prefix)}")
+            ]
+        results = [await self._reach(host, port) for host, port in self._hosts()]
+        self.reachable_hosts = [h for h, r in zip(self._hosts(), results, strict=True) if r.ok]
+        self.reachable = bool(self.reachable_hosts)
+        return results
+
+    async def _reach(self, host: str, port: int) -> Result:
+        name = "login node reachable"
+        where = f"{host}:{port}"
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(s.ssh_host, s.ssh_port), self.timeout
-            )
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), self.timeout)
         except (OSError, asyncio.TimeoutError) as e:
-            self.reachable = False
             why = str(e) or f"no answer within {self.timeout:g}s"
             return Result(
                 name,
                 False,
-                f"cannot open a TCP connection to {self._where()}: {why}",
-                "check ssh_host and ssh_port, the name's DNS entry and the firewalls between the hub "
-                "and the login node",
+                f"cannot open a TCP connection to {where}: {why}",
+                "check ssh_host and ssh_port (or login_hosts), the name's DNS entry and the firewalls "
+                "between the hub and the login node",
             )
         try:
             banner = await asyncio.wait_for(reader.readline(), self.timeout)
@@ -153,34 +172,45 @@ class Checker:
             writer.close()
         text = banner.decode("ascii", "replace").strip()
         if not text.startswith("SSH-"):
-            self.reachable = False
             return Result(
                 name,
                 False,
-                f"{self._where()} answers, but not as an SSH server ({text[:60]!r})",
+                f"{where} answers, but not as an SSH server ({text[:60]!r})",
                 "ssh_port must be the port of the login node's sshd",
             )
-        return Result(name, True, f"{self._where()} answers ({text[:60]})")
+        return Result(name, True, f"{where} answers ({text[:60]})")
 
-    async def host_key(self) -> Result:
+    async def host_key(self) -> list[Result]:
+        """One line per login node that answers; a bad key fails its node only."""
+        name = "host key known"
+        s = self.spawner
+        if not self.ssh:
+            return [Result(name, True, "not used (connection = 'local')")]
+        if not self.reachable:
+            return [Result(name, None, "needs a reachable login node")]
+        if not s.ssh_known_hosts or not os.path.isfile(s.ssh_known_hosts):
+            self.host_key_ok = False
+            host, port = self.reachable_hosts[0]
+            return [
+                Result(
+                    name, False, f"ssh_known_hosts {s.ssh_known_hosts!r} is not a file", _scan(s, host, port)
+                )
+            ]
+        results = [await self._host_key(host, port) for host, port in self.reachable_hosts]
+        self.host_key_ok = any(r.ok for r in results)
+        return results
+
+    async def _host_key(self, host: str, port: int) -> Result:
         import asyncssh
 
         name = "host key known"
         s = self.spawner
-        if not self.ssh:
-            return Result(name, True, "not used (connection = 'local')")
-        if not self.reachable:
-            return Result(name, None, "needs a reachable login node")
-        port = "" if s.ssh_port == 22 else f"-p {s.ssh_port} "
-        scan = f"ssh-keyscan {port}{s.ssh_host} >> {s.ssh_known_hosts}"
-        fix = f"check the login node's fingerprint with its administrators, then: {scan}"
-        if not s.ssh_known_hosts or not os.path.isfile(s.ssh_known_hosts):
-            self.host_key_ok = False
-            return Result(name, False, f"ssh_known_hosts {s.ssh_known_hosts!r} is not a file", fix)
+        where = f"{host}:{port}"
+        fix = _scan(s, host, port)
         try:
             conn = await asyncssh.connect(
-                s.ssh_host,
-                s.ssh_port,
+                host,
+                port,
                 username=self.user,
                 known_hosts=s.ssh_known_hosts,
                 client_keys=None,
@@ -193,20 +223,17 @@ class Checker:
             )
             conn.close()
         except asyncssh.HostKeyNotVerifiable as e:
-            self.host_key_ok = False
             return Result(
                 name,
                 False,
-                f"the host key of {self._where()} is not in {s.ssh_known_hosts} or does not match it "
-                f"({e.reason})",
+                f"the host key of {where} is not in {s.ssh_known_hosts} or does not match it ({e.reason})",
                 fix,
             )
         except asyncssh.PermissionDenied:
             pass  # the host key was accepted; logging in is the next check
         except (OSError, asyncssh.Error) as e:
-            self.host_key_ok = False
-            return Result(name, False, f"the SSH handshake with {self._where()} failed: {e}", fix)
-        return Result(name, True, f"{self._where()} matches an entry of {s.ssh_known_hosts}")
+            return Result(name, False, f"the SSH handshake with {where} failed: {e}", fix)
+        return Result(name, True, f"{where} matches an entry of {s.ssh_known_hosts}")
 
     async def authentication(self) -> Result:
         name = "authentication"
@@ -405,6 +432,13 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def _scan(spawner: BatchSpawnerBase, host: str, port: int) -> str:
+    """The fix for a login node's unknown host key."""
+    option = "" if port == 22 else f"-p {port} "
+    scan = f"ssh-keyscan {option}{host} >> {spawner.ssh_known_hosts}"
+    return f"check the login node's fingerprint with its administrators, then: {scan}"
 
 
 def _describe_partition(p: PartitionInfo) -> str:

@@ -27,6 +27,7 @@ from traitlets import Dict, TraitError, validate
 from traitlets.config import Config
 
 from . import clusters as cluster_model
+from .cluster import Cluster
 from .clusters import ClusterSpec
 from .errors import ConfigError
 from .spawner_traits import SpawnerTraits
@@ -61,6 +62,33 @@ REACH_SETTINGS = (
     "scheduler_commands",
     "template",
     "template_paths",
+)
+
+#: The settings a :class:`~batchspawner_x.cluster.ClusterConfig` is made of: a change to
+#: one of them makes the spawner find its cluster again.
+CLUSTER_SETTINGS = (
+    "connection",
+    "ssh_host",
+    "ssh_port",
+    "ssh_keys",
+    "ssh_known_hosts",
+    "ssh_connect_timeout",
+    "ssh_keepalive_interval",
+    "ssh_max_sessions",
+    "ssh_idle_timeout",
+    "ssh_reconnect_max_delay",
+    "ssh_ca_key",
+    "ssh_certificate_validity",
+    "ssh_certificate_source_address",
+    "tunnel",
+    "login_hosts",
+    "login_order",
+    "login_down_time",
+    "local_prefix",
+    "local_env_keep",
+    "status_ssh_username",
+    "status_ssh_keys",
+    "scheduler_commands",
 )
 
 #: Validated cluster lists, by their configuration's text and spawner class.
@@ -132,6 +160,7 @@ class ClusterChoice(SpawnerTraits):
     cluster_missing: str = ""
 
     def __init__(self, **kwargs: Any) -> None:
+        self._cluster: Cluster | None = None
         self._cluster_originals: dict[str, Any] = {}
         self._prototypes: dict[str, SpawnerTraits] = {}
         super().__init__(**kwargs)
@@ -235,6 +264,7 @@ class ClusterChoice(SpawnerTraits):
 
     def _forget_connections(self) -> None:
         """Drop what belongs to the previous cluster: its connections, poller and home."""
+        self._cluster = None
         self._transport = None
         self._status_transport = None
         self._poller = None
@@ -253,4 +283,10 @@ class ClusterChoice(SpawnerTraits):
     _home: str | None
 
 
-__all__ = ["REACH_SETTINGS", "ClusterChoice", "register_spawner_class", "spawner_class_for"]
+__all__ = [
+    "CLUSTER_SETTINGS",
+    "REACH_SETTINGS",
+    "ClusterChoice",
+    "register_spawner_class",
+    "spawner_class_for",
+]

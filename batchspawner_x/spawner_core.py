@@ -18,7 +18,7 @@ from typing import Any
 
 from jupyterhub.utils import maybe_future
 from tornado import web
-from traitlets import TraitError
+from traitlets import TraitError, observe
 
 from . import clusters as cluster_model
 from . import handshake, profile_form
@@ -32,7 +32,7 @@ from .poller import StatusPoller
 from .pool import SSHTarget
 from .schedulers.base import PartitionInfo, Scheduler
 from .settings import invalid_setting
-from .spawner_clusters import ClusterChoice
+from .spawner_clusters import CLUSTER_SETTINGS, ClusterChoice
 from .states import JobStatus
 from .transport import Transport
 from .validation import check_path, check_username, slug
@@ -91,7 +91,21 @@ class SpawnerCore(ClusterChoice):
 
     @property
     def cluster(self) -> Cluster:
-        """The cluster this spawner's settings name, shared with every spawner that names it."""
+        """The cluster this spawner runs its jobs on, shared with every spawner of it.
+
+        Found once from the settings that name it, and held until one of them changes
+        (a site's setting applied late, or another cluster chosen for the next start).
+        """
+        if self._cluster is None:
+            self._cluster = Cluster.of(self._cluster_config())
+        return self._cluster
+
+    @observe(*CLUSTER_SETTINGS)
+    def _cluster_settings_changed(self, change: Any) -> None:
+        self._cluster = None
+
+    def _cluster_config(self) -> ClusterConfig:
+        """The settings that name this spawner's cluster, as one hashable record."""
         login = SSHTarget(
             host=self.ssh_host,
             port=self.ssh_port,
@@ -109,19 +123,17 @@ class SpawnerCore(ClusterChoice):
             # a tunnel is a port forward: only then may a certificate permit forwarding
             cert_port_forwarding=self.tunnel,
         )
-        return Cluster.of(
-            ClusterConfig(
-                scheduler_class=self.scheduler_class,
-                commands=tuple(sorted(self.scheduler_commands.items())),
-                connection=self.connection,
-                login=login_targets(login, self.login_hosts),
-                login_order=self.login_order,
-                login_down_time=self.login_down_time,
-                local_prefix=tuple(self.local_prefix),
-                local_env_keep=tuple(self.local_env_keep),
-                status_username=self.status_ssh_username,
-                status_keys=tuple(self.status_ssh_keys),
-            )
+        return ClusterConfig(
+            scheduler_class=self.scheduler_class,
+            commands=tuple(sorted(self.scheduler_commands.items())),
+            connection=self.connection,
+            login=login_targets(login, self.login_hosts),
+            login_order=self.login_order,
+            login_down_time=self.login_down_time,
+            local_prefix=tuple(self.local_prefix),
+            local_env_keep=tuple(self.local_env_keep),
+            status_username=self.status_ssh_username,
+            status_keys=tuple(self.status_ssh_keys),
         )
 
     def _make_transport(self, username: str, keys: list[str]) -> Transport:

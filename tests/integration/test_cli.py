@@ -178,8 +178,10 @@ def test_check_reports_each_cluster(
     tmp_path: Path, job_dir_name: str, hub_port: int, sge: dict[str, str]
 ) -> None:
     config = write_config(tmp_path, job_dir_name, hub_port)
+    c = cluster_env()
+    logins = [f"127.0.0.1:{c['BSX_SSH_PORT']}", f"127.0.0.1:{c['BSX_SSH_PORT2']}"]
     clusters = {
-        "flagship": {"display_name": "Flagship (Slurm)"},
+        "flagship": {"display_name": "Flagship (Slurm)", "login_hosts": logins},
         "legacy": {
             "display_name": "Legacy (Grid Engine)",
             "scheduler": "gridengine",
@@ -206,4 +208,7 @@ def test_check_reports_each_cluster(
     for part in (flagship, legacy):
         assert "OK   host key known" in part and "OK   authentication" in part
     assert "OK   scheduler answers: partitions debug (" in flagship
+    for login in logins:  # each login node of the flagship, on its own line
+        assert f"OK   login node reachable: {login} answers" in flagship
+        assert f"OK   host key known: {login} matches" in flagship
     assert f"OK   scheduler answers: partitions {sge['BSX_SGE_QUEUE']} (" in legacy

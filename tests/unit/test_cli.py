@@ -7,6 +7,7 @@ login node would (the real login node is in tests/integration/test_cli.py).
 
 from __future__ import annotations
 
+import asyncio
 import shlex
 import textwrap
 from pathlib import Path
@@ -456,3 +457,26 @@ def test_render_refuses_a_cluster_the_hub_does_not_have(
     code, _, err = run(["render", "--config", config, "--user", "alice", "--cluster", "gpu"], capsys)
     assert code == 2
     assert "Invalid choice for cluster: 'gpu' is not a cluster you can use (flagship, legacy)" in err
+
+
+async def test_check_reports_each_login_node(tmp_path: Path) -> None:
+    async def banner(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"SSH-2.0-OpenSSH_9.2p1 stand-in\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(banner, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        config = write_config(tmp_path, f'c.SlurmSpawner.login_hosts = ["127.0.0.1:1", "127.0.0.1:{port}"]\n')
+        spawner = await cli.make_spawner(cli.load_hub(config), "alice")
+        check = cli.Checker(spawner, "alice", timeout=3)
+        down, up = await check.reachability()
+    finally:
+        server.close()
+    assert down.ok is False and "127.0.0.1:1" in down.detail
+    assert (
+        up.line() == f"OK   login node reachable: 127.0.0.1:{port} answers (SSH-2.0-OpenSSH_9.2p1 stand-in)"
+    )
+    # the later checks go on through the node that answers
+    assert check.reachable and check.reachable_hosts == [("127.0.0.1", port)]

@@ -285,3 +285,14 @@ def test_a_spawner_of_the_clusters_own_scheduler_keeps_its_class() -> None:
     assert (
         spawner.parallel_environment == "mpi" and spawner.scheduler_setting("parallel_environment") == "mpi"
     )
+
+
+def test_a_spawner_holds_its_cluster_until_a_setting_that_names_it_changes() -> None:
+    spawner, _ = make()
+    held = spawner.cluster
+    assert spawner._cluster is held and spawner.cluster is held
+    spawner.partition = "other"  # a job setting: the same cluster
+    assert spawner._cluster is held
+    spawner.ssh_host = "elsewhere.example.edu"  # another login: another cluster
+    assert spawner._cluster is None
+    assert spawner.cluster is not held and spawner.cluster.config.login[0].host == "elsewhere.example.edu"
