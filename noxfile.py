@@ -65,6 +65,14 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session
+def bench_clusters(session: nox.Session) -> None:
+    """Status queries and slurmctld RPCs per interval with two clusters (Slurm and Grid Engine)
+    behind one hub, as root (see docs/benchmarks.md)."""
+    session.install("-e", ".[test]", f"jupyterhub=={JUPYTERHUB_VERSIONS[-1]}")
+    session.run("python", "benchmarks/bench_clusters.py", *session.posargs)
+
+
+@nox.session
 def demo(session: nox.Session) -> None:
     """A hub on http://127.0.0.1:8000 that spawns into the local test cluster."""
     session.install("-e", ".", f"jupyterhub=={JUPYTERHUB_VERSIONS[-1]}")

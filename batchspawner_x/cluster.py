@@ -1,9 +1,9 @@
-"""One configured cluster: its scheduler, its login node and what every spawner of it shares.
+"""One configured cluster: its scheduler, its login nodes and what every spawner of it shares.
 
 A hub serves many users of the same cluster. What depends only on the cluster's
 configuration, and not on the user, lives in one :class:`Cluster`: the scheduler
-backend and its command overrides, how the login node is reached (SSH settings or
-a local prefix), the status identity, the connections to it, the shared status
+backend and its command overrides, how the login nodes are reached (SSH settings or
+a local prefix) and which of them are healthy, the status identity, the connections to it, the shared status
 poller and the partitions and limits read from the scheduler.
 
 A :class:`Cluster` is built from a :class:`ClusterConfig`, a frozen, hashable
@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from .errors import ConfigError, TransportError
+from .failover import Address, HostHealth, LoginHealth, login_addresses
 from .poller import StatusPoller
 from .pool import SSHTarget
 from .schedulers.base import PartitionInfo, Scheduler
@@ -40,6 +41,14 @@ DEFAULT_LOGIN = SSHTarget(
 )
 
 
+def login_targets(base: SSHTarget, hosts: Sequence[str]) -> tuple[SSHTarget, ...]:
+    """``base`` on each login node ``hosts`` names (``login_hosts``: ``host``, ``host:port``
+    or ``[address]:port``, the port defaulting to ``base``'s); ``(base,)`` when it names none.
+    Raises :class:`~batchspawner_x.errors.ConfigError` for a bad entry or the same node twice."""
+    nodes = login_addresses("login_hosts", hosts, base.host, base.port)
+    return tuple(replace(base, host=host, port=port) for host, port in nodes)
+
+
 @dataclass(frozen=True)
 class ClusterConfig:
     """The settings that name one cluster and say how it is reached (see the spawner's
@@ -50,9 +59,14 @@ class ClusterConfig:
     commands: tuple[tuple[str, str], ...] = ()
     #: ``"ssh"`` or ``"local"``.
     connection: str = "ssh"
-    #: The SSH login of every account of the cluster, without the account: no user name,
-    #: and key files with ``{username}`` for the account's name (``ssh_keys``).
-    login: SSHTarget = DEFAULT_LOGIN
+    #: The SSH login of every account of the cluster, one per login node (``login_hosts``;
+    #: all fields but host and port equal), without the account: no user name, and key
+    #: files with ``{username}`` for the account's name (``ssh_keys``).
+    login: tuple[SSHTarget, ...] = (DEFAULT_LOGIN,)
+    #: How the login nodes are chosen (``login_order``): ``first-healthy`` or ``round-robin``.
+    login_order: str = "first-healthy"
+    #: Seconds a login node that failed is skipped (``login_down_time``).
+    login_down_time: float = 60.0
     local_prefix: tuple[str, ...] = ()
     local_env_keep: tuple[str, ...] = ()
     #: The account all status queries run as (``status_ssh_username``); empty for each user's own.
@@ -76,6 +90,8 @@ class Cluster:
     def __init__(self, config: ClusterConfig) -> None:
         self.config = config
         self._limits: dict[tuple[str, ...], _Limits] = {}
+        #: Which login nodes failed, for every account of the cluster at once.
+        self.login_health = LoginHealth(config.login_order, config.login_down_time)
 
     @classmethod
     def of(cls, config: ClusterConfig) -> Cluster:
@@ -107,14 +123,24 @@ class Cluster:
 
     # -- connections -------------------------------------------------------------
     def transport(self, username: str, keys: Sequence[str] | None = None) -> Transport:
-        """A connection to the login node as ``username``, with ``keys`` (``{username}``
-        replaced; default: the cluster's key files). SSH connections of equal targets
-        share one pooled connection."""
+        """A connection to the cluster's login nodes as ``username``, with ``keys``
+        (``{username}`` replaced; default: the cluster's key files). SSH connections of
+        equal targets share one pooled connection; with several login nodes, each
+        operation goes to a live one (see :mod:`batchspawner_x.failover`)."""
         c = self.config
         if c.connection == "local":
             return LocalTransport(username, c.local_prefix, c.local_env_keep)
-        keys = tuple(k.format(username=username) for k in (c.login.keys if keys is None else keys))
-        return SSHTransport(replace(c.login, username=username, keys=keys))
+        keys = tuple(k.format(username=username) for k in (c.login[0].keys if keys is None else keys))
+        targets = tuple(replace(login, username=username, keys=keys) for login in c.login)
+        return SSHTransport(targets, health=self.login_health)
+
+    def login_hosts(self) -> tuple[Address, ...]:
+        """The login nodes (host, port), in the configured order."""
+        return tuple((login.host, login.port) for login in self.config.login)
+
+    def login_report(self) -> list[HostHealth]:
+        """Whether each login node is used now or skipped, for how long, and why."""
+        return self.login_health.report(self.login_hosts())
 
     # -- statuses ------------------------------------------------------------------
     def poller(
@@ -168,4 +194,4 @@ class Cluster:
         return found
 
 
-__all__ = ["Cluster", "ClusterConfig"]
+__all__ = ["Cluster", "ClusterConfig", "login_targets"]

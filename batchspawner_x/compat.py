@@ -26,7 +26,8 @@ from traitlets import TraitError, Unicode, observe
 from traitlets.config import LoggingConfigurable
 
 from .errors import ConfigError, SettingIgnored, TemplateError
-from .script import check_context
+from .node_side import insert_before_first_command
+from .script import check_context, render
 from .ssh_prefix import is_ssh, translate_ssh_prefix
 from .units import check_walltime, memory_mib
 from .validation import check_line, check_name, check_path
@@ -233,6 +234,9 @@ _RENAMED: dict[str, _Rename] = {
     "batch_cancel_cmd": _Rename('scheduler_commands["cancel"]', _command),
 }
 
+#: Settings of JupyterHub's Spawner that old names set (which a wrapspawner parent links).
+_SPAWNER_LEVEL = ("mem_limit", "cpu_limit")
+
 #: Old settings that are only for Slurm; elsewhere they are ignored.
 _SLURM_ONLY = {"req_gres", "req_reservation"}
 
@@ -259,8 +263,8 @@ _IGNORED: dict[str, str] = {
         "in srun; it is still {{srun}} in a batch_script"
     ),
     "batchspawner_singleuser_cmd": (
-        "the node-side command is batchspawner-x-singleuser, set with node_command "
-        '(for example ["/opt/jupyter/bin/batchspawner-x-singleuser"])'
+        "the job script carries the node side, so nothing is needed on the nodes; node_command "
+        'names an installed one (for example ["/opt/jupyter/bin/batchspawner-x-singleuser"])'
     ),
     "state_pending_re": _STATE_REASON,
     "state_running_re": _STATE_REASON,
@@ -344,6 +348,9 @@ class PredecessorConfig(LoggingConfigurable):
         self._predecessor_directives: list[str] = []
         #: False while the configuration loads: an ssh exec_prefix waits for req_host, its {host}.
         self._predecessor_loaded = False
+        #: Spawner settings (mem_limit, cpu_limit) given by an old name, kept against a
+        #: wrapspawner parent's link, see _predecessor_keep.
+        self._predecessor_spawner_values: dict[str, Any] = {}
         super().__init__(**kwargs)
         self._predecessor_loaded = True
         for name in ("exec_prefix", "req_host"):
@@ -408,7 +415,19 @@ class PredecessorConfig(LoggingConfigurable):
             name, "%s.%s is deprecated (a batchspawner setting): use %s%s.", cls, name, new_name, note
         )
         for trait, new in updates.items():
+            if trait in _SPAWNER_LEVEL:
+                self._predecessor_spawner_values[trait] = new
             setattr(self, trait, new)
+
+    @observe(*_SPAWNER_LEVEL)
+    def _predecessor_keep(self, change: Mapping[str, Any]) -> None:
+        """Keep ``mem_limit``/``cpu_limit`` from ``req_memory``/``req_nprocs`` when a wrapspawner
+        parent's link empties them. wrapspawner copies every setting it shares with its child
+        onto the child, so its unset ``mem_limit`` replaced the one ``req_memory`` gave (the
+        predecessor's ``req_memory`` was a setting of its own, which no link touched)."""
+        kept = self._predecessor_spawner_values.get(change["name"])
+        if self._predecessor_loaded and change["new"] is None and kept is not None:
+            setattr(self, change["name"], kept)
 
     @observe("batch_script")
     def _predecessor_batch_script(self, change: Mapping[str, Any]) -> None:
@@ -512,6 +531,16 @@ def render_batch_script(spawner: PredecessorSpawner, context: Mapping[str, Any],
             raise TemplateError(f"batch_script: {e} (write a literal brace as {{{{ or }}}})") from None
     if spawner.scheduler_class.script_is_shell and not script.startswith("#!"):
         raise TemplateError("batch_script must render a script starting with '#!' (no blank line before it)")
+    if context["node_files"]:
+        # the node side travels in the script: written before the script's first command
+        if not spawner.scheduler_class.script_is_shell:
+            raise TemplateError(
+                "batch_script: a submit description that is not a shell script cannot carry the "
+                "node side; move it to a template (see the migration guide), or set node_command "
+                "to an installed batchspawner-x-singleuser"
+            )
+        block = render("batchspawner_x/node_side.sh.j2", context, require_shebang=False)
+        script = insert_before_first_command(script, block)
     return script
 
 

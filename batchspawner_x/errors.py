@@ -19,6 +19,7 @@ The tree::
     ├── TransportError              host, port, maybe_sent
     │   ├── ConnectFailed           + retry_at
     │   ├── HostKeyError
+    │   ├── LoginRefused
     │   ├── KeyFileError            + path
     │   ├── CommandTimeout          + command, timeout
     │   ├── FileOperationFailed     + operation, path
@@ -204,6 +205,13 @@ class HostKeyError(TransportError):
     maybe_sent = False
 
 
+class LoginRefused(TransportError):
+    """The login node refused the login (no accepted key or certificate for the account).
+    Nothing was sent."""
+
+    maybe_sent = False
+
+
 class KeyFileError(TransportError):
     """An SSH key file of ``ssh_keys`` cannot be read (missing, unreadable, not a key);
     ``path`` names it. Nothing was sent."""
@@ -360,6 +368,7 @@ __all__ = [
     "HostKeyError",
     "JobEndedError",
     "KeyFileError",
+    "LoginRefused",
     "OptionError",
     "SchedulerCommandError",
     "ServerHostRefused",

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .node_side import NODE_DIR, NodeFile, node_files, start_command
 from .profiles import Choice
 from .schedulers.base import Scheduler
 from .schedulers.spec import JobSpec
@@ -35,7 +36,9 @@ class JobSettings:
     ``cpu_limit`` and ``cpu_guarantee`` in cores; the limit wins over the
     guarantee. ``walltime`` is Slurm-style text. ``server_command`` is the
     single-user server's argv (``cmd`` and its arguments); ``node_command`` the
-    wrapper that starts it on the node. ``scheduler_options`` are the settings of
+    installed wrapper that starts it on the node, or empty for the node side in the
+    job script: ``node_files`` (by default this package's own, see
+    :mod:`.node_side`). ``scheduler_options`` are the settings of
     the scheduler's own spawner class, by name (see
     :attr:`~batchspawner_x.schedulers.base.Scheduler.context_settings`).
     """
@@ -56,6 +59,7 @@ class JobSettings:
     node_command: tuple[str, ...] = ()
     server_command: tuple[str, ...] = ()
     scheduler_options: Mapping[str, Any] = field(default_factory=dict)
+    node_files: tuple[NodeFile, ...] = field(default_factory=node_files)
 
 
 #: Older names of template variables, kept so that site templates written with them
@@ -95,6 +99,13 @@ def make_job_spec(settings: JobSettings, choice: Choice, place: JobPlace, schedu
     mem = settings.mem_limit or settings.mem_guarantee
     walltime = choice.walltime or settings.walltime
     cpus = settings.cpu_limit or settings.cpu_guarantee
+    node_command, node_dir = settings.node_command, ""
+    files: tuple[tuple[str, str], ...] = ()
+    if not node_command:
+        # the node side travels in the script (see .node_side)
+        node_dir = check_path("job_dir", posixpath.join(place.job_dir, NODE_DIR))
+        node_command = start_command(node_dir)
+        files = tuple((f.path, f.text) for f in settings.node_files)
     return JobSpec(
         job_name=place.job_name,
         job_dir=place.job_dir,
@@ -113,7 +124,7 @@ def make_job_spec(settings: JobSettings, choice: Choice, place: JobPlace, schedu
         prologue=settings.prologue,
         epilogue=settings.epilogue,
         command=(
-            *settings.node_command,
+            *node_command,
             "--env-file",
             place.env_file,
             "--",
@@ -122,6 +133,8 @@ def make_job_spec(settings: JobSettings, choice: Choice, place: JobPlace, schedu
         username=place.username,
         server_name=place.server_name,
         options=settings.scheduler_options,
+        node_dir=node_dir,
+        node_files=files,
     )
 
 
@@ -151,6 +164,8 @@ def base_context(spec: JobSpec) -> dict[str, Any]:
         "command": list(spec.command),
         "username": spec.username,
         "server_name": spec.server_name,
+        "node_dir": spec.node_dir,
+        "node_files": [{"path": path, "text": Trusted(text)} for path, text in spec.node_files],
     }
 
 

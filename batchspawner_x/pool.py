@@ -22,7 +22,7 @@ import asyncssh
 from traitlets.log import get_logger
 
 from .certificates import load_ca_key, mint_user_certificate
-from .errors import ConfigError, HostKeyError, KeyFileError, TransportError
+from .errors import ConfigError, HostKeyError, KeyFileError, LoginRefused, TransportError
 from .errors import ConnectFailed as ConnectFailed
 
 
@@ -230,7 +230,7 @@ class _PooledConnection:
             ) from None
         except asyncssh.PermissionDenied:
             refused = f"SSH login as {t.username!r} to {where} was refused"
-            raise TransportError(f"{refused}: {_login_hint(t)}", host=t.host, port=t.port) from None
+            raise LoginRefused(f"{refused}: {_login_hint(t)}", host=t.host, port=t.port) from None
         except (OSError, asyncssh.Error) as e:
             raise ConnectFailed(
                 f"Cannot connect to {where} as {t.username!r}: {e}", host=t.host, port=t.port

@@ -8,8 +8,8 @@ that names the profile and the key, so a typo stops the hub at startup.
 A request (the form's fields, or ``user_options`` sent to the REST API) is turned
 into a :class:`Choice` by :func:`resolve_choice`. Every value is parsed against the
 bounds of its profile; nothing a user typed reaches the job script unparsed.
-:func:`render_form` draws the spawn form (Jinja with autoescape) and
-:func:`options_from_form` reads it back. Nothing here does I/O: the live
+The spawn form is drawn and read back by :mod:`batchspawner_x.profile_form`.
+Nothing here does I/O: the live
 partition list comes in as :class:`~batchspawner_x.schedulers.base.PartitionInfo`
 values read by the spawner.
 """
@@ -20,8 +20,6 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-import jinja2
 
 from .errors import ConfigError, OptionError
 from .schedulers.base import PartitionInfo
@@ -35,8 +33,7 @@ CLUSTER = "cluster"
 
 _PROFILE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,29}$")
 _INTEGER = re.compile(r"^\s*(\d{1,6})\s*$")
-_NUMBER = re.compile(r"^\s*\d{1,5}(?:\.\d{1,4})?\s*$")
-_PROFILE_KEYS = {"name", "display_name", "description", "default", "groups", "fields", *RESOURCES}
+_PROFILE_KEYS = {"name", "display_name", "description", "default", "groups", "cluster", "fields", *RESOURCES}
 _FIELD_KEYS = {
     "partition": {"choices"},
     "cpus": {"min", "max"},
@@ -103,6 +100,8 @@ class Profile:
     values: Mapping[str, str | int] = field(default_factory=dict)
     #: The resources the user may change, and how far.
     fields: Mapping[str, Bounds] = field(default_factory=dict)
+    #: The cluster it runs on (a name in the spawner's ``clusters``); empty for the first.
+    cluster: str = ""
 
     def allowed_for(self, groups: Iterable[str]) -> bool:
         """Whether a member of ``groups`` may choose this profile (empty ``groups``: everyone)."""
@@ -205,6 +204,9 @@ def parse_profiles(raw: Sequence[Mapping[str, Any]]) -> tuple[Profile, ...]:
         description = item.get("description", "")
         if not isinstance(display_name, str) or not isinstance(description, str):
             raise ConfigError(where, "display_name and description must be strings")
+        cluster = item.get("cluster", "")
+        if not isinstance(cluster, str) or (cluster and not _PROFILE_NAME.fullmatch(cluster)):
+            raise ConfigError(where + ".cluster", f"{cluster!r} is not the name of a cluster")
         profiles.append(
             Profile(
                 name=name,
@@ -214,11 +216,18 @@ def parse_profiles(raw: Sequence[Mapping[str, Any]]) -> tuple[Profile, ...]:
                 groups=frozenset(groups),
                 values=values,
                 fields=fields,
+                cluster=cluster,
             )
         )
     if sum(p.default for p in profiles) > 1:
         raise ConfigError("profiles", "only one profile may be the default")
     return tuple(profiles)
+
+
+def profiles_on(profiles: Sequence[Profile], cluster: str, default_cluster: str) -> tuple[Profile, ...]:
+    """The profiles that run on ``cluster`` (those without a ``cluster`` run on
+    ``default_cluster``)."""
+    return tuple(p for p in profiles if (p.cluster or default_cluster) == cluster)
 
 
 def _within(value: str | int, bounds: Bounds) -> bool:
@@ -391,171 +400,6 @@ def _int_or_none(value: int | str | None) -> int | None:
     return value if isinstance(value, int) else None
 
 
-# -- the spawn form ----------------------------------------------------------------------
-_FORM = """\
-<div class="bsx-profiles">
-{% for p in profiles %}
-  <div class="bsx-profile form-check mb-3">
-    <input class="form-check-input" type="radio" name="profile" id="bsx-profile-{{ p.name }}"
-           value="{{ p.name }}"{% if p.name == selected %} checked{% endif %}>
-    <label class="form-check-label" for="bsx-profile-{{ p.name }}"><strong>{{ p.display_name }}</strong>
-    {% if p.description %}<br><span class="text-muted">{{ p.description }}</span>{% endif %}</label>
-    {% if p.inputs %}
-    <fieldset class="bsx-fields row g-2 mt-1" data-profile="{{ p.name }}">
-    {% for f in p.inputs %}
-      <div class="col-auto">
-        <label class="form-label" for="{{ f.id }}">{{ f.label }}</label>
-        {% if f.choices %}
-        <select class="form-select" id="{{ f.id }}" name="{{ f.input_name }}">
-          {% for c in f.choices %}
-          <option value="{{ c }}"{% if c == f.value %} selected{% endif %}>{{ c }}</option>
-          {% endfor %}
-        </select>
-        {% else %}
-        <input class="form-control" type="{{ f.type }}" id="{{ f.id }}" name="{{ f.input_name }}"
-               value="{{ f.value }}"{% if f.min is not none %} min="{{ f.min }}"{% endif %}
-               {%- if f.max is not none %} max="{{ f.max }}"{% endif %}
-               {%- if f.step %} step="{{ f.step }}"{% endif %}>
-        {% endif %}
-        {% if f.hint %}<div class="form-text">{{ f.hint }}</div>{% endif %}
-      </div>
-    {% endfor %}
-    </fieldset>
-    {% endif %}
-  </div>
-{% endfor %}
-</div>
-<script>
-(function () {
-  function sync() {
-    document.querySelectorAll(".bsx-fields").forEach(function (fs) {
-      var radio = document.getElementById("bsx-profile-" + fs.dataset.profile);
-      fs.disabled = !(radio && radio.checked);
-    });
-  }
-  document.querySelectorAll("input[name=profile]").forEach(function (r) {
-    r.addEventListener("change", sync);
-  });
-  sync();
-})();
-</script>
-"""
-
-_LABELS = {
-    "partition": "Partition",
-    "cpus": "CPUs",
-    "memory": "Memory (GiB)",
-    "walltime": "Hours",
-    "gpus": "GPUs",
-}
-
-_environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-
-
-def _hours(seconds: int) -> str:
-    return f"{seconds / 3600:g}"
-
-
-def _input(profile: Profile, resource: str, bounds: Bounds, value: int | str | None) -> dict[str, Any]:
-    """One form input: numbers in the units a person types (GiB, hours)."""
-    spec: dict[str, Any] = {
-        "id": f"bsx-{profile.name}-{resource}",
-        "input_name": f"{profile.name}.{resource}",
-        "label": _LABELS[resource],
-        "choices": bounds.choices,
-        "type": "number",
-        "min": None,
-        "max": None,
-        "step": None,
-        "hint": "",
-        "value": "",
-    }
-    if resource == "partition":
-        spec["value"] = value if value is not None else (bounds.choices[0] if bounds.choices else "")
-        return spec
-    low = bounds.minimum if bounds.minimum is not None else (1 if resource == "cpus" else 0)
-    high = bounds.maximum
-    current = value if isinstance(value, int) else low
-    if resource == "memory":
-        spec.update(value=f"{current / 1024:g}", min=f"{max(low, 1) / 1024:g}", step="any")
-        spec["max"] = f"{high / 1024:g}" if high is not None else None
-        spec["hint"] = f"up to {format_memory(high)}" if high is not None else ""
-    elif resource == "walltime":
-        spec.update(value=_hours(current), min="0.25", step="0.25")
-        spec["max"] = _hours(high) if high is not None else None
-        spec["hint"] = f"up to {_hours(high)} h" if high is not None else ""
-    else:
-        spec.update(value=str(current), min=str(low), step="1")
-        spec["max"] = str(high) if high is not None else None
-        spec["hint"] = f"up to {high}" if high is not None else ""
-    return spec
-
-
-def render_form(
-    profiles: Sequence[Profile],
-    groups: Iterable[str],
-    previous: Mapping[str, Any] | None = None,
-    cluster: Mapping[str, PartitionInfo] | None = None,
-) -> str:
-    """The spawn form's HTML for a member of ``groups``: one radio button per profile,
-    and under each the fields the user may change. Every value is escaped.
-
-    ``previous``: the user's last ``user_options``; if they are still valid, that profile
-    is selected and its fields show the values chosen then.
-    """
-    offered = available_profiles(profiles, groups)
-    last: dict[str, int | str | None] = {}
-    selected = offered[0].name if offered else None
-    if previous and previous.get("profile"):
-        try:
-            choice = resolve_choice(profiles, groups, previous, cluster)
-        except ConfigError:
-            choice = None
-        if choice is not None:
-            selected = choice.profile
-            last = {
-                "partition": choice.partition,
-                "cpus": choice.cpus,
-                "memory": choice.memory_mb,
-                "walltime": walltime_seconds("walltime", choice.walltime) if choice.walltime else None,
-                "gpus": choice.gpus,
-            }
-    items = []
-    for p in offered:
-        partition = p.values.get("partition")
-        values: Mapping[str, int | str | None] = last if p.name == selected and last else p.values
-        inputs = [
-            _input(p, r, effective_bounds(p, r, str(partition or ""), cluster), values.get(r))
-            for r in RESOURCES
-            if r in p.fields
-        ]
-        items.append(
-            {"name": p.name, "display_name": p.display_name, "description": p.description, "inputs": inputs}
-        )
-    return _environment.from_string(_FORM).render(profiles=items, selected=selected)
-
-
-def options_from_form(formdata: Mapping[str, Sequence[str]]) -> dict[str, str]:
-    """The chosen profile and its own fields from the submitted form, as plain
-    ``user_options`` (memory in GiB becomes ``"NG"``, hours stay a number with a dot)."""
-    profile = (formdata.get("profile") or [""])[0]
-    options: dict[str, str] = {"profile": profile} if profile else {}
-    prefix = f"{profile}."
-    for key, values in formdata.items():
-        if not key.startswith(prefix) or not values:
-            continue
-        resource = key[len(prefix) :]
-        if resource not in RESOURCES:
-            continue
-        value = values[0].strip()
-        if resource == "memory" and _NUMBER.fullmatch(value):
-            value += "G"
-        elif resource == "walltime" and _NUMBER.fullmatch(value) and "." not in value:
-            value += ".0"
-        options[resource] = value
-    return options
-
-
 __all__ = [
     "CLUSTER",
     "RESOURCES",
@@ -566,8 +410,7 @@ __all__ = [
     "available_profiles",
     "effective_bounds",
     "memory_mb_from_text",
-    "options_from_form",
     "parse_profiles",
-    "render_form",
+    "profiles_on",
     "resolve_choice",
 ]

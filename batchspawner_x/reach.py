@@ -23,6 +23,7 @@ from traitlets.config import LoggingConfigurable
 
 from . import hostcheck
 from .errors import ConfigError, ServerHostRefused, ServerUnreachable, TransportError
+from .forward import PortForward
 from .handshake import PORT_RANGE_VAR, REPORT_MODE_VAR
 from .network import (
     ADDRESS_FIELDS,
@@ -33,7 +34,7 @@ from .network import (
     short_name,
     valid_host,
 )
-from .transport import PortForward, SSHTransport, Transport
+from .transport import SSHTransport, Transport
 
 #: errno values that say the address cannot be reached at all (as opposed to
 #: "nothing listens there yet").
@@ -280,7 +281,7 @@ class ReachMixin(LoggingConfigurable):
         transport = await self.transport()
         if not isinstance(transport, SSHTransport):
             raise ConfigError("tunnel", 'needs connection = "ssh"')
-        forward = transport.forward(address, port)
+        forward = PortForward(transport, address, port)
         await forward.open()
         self._forward = forward
         self.log.info("Forwarding %s for the server of %s", forward.describe(), self.user.name)  # type: ignore[attr-defined]

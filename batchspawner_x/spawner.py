@@ -26,7 +26,7 @@ from sqlalchemy import inspect as sa_inspect
 from tornado import web
 from traitlets import default
 
-from . import api, cancel, handshake, submission
+from . import api, cancel, handshake, node_side, profile_form, submission
 from . import profiles as profile_model
 from .accounts import AccountRefused
 from .claim import claim_dir
@@ -74,13 +74,13 @@ class BatchSpawnerBase(ServerWait, Spawner):
 
     @default("options_form")
     def _default_options_form(self) -> Any:
-        return BatchSpawnerBase._render_options_form if self.profiles else ""
+        return BatchSpawnerBase._render_options_form if self.profiles or self.clusters else ""
 
     @default("options_from_form")
     def _default_options_from_form(self) -> Any:
-        if not self.profiles:
+        if not self.profiles and not self.clusters:
             return self._passthrough_options_from_form
-        return profile_model.options_from_form
+        return profile_form.options_from_form
 
     @default("apply_user_options")
     def _default_apply_user_options(self) -> Any:
@@ -121,6 +121,7 @@ class BatchSpawnerBase(ServerWait, Spawner):
         self.submission_id = str(state.get("submission", ""))
         self.submission_uncertain = bool(state.get("submission_uncertain", False))
         self._choice = profile_model.Choice.from_state(state.get("resources", {}))
+        self._load_cluster(state)
 
     def get_state(self) -> dict[str, Any]:
         state: dict[str, Any] = super().get_state()
@@ -142,6 +143,8 @@ class BatchSpawnerBase(ServerWait, Spawner):
                 state["submission_uncertain"] = True
         if (self.job_id or self.submission_id) and self._choice is not None:
             state["resources"] = self._choice.to_state()
+        if (self.job_id or self.submission_id) and self.cluster_name:
+            state["cluster"] = self.cluster_name
         return state
 
     def clear_state(self) -> None:
@@ -217,7 +220,7 @@ class BatchSpawnerBase(ServerWait, Spawner):
             raise spawn_error(f"Cannot build the job: {e}", reason="config") from None
         except TransportError as e:
             raise spawn_error(f"Cannot reach the cluster: {e}", reason="connection", status=503) from None
-        self.log.debug("%s job script:\n%s", self._log_prefix(), script)
+        self.log.debug("%s job script:\n%s", self._log_prefix(), node_side.abridged(script))
         return transport, job_dir, script
 
     async def _submit_job(self, transport: Transport, job_dir: str, script: str) -> str:
@@ -419,6 +422,8 @@ class BatchSpawnerBase(ServerWait, Spawner):
         return url
 
     async def poll(self) -> int | None:
+        if self.cluster_missing:
+            return 1  # its cluster left the configuration (logged when the state was loaded)
         if not self.job_id and self.submission_id:
             try:
                 if not await self._adopt_submission(timeout=0):
@@ -447,6 +452,14 @@ class BatchSpawnerBase(ServerWait, Spawner):
 
     async def stop(self, now: bool = False) -> None:
         await self.close_tunnel()
+        if self.cluster_missing:
+            self.log.warning(
+                "%s not cancelled: its cluster %r is no longer configured",
+                self._log_prefix(),
+                self.cluster_missing,
+            )
+            self.job_id = self.submission_id = ""
+            return
         if not self.job_id and self.submission_id:
             # a submission whose answer was lost: cancel its job if it arrived
             try:

@@ -18,12 +18,13 @@ from typing import Any
 
 from jupyterhub.utils import maybe_future
 from tornado import web
-from traitlets import TraitError
+from traitlets import TraitError, observe
 
-from . import handshake
+from . import clusters as cluster_model
+from . import handshake, profile_form
 from . import profiles as profile_model
-from .cluster import Cluster, ClusterConfig
-from .errors import ConfigError
+from .cluster import Cluster, ClusterConfig, login_targets
+from .errors import ConfigError, OptionError
 from .handshake import ENV_FILE
 from .jobspec import JobPlace, JobSettings, make_job_context
 from .messages import describe_status
@@ -31,13 +32,13 @@ from .poller import StatusPoller
 from .pool import SSHTarget
 from .schedulers.base import PartitionInfo, Scheduler
 from .settings import invalid_setting
-from .spawner_traits import SpawnerTraits
+from .spawner_clusters import CLUSTER_SETTINGS, ClusterChoice
 from .states import JobStatus
 from .transport import Transport
 from .validation import check_path, check_username, slug
 
 
-class SpawnerCore(SpawnerTraits):
+class SpawnerCore(ClusterChoice):
     """Connections, job files, resource choice and progress of one spawner."""
 
     # -- state ------------------------------------------------------------------
@@ -90,34 +91,49 @@ class SpawnerCore(SpawnerTraits):
 
     @property
     def cluster(self) -> Cluster:
-        """The cluster this spawner's settings name, shared with every spawner that names it."""
-        return Cluster.of(
-            ClusterConfig(
-                scheduler_class=self.scheduler_class,
-                commands=tuple(sorted(self.scheduler_commands.items())),
-                connection=self.connection,
-                login=SSHTarget(
-                    host=self.ssh_host,
-                    port=self.ssh_port,
-                    username="",
-                    keys=tuple(self.ssh_keys),
-                    known_hosts=self.ssh_known_hosts,
-                    connect_timeout=self.ssh_connect_timeout,
-                    keepalive_interval=self.ssh_keepalive_interval,
-                    max_sessions=self.ssh_max_sessions,
-                    idle_timeout=self.ssh_idle_timeout,
-                    reconnect_max_delay=self.ssh_reconnect_max_delay,
-                    ca_key=self.ssh_ca_key,
-                    cert_validity=self.ssh_certificate_validity,
-                    cert_source_address=tuple(self.ssh_certificate_source_address),
-                    # a tunnel is a port forward: only then may a certificate permit forwarding
-                    cert_port_forwarding=self.tunnel,
-                ),
-                local_prefix=tuple(self.local_prefix),
-                local_env_keep=tuple(self.local_env_keep),
-                status_username=self.status_ssh_username,
-                status_keys=tuple(self.status_ssh_keys),
-            )
+        """The cluster this spawner runs its jobs on, shared with every spawner of it.
+
+        Found once from the settings that name it, and held until one of them changes
+        (a site's setting applied late, or another cluster chosen for the next start).
+        """
+        if self._cluster is None:
+            self._cluster = Cluster.of(self._cluster_config())
+        return self._cluster
+
+    @observe(*CLUSTER_SETTINGS)
+    def _cluster_settings_changed(self, change: Any) -> None:
+        self._cluster = None
+
+    def _cluster_config(self) -> ClusterConfig:
+        """The settings that name this spawner's cluster, as one hashable record."""
+        login = SSHTarget(
+            host=self.ssh_host,
+            port=self.ssh_port,
+            username="",
+            keys=tuple(self.ssh_keys),
+            known_hosts=self.ssh_known_hosts,
+            connect_timeout=self.ssh_connect_timeout,
+            keepalive_interval=self.ssh_keepalive_interval,
+            max_sessions=self.ssh_max_sessions,
+            idle_timeout=self.ssh_idle_timeout,
+            reconnect_max_delay=self.ssh_reconnect_max_delay,
+            ca_key=self.ssh_ca_key,
+            cert_validity=self.ssh_certificate_validity,
+            cert_source_address=tuple(self.ssh_certificate_source_address),
+            # a tunnel is a port forward: only then may a certificate permit forwarding
+            cert_port_forwarding=self.tunnel,
+        )
+        return ClusterConfig(
+            scheduler_class=self.scheduler_class,
+            commands=tuple(sorted(self.scheduler_commands.items())),
+            connection=self.connection,
+            login=login_targets(login, self.login_hosts),
+            login_order=self.login_order,
+            login_down_time=self.login_down_time,
+            local_prefix=tuple(self.local_prefix),
+            local_env_keep=tuple(self.local_env_keep),
+            status_username=self.status_ssh_username,
+            status_keys=tuple(self.status_ssh_keys),
         )
 
     def _make_transport(self, username: str, keys: list[str]) -> Transport:
@@ -187,7 +203,9 @@ class SpawnerCore(SpawnerTraits):
             epilogue=self.epilogue,
             node_command=tuple(self.node_command),
             server_command=(*self.cmd, *self.get_args()),
-            scheduler_options={name: getattr(self, name) for name in self.scheduler_class.context_settings},
+            scheduler_options={
+                name: self.scheduler_setting(name) for name in self.scheduler_class.context_settings
+            },
         )
 
     def job_context(self, job_dir: str, home: str) -> dict[str, Any]:
@@ -223,7 +241,18 @@ class SpawnerCore(SpawnerTraits):
         return [g.name for g in getattr(self.user, "groups", None) or []]
 
     def _profiles(self) -> tuple[profile_model.Profile, ...]:
-        return profile_model.parse_profiles(self.profiles)
+        """All the site's profiles, each naming a configured cluster or none."""
+        profiles = profile_model.parse_profiles(self.profiles)
+        cluster_model.check_profile_clusters(self.cluster_specs(), profiles)
+        return profiles
+
+    def _cluster_profiles(self) -> tuple[profile_model.Profile, ...]:
+        """The profiles of the cluster this spawner is on (all of them with one cluster)."""
+        profiles = self._profiles()
+        specs = self.cluster_specs()
+        if not specs:
+            return profiles
+        return profile_model.profiles_on(profiles, self.cluster_name or specs[0].name, specs[0].name)
 
     def resource_choice(self) -> profile_model.Choice:
         """What this spawn asks for: the profile resolved from ``user_options`` (kept in the
@@ -231,8 +260,9 @@ class SpawnerCore(SpawnerTraits):
         if self._choice is None:
             if not self.profiles:
                 return profile_model.Choice(profile="")
+            options = {k: v for k, v in self._own_options().items() if k != "cluster"}
             self._choice = profile_model.resolve_choice(
-                self._profiles(), self._user_groups(), self._own_options(), self._cached_partitions()
+                self._cluster_profiles(), self._user_groups(), options, self._cached_partitions()
             )
         return self._choice
 
@@ -275,14 +305,36 @@ class SpawnerCore(SpawnerTraits):
         )
 
     async def _render_options_form(self) -> str:
-        """The spawn form: the profiles the user's groups may choose, the last choice selected."""
-        cluster = await self.cluster_partitions()
-        return profile_model.render_form(self._profiles(), self._user_groups(), self.user_options, cluster)
+        """The spawn form: the clusters and profiles the user's groups may choose, the last
+        choice selected."""
+        specs = self.cluster_specs()
+        if not specs:
+            cluster = await self.cluster_partitions()
+            return profile_form.render_form(self._profiles(), self._user_groups(), self.user_options, cluster)
+        offered = [s for s in specs if s.allowed_for(self._user_groups())]
+        partitions = await asyncio.gather(*(self._partitions_of(s.name) for s in offered))
+        return profile_form.render_form(
+            self._profiles() if self.profiles else (),
+            self._user_groups(),
+            self.user_options,
+            clusters=offered,
+            partitions={s.name: found for s, found in zip(offered, partitions, strict=True)},
+        )
+
+    async def _partitions_of(self, name: str) -> dict[str, PartitionInfo] | None:
+        """The partitions the cluster called ``name`` lists for this user, for the form."""
+        if name == self.cluster_name:
+            return await self.cluster_partitions()
+        proto = self.cluster_prototype(name)
+        assert isinstance(proto, SpawnerCore)
+        return await proto.cluster_partitions()
 
     async def _apply_profile(self, user_options: dict[str, Any]) -> None:
-        """Check ``user_options`` against the profiles (from the form or the REST API alike)
-        and keep the result for this spawn; a bad choice is a 400 naming the option."""
-        if not self.profiles:
+        """Check ``user_options`` against the clusters and profiles (from the form or the
+        REST API alike) and keep the result for this spawn; a bad choice is a 400 naming
+        the option."""
+        specs = self.cluster_specs()
+        if not self.profiles and not specs:
             if user_options:
                 self.log.warning(
                     "%s ignoring user_options %s: no profiles are configured",
@@ -290,16 +342,48 @@ class SpawnerCore(SpawnerTraits):
                     sorted(user_options),
                 )
             return
-        cluster = await self.cluster_partitions()
+        groups = self._user_groups()
+        options = dict(user_options or {})
         try:
-            self._choice = profile_model.resolve_choice(
-                self._profiles(), self._user_groups(), user_options, cluster
-            )
+            if specs:
+                spec = cluster_model.requested_cluster(specs, self._profiles(), groups, options)
+                options.pop("cluster", None)
+                self.use_cluster(spec.name)
+            if self.profiles:
+                cluster = await self.cluster_partitions()
+                self._choice = profile_model.resolve_choice(
+                    self._cluster_profiles(), groups, options, cluster
+                )
+            elif options:
+                raise OptionError(sorted(options)[0], "is not an option of this hub")
+            else:
+                self._choice = None
         except ConfigError as e:
             err = web.HTTPError(400, "%s", f"Invalid choice for {e.field}: {e.message}")
             err.jupyterhub_message = f"Invalid choice for {e.field}: {e.message}"  # type: ignore[attr-defined]
             raise err from None
-        self.log.info("%s resources %s", self._log_prefix(), self._choice.summary())
+        where = f" on cluster {self.cluster_name}" if self.cluster_name else ""
+        summary = self._choice.summary() if self._choice is not None else "the cluster's defaults"
+        self.log.info("%s resources %s%s", self._log_prefix(), summary, where)
+
+    def _load_cluster(self, state: dict[str, Any]) -> None:
+        """Go back to the cluster a saved job runs on (the first cluster for a job saved
+        before the site declared several)."""
+        specs = self.cluster_specs()
+        if not specs or not (state.get("job_id") or state.get("submission")):
+            return
+        name = str(state.get("cluster") or specs[0].name)
+        if cluster_model.find_cluster(specs, name) is None:
+            self.log.error(
+                "%s job %s runs on cluster %r, which is no longer configured: it is not polled or"
+                " cancelled; cancel it on that cluster by hand",
+                self._log_prefix(),
+                state.get("job_id") or "(being submitted)",
+                name,
+            )
+            self.cluster_missing = name
+            return
+        self.use_cluster(name)
 
     # -- progress -------------------------------------------------------------------
     def _emit(self, message: str, progress: int | None = None) -> None:

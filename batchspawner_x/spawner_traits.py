@@ -8,7 +8,7 @@ configuration reference lists them under ``BatchSpawnerBase``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from traitlets import (
     Callable,
@@ -30,6 +30,7 @@ from .accounts import AccountsMixin
 from .certificates import check_source_addresses
 from .compat import PredecessorConfig
 from .errors import ConfigError
+from .failover import login_addresses
 from .reach import ReachMixin
 from .schedulers.base import Scheduler
 from .transport import LOCAL_ENV_KEEP
@@ -48,8 +49,9 @@ class SpawnerTraits(AccountsMixin, ReachMixin, PredecessorConfig):
     #: ``user_options["profile"]`` (also copied here) names one of those, not one of ours.
     _wrapper_profile_keys: frozenset[str] = frozenset()
 
-    #: The scheduler backend; set by each concrete spawner.
-    scheduler_class: ClassVar[type[Scheduler]]
+    #: The scheduler backend; set by each concrete spawner, and per instance to the
+    #: chosen cluster's (see :mod:`batchspawner_x.spawner_clusters`).
+    scheduler_class: type[Scheduler]
 
     if TYPE_CHECKING:  # JupyterHub's Spawner, the last base of BatchSpawnerBase, has these
         user: Any
@@ -87,6 +89,43 @@ class SpawnerTraits(AccountsMixin, ReachMixin, PredecessorConfig):
         help="The cluster's login node, where the scheduler's commands are run.",
     )
     ssh_port = Integer(22, min=1, max=65535, config=True, help="SSH port of :attr:`ssh_host` (1-65535).")
+    login_hosts = List(
+        Unicode(),
+        config=True,
+        help="""The cluster's login nodes, tried in turn: each ``host``, ``host:port`` or
+        ``[IPv6 address]:port``; the port defaults to :attr:`ssh_port`. Empty (the default)
+        for :attr:`ssh_host` alone.
+
+        Example: ``["login1.cluster.example.edu", "login2.cluster.example.edu"]``. Every
+        node must accept the same accounts and keys, and its host key must be in
+        :attr:`ssh_known_hosts`. A node that cannot be connected to, times out or drops a
+        connection is skipped for :attr:`login_down_time` seconds; submissions, status
+        queries, cancels, file copies and tunnels go through the others (see
+        :doc:`/failover`). The same node twice is refused when the spawner is built.""",
+    )
+    login_order = Enum(
+        ["first-healthy", "round-robin"],
+        default_value="first-healthy",
+        config=True,
+        help="""Which of :attr:`login_hosts` each operation goes to.
+
+        ``first-healthy``: the first node in the list that is not skipped, so one node
+        carries everything while it works and the others stand by. ``round-robin``: each
+        operation starts at the next node that is not skipped, spreading the connections
+        (one per account and node) and commands over all of them.""",
+    )
+    login_down_time = Float(
+        60,
+        min=1,
+        max=86400,
+        config=True,
+        help="""Seconds a login node that failed (refused or timed out the connection, or
+        dropped it) is skipped by every user of the cluster, from 1 to 86400.
+
+        Example: ``300`` for nodes that, once down, stay down for a while. When the time is
+        over, one operation tries the node again; if it answers, everybody uses it again.
+        When every node is skipped, the one that failed longest ago is tried anyway.""",
+    )
     ssh_username = Union(
         [Unicode(), Callable()],
         default_value="{username}",
@@ -287,11 +326,15 @@ class SpawnerTraits(AccountsMixin, ReachMixin, PredecessorConfig):
     )
     node_command = List(
         Unicode(),
-        default_value=["batchspawner-x-singleuser"],
+        default_value=[],
         config=True,
-        help="""The node-side command (installed with this package) that reports the server's
-        address to the hub and starts :attr:`cmd`. Use an absolute path if it is not on the
-        job's PATH.""",
+        help="""An installed node-side command (``batchspawner-x-singleuser``, from this
+        package) that reports the server's address to the hub and starts :attr:`cmd`; empty
+        (the default) for none. Empty: the job script carries the node side itself and runs
+        it with the Python of :attr:`cmd`'s environment, so nothing of this package is
+        needed on the nodes (see :doc:`/node-side`). Set it, for example to
+        ``["/opt/jupyter/bin/batchspawner-x-singleuser"]``, to use the copy installed there
+        instead; it must then be the hub's version.""",
     )
     scheduler_commands = Dict(
         key_trait=Unicode(),
@@ -430,6 +473,14 @@ class SpawnerTraits(AccountsMixin, ReachMixin, PredecessorConfig):
         config=True,
         help="Bytes of a failed job's output shown to the user (0 to 1000000); 0 shows none.",
     )
+
+    @validate("login_hosts")
+    def _check_login_hosts(self, proposal: Any) -> list[str]:
+        try:
+            login_addresses("login_hosts", proposal["value"], self.ssh_host, self.ssh_port)
+        except ConfigError as e:
+            raise TraitError(str(e)) from None
+        return list(proposal["value"])
 
     @validate("ssh_certificate_source_address")
     def _check_source_address(self, proposal: Any) -> list[str]:

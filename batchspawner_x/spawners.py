@@ -13,6 +13,7 @@ from .schedulers.pbs import RESOURCE_NAME, PBSProScheduler, TorqueScheduler
 from .schedulers.sge import GridengineScheduler
 from .schedulers.slurm import SlurmScheduler
 from .spawner import BatchSpawnerBase
+from .spawner_clusters import register_spawner_class
 
 
 class SlurmSpawner(BatchSpawnerBase):
@@ -223,6 +224,17 @@ class CondorSpawner(BatchSpawnerBase):
         (SYSTEM_PERIODIC_REMOVE, START) reads it. ``both`` (the default) writes both.""",
     )
 
+
+for _cls in (
+    SlurmSpawner,
+    PBSSpawner,
+    TorqueSpawner,
+    MoabSpawner,
+    GridengineSpawner,
+    LsfSpawner,
+    CondorSpawner,
+):
+    register_spawner_class(_cls)
 
 __all__ = [
     "CondorSpawner",

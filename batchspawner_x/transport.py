@@ -19,14 +19,16 @@ import pwd
 import shlex
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncssh
 from traitlets.log import get_logger
 
-from .errors import CommandTimeout, TransportError
+from . import failover
+from .errors import CommandTimeout, HostKeyError, LoginRefused, TransportError
 from .errors import FileOperationFailed as FileOperationFailed
-from .pool import RECONNECT_BASE_DELAY, ConnectFailed, SSHPool, SSHTarget
+from .pool import ConnectFailed, SSHPool, SSHTarget, _PooledConnection
 from .schedulers.base import CommandResult
 
 
@@ -117,31 +119,170 @@ _RETRYABLE = (
 )
 
 
-class SSHTransport(Transport):
-    """Commands over a pooled asyncssh connection, files over SFTP."""
+def _all_failed(failed: dict[str, TransportError], username: str) -> TransportError:
+    """The error of an operation for which no login node answered: the one failure, or one
+    naming every node tried and its failure. A :class:`ConnectFailed` (waiting may cure it)
+    if any node merely could not be reached, else the most serious refusal."""
+    errors = list(failed.values())
+    if len(errors) == 1:
+        return errors[0]
+    if not errors:
+        return ConnectFailed("No login node to connect to")
+    message = (
+        f"No login node accepted a connection as {username!r} (tried {', '.join(failed)}): "
+        + "; ".join(str(e) for e in errors)
+    )
+    waits = [e.retry_at for e in errors if isinstance(e, ConnectFailed)]
+    if waits:
+        return ConnectFailed(message, min(waits))
+    kind: type[TransportError] = TransportError
+    for candidate in (HostKeyError, LoginRefused):
+        if any(isinstance(e, candidate) for e in errors):
+            kind = candidate
+            break
+    return kind(message, maybe_sent=False)
 
-    def __init__(self, target: SSHTarget, *, retry_delays: Sequence[float] = (0.5, 2.0)) -> None:
-        self.target = target
-        self.key = target.key
+
+@dataclass(frozen=True)
+class Link:
+    """The connection one operation runs on: the login node's target, its pooled
+    connection and the asyncssh connection itself."""
+
+    target: SSHTarget
+    pooled: _PooledConnection
+    conn: asyncssh.SSHClientConnection
+
+    @property
+    def where(self) -> str:
+        t = self.target
+        return f"{t.username}@{failover.label((t.host, t.port))}"
+
+
+def _address(target: SSHTarget) -> failover.Address:
+    return (target.host, target.port)
+
+
+class SSHTransport(Transport):
+    """Commands over a pooled asyncssh connection, files over SFTP.
+
+    ``target`` is one login node, or several login nodes of the same cluster (the same
+    account on each). With several, each operation connects to the first node that
+    answers, in the order ``health`` (the cluster's :class:`~batchspawner_x.failover.LoginHealth`)
+    gives; a node that cannot be connected to, or drops the connection, is marked down
+    there and the next node is tried at once. :attr:`key` names the account on the whole
+    cluster, whichever node carries it.
+    """
+
+    def __init__(
+        self,
+        target: SSHTarget | Sequence[SSHTarget],
+        *,
+        health: failover.LoginHealth | None = None,
+        retry_delays: Sequence[float] = (0.5, 2.0),
+    ) -> None:
+        targets = (target,) if isinstance(target, SSHTarget) else tuple(target)
+        if not targets:
+            raise ValueError("SSHTransport needs at least one login node")
+        self.targets = targets
+        self._by_address = {_address(t): t for t in targets}
+        #: The login node in use: the one the last connection went to.
+        self.target = targets[0]
+        # one node: nothing to choose, and the pool's back-off alone decides when to try again
+        self.health = (health or failover.LoginHealth()) if len(targets) > 1 else None
+        first = targets[0]
+        if len(targets) == 1:
+            self.key = first.key
+        else:
+            self.key = ("ssh", ",".join(failover.label(_address(t)) for t in targets), first.username)
         self.retry_delays = tuple(retry_delays)
 
     def describe(self) -> str:
         t = self.target
-        return f"{t.username}@{t.host}:{t.port}"
+        return f"{t.username}@{failover.label(_address(t))}"
+
+    async def connection(self, failed: dict[str, TransportError] | None = None) -> Link:
+        """A connection to a live login node: tries them in the health's order, then the one
+        that failed longest ago. Raises the failure (every node's, with several) when none
+        answers; ``failed`` collects each node's last failure across calls."""
+        failed = {} if failed is None else failed
+        health = self.health
+        if health is None:
+            link = await self._connect(self.targets[0], failed, None)
+            assert link is not None  # (without health, a failure is raised)
+            return link
+        addresses = list(self._by_address)
+        tried: list[failover.Address] = []
+        for address in health.plan(addresses):
+            if not health.take(address):
+                continue  # marked down meanwhile, or being tried again by another operation
+            tried.append(address)
+            link = await self._connect(self._by_address[address], failed, health)
+            if link is not None:
+                return link
+        # Every live node failed (or none was live): try the one that failed longest ago
+        # rather than fail without trying.
+        last = health.fallback(a for a in addresses if a not in tried)
+        if last is not None:
+            link = await self._connect(self._by_address[last], failed, health)
+            if link is not None:
+                return link
+        raise _all_failed(failed, self.target.username)
+
+    async def _connect(
+        self, target: SSHTarget, failed: dict[str, TransportError], health: failover.LoginHealth | None
+    ) -> Link | None:
+        """The pooled connection to ``target``. With ``health``, a failure that another node
+        may not have is recorded there and in ``failed``, and None returned (try the next
+        node); without, it is raised."""
+        pooled = SSHPool.connection(target)
+        address = _address(target)
+        try:
+            conn = await pooled.get()
+        except TransportError as e:
+            e.maybe_sent = False  # nothing reached the node
+            if health is None:
+                raise
+            failed[failover.label(address)] = e
+            if isinstance(e, ConnectFailed):  # refused, timed out, unreachable
+                health.mark_down(address, str(e))
+            elif isinstance(e, HostKeyError):
+                # Not a node that is down but one that may not be who it claims to be: it
+                # is reported as an error, naming it, and skipped for everybody. The other
+                # nodes are still tried: the handshake stopped before any authentication,
+                # so nothing reached this node, and a node whose key verifies is as safe
+                # as ever; refusing them all would turn one re-installed (or hijacked)
+                # login node into an outage of the whole cluster.
+                health.mark_down(address, str(e), security=True)
+            elif isinstance(e, LoginRefused):
+                # This account may not log in there (its key, certificate or groups): an
+                # error to report, but only for this account; other accounts still use the
+                # node. The next node is tried for the same reason as above: a refused
+                # login ran nothing.
+                health.refused(address, target.username, str(e))
+            else:
+                raise  # an unreadable key file or CA: the same on every node
+            return None
+        if health is not None:
+            health.mark_up(address, target.username)
+        self.target = target
+        return Link(target, pooled, conn)
 
     async def _with_connection(self, op: Any, *, idempotent: bool) -> Any:
-        """Run ``op(conn)`` on the pooled connection, in one of its sessions.
+        """Run ``op(link)`` on a pooled connection to a live login node, in one of its sessions.
 
-        A connection that cannot be opened is tried again after ``retry_delays``
-        (nothing was sent, so this is safe for any command), unless the pool's
-        back-off asks to wait longer. A connection lost while ``op`` ran is only
-        retried for ``idempotent`` operations.
+        A connection that cannot be opened is tried on the next login node at once, and
+        when none answers, again after ``retry_delays`` (nothing was sent, so this is safe
+        for any command), unless the pool's back-off asks to wait longer. A connection lost
+        while ``op`` ran marks its node down; the operation is only tried again (on the next
+        live node at once, or after ``retry_delays``) when it is ``idempotent``: a lost
+        submission raises :class:`TransportError` with ``maybe_sent``, for its caller to
+        look the job up (through whichever node is live).
         """
-        pooled = SSHPool.connection(self.target)
         attempt = 0
+        failed: dict[str, TransportError] = {}
         while True:
             try:
-                conn = await pooled.get()
+                link = await self.connection(failed)
             except ConnectFailed as e:
                 wait = e.retry_at - time.monotonic()
                 if attempt >= len(self.retry_delays) or wait > self.retry_delays[attempt]:
@@ -151,25 +292,31 @@ class SSHTransport(Transport):
                 get_logger().warning("%s; retrying in %.1fs", e, delay)
                 await asyncio.sleep(delay)
                 continue
-            except TransportError as e:
-                e.maybe_sent = False  # refused login, unreadable key: nothing reached the node
-                raise
             try:
-                async with pooled.session():
-                    return await op(conn)
+                async with link.pooled.session():
+                    return await op(link)
             except _RETRYABLE as e:
-                pooled.drop(conn)
+                link.pooled.drop(link.conn)
+                address = _address(link.target)
+                # (a channel the node would not open is not a node going down: sshd's
+                # MaxSessions, for one, refuses a channel on a healthy connection)
+                health = None if isinstance(e, asyncssh.ChannelOpenError) else self.health
+                if health is not None:
+                    health.mark_down(address, f"connection lost: {e}")
                 if not idempotent or attempt >= len(self.retry_delays):
                     raise TransportError(
-                        f"Connection to {self.describe()} lost: {e}",
-                        host=self.target.host,
-                        port=self.target.port,
+                        f"Connection to {link.where} lost: {e}",
+                        host=link.target.host,
+                        port=link.target.port,
                     ) from None
                 delay = self.retry_delays[attempt]
                 attempt += 1
-                get_logger().warning(
-                    "Connection to %s lost (%s); retrying in %.1fs", self.describe(), e, delay
-                )
+                if health is not None and any(health.is_live(a) for a in self._by_address if a != address):
+                    get_logger().warning(
+                        "Connection to %s lost (%s); trying another login node", link.where, e
+                    )
+                    continue
+                get_logger().warning("Connection to %s lost (%s); retrying in %.1fs", link.where, e, delay)
                 await asyncio.sleep(delay)
 
     async def run(
@@ -182,13 +329,15 @@ class SSHTransport(Transport):
     ) -> CommandResult:
         command = shlex.join(argv)
 
-        async def op(conn: asyncssh.SSHClientConnection) -> CommandResult:
+        async def op(link: Link) -> CommandResult:
             SSHPool.commands[command_name(argv)] += 1
             try:
-                proc = await conn.run(command, input=input, check=False, timeout=timeout, errors="replace")
+                proc = await link.conn.run(
+                    command, input=input, check=False, timeout=timeout, errors="replace"
+                )
             except asyncssh.TimeoutError:
                 raise CommandTimeout(
-                    f"{argv[0]} did not finish within {timeout:g}s on {self.describe()}",
+                    f"{argv[0]} did not finish within {timeout:g}s on {link.where}",
                     command=argv[0],
                     timeout=timeout,
                 ) from None
@@ -202,13 +351,13 @@ class SSHTransport(Transport):
         result: CommandResult = await self._with_connection(op, idempotent=idempotent)
         return result
 
-    async def _sftp(self, conn: asyncssh.SSHClientConnection) -> asyncssh.SFTPClient:
-        return await SSHPool.connection(self.target).sftp(conn)
+    async def _sftp(self, link: Link) -> asyncssh.SFTPClient:
+        return await link.pooled.sftp(link.conn)
 
     async def home(self) -> str:
-        async def op(conn: asyncssh.SSHClientConnection) -> str:
-            sftp = await self._sftp(conn)
-            with _sftp_errors("find the home directory", ".", self.describe()):
+        async def op(link: Link) -> str:
+            sftp = await self._sftp(link)
+            with _sftp_errors("find the home directory", ".", link.where):
                 return str(await sftp.realpath("."))
 
         home: str = await self._with_connection(op, idempotent=True)
@@ -217,9 +366,9 @@ class SSHTransport(Transport):
     async def write_file(self, path: str, data: bytes) -> None:
         directory = os.path.dirname(path)
 
-        async def op(conn: asyncssh.SSHClientConnection) -> None:
-            sftp = await self._sftp(conn)
-            with _sftp_errors("write", path, self.describe()):
+        async def op(link: Link) -> None:
+            sftp = await self._sftp(link)
+            with _sftp_errors("write", path, link.where):
                 await _sftp_private_dirs(sftp, directory)
                 if await sftp.exists(path):
                     await sftp.remove(path)
@@ -231,9 +380,9 @@ class SSHTransport(Transport):
         await self._with_connection(op, idempotent=True)
 
     async def read_tail(self, path: str, max_bytes: int) -> bytes | None:
-        async def op(conn: asyncssh.SSHClientConnection) -> bytes | None:
-            sftp = await self._sftp(conn)
-            with _sftp_errors("read", path, self.describe()):
+        async def op(link: Link) -> bytes | None:
+            sftp = await self._sftp(link)
+            with _sftp_errors("read", path, link.where):
                 try:
                     async with sftp.open(path, "rb", encoding=None) as f:
                         size = (await f.stat()).size or 0
@@ -247,11 +396,11 @@ class SSHTransport(Transport):
         return tail
 
     async def remove(self, paths: Sequence[str]) -> None:
-        async def op(conn: asyncssh.SSHClientConnection) -> None:
-            sftp = await self._sftp(conn)
+        async def op(link: Link) -> None:
+            sftp = await self._sftp(link)
             for path in paths:
                 with (
-                    _sftp_errors("remove", path, self.describe()),
+                    _sftp_errors("remove", path, link.where),
                     contextlib.suppress(asyncssh.SFTPNoSuchFile),
                 ):
                     await sftp.remove(path)
@@ -263,9 +412,9 @@ class SSHTransport(Transport):
         ``direct-tcpip`` channel, as ``ssh -L`` opens). None if the login node
         forbids forwarding (``AllowTcpForwarding no``) or cannot be reached."""
 
-        async def op(conn: asyncssh.SSHClientConnection) -> bool | None:
+        async def op(link: Link) -> bool | None:
             try:
-                _, writer = await asyncio.wait_for(conn.open_connection(host, port), timeout)
+                _, writer = await asyncio.wait_for(link.conn.open_connection(host, port), timeout)
             except asyncssh.ChannelOpenError as e:
                 return None if e.code == asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED else False
             except asyncio.TimeoutError:
@@ -278,150 +427,6 @@ class SSHTransport(Transport):
         except TransportError:
             return None
         return reached
-
-    def forward(self, dest_host: str, dest_port: int) -> PortForward:
-        """A port on the hub's loopback forwarded through the login node to
-        ``dest_host:dest_port``; call :meth:`PortForward.open` to start it."""
-        return PortForward(self, dest_host, dest_port)
-
-
-class PortForward:
-    """``ssh -L 127.0.0.1:PORT:dest_host:dest_port`` over the pooled connection.
-
-    :meth:`open` listens on a free port of the hub's loopback (``port``); every
-    connection to it becomes a ``direct-tcpip`` channel to ``dest_host:dest_port``,
-    opened by the login node over the login's pooled SSH connection. The listening
-    socket is the hub's own and stays bound until :meth:`close`, whatever happens to
-    the SSH connection: no other forward or process can take the port while the
-    proxy routes a user's requests to it. A watcher notices when the connection
-    drops and reconnects through the pool (with its back-off), so that the next
-    request finds it ready; requests meanwhile are refused. The pool does not close
-    a connection that carries a forward as idle.
-    """
-
-    LISTEN_HOST = "127.0.0.1"
-    #: Bytes read at once from either side.
-    CHUNK = 65536
-
-    def __init__(self, transport: SSHTransport, dest_host: str, dest_port: int) -> None:
-        self.transport = transport
-        self.dest_host = dest_host
-        self.dest_port = dest_port
-        self.port = 0
-        #: How many SSH connections carried the forward (1 after open, +1 per reconnection).
-        self.established = 0
-        self._pooled = SSHPool.connection(transport.target)
-        self._conn: asyncssh.SSHClientConnection | None = None
-        self._server: asyncio.AbstractServer | None = None
-        self._clients: set[asyncio.StreamWriter] = set()
-        self._watcher: asyncio.Task[None] | None = None
-        self._closed = False
-
-    def describe(self) -> str:
-        via = self.transport.describe()
-        return f"{self.LISTEN_HOST}:{self.port} -> {via} -> {self.dest_host}:{self.dest_port}"
-
-    async def open(self) -> int:
-        """Start forwarding; return the local port. Raises TransportError if it cannot."""
-        self._pooled.forwards += 1
-        try:
-            self._conn = await self._pooled.get()
-            try:
-                self._server = await asyncio.start_server(self._serve, self.LISTEN_HOST, self.port)
-            except OSError as e:
-                raise TransportError(
-                    f"Cannot listen on {self.LISTEN_HOST}:{self.port} for a forward: {e}"
-                ) from None
-        except BaseException:
-            self._pooled.forwards -= 1
-            self._closed = True
-            raise
-        self.port = int(self._server.sockets[0].getsockname()[1])
-        self.established = 1
-        self._watcher = asyncio.ensure_future(self._keep())
-        return self.port
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """One client of the local port: a channel to the destination, bytes both ways."""
-        self._clients.add(writer)
-        try:
-            try:
-                conn = await self._pooled.get()
-                remote_reader, remote_writer = await conn.open_connection(
-                    self.dest_host, self.dest_port, encoding=None
-                )
-            except (TransportError, OSError, asyncssh.Error) as e:
-                get_logger().warning("Forward %s cannot open a channel: %s", self.describe(), e)
-                return
-            upstream = asyncio.ensure_future(_pipe(reader, remote_writer, self.CHUNK))
-            try:
-                # until the server, or the channel, closes its side
-                await _pipe(remote_reader, writer, self.CHUNK)
-            finally:
-                upstream.cancel()
-                remote_writer.close()
-        finally:
-            self._clients.discard(writer)
-            writer.close()
-
-    async def _keep(self) -> None:
-        """Reconnect through the pool each time the forward's connection closes, until
-        :meth:`close`; the listening socket stays as it is."""
-        log = get_logger()
-        while not self._closed:
-            if self._conn is not None:
-                await self._conn.wait_closed()
-            if self._closed:
-                return
-            log.warning("SSH connection of forward %s closed; re-establishing it", self.describe())
-            self._conn = None
-            delay = RECONNECT_BASE_DELAY
-            while not self._closed:
-                try:
-                    self._conn = await self._pooled.get()
-                except ConnectFailed as e:
-                    await asyncio.sleep(max(e.retry_at - time.monotonic(), RECONNECT_BASE_DELAY))
-                    continue
-                except TransportError as e:
-                    log.warning("Forward %s: %s; trying again in %.1fs", self.describe(), e, delay)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, self.transport.target.reconnect_max_delay)
-                    continue
-                self.established += 1
-                log.info("Forward %s re-established", self.describe())
-                break
-
-    async def close(self) -> None:
-        """Stop listening and end the connections being forwarded. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        self._pooled.forwards -= 1
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
-        server, self._server = self._server, None
-        if server is not None:
-            server.close()
-        for writer in list(self._clients):
-            writer.close()
-        if server is not None:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(server.wait_closed(), 5)
-        self._conn = None
-
-
-async def _pipe(reader: Any, writer: Any, chunk: int) -> None:
-    """Copy ``reader`` to ``writer`` until end of file, then pass the end on."""
-    try:
-        while data := await reader.read(chunk):
-            writer.write(data)
-            await writer.drain()
-        if writer.can_write_eof():
-            writer.write_eof()
-    except (OSError, asyncssh.Error):
-        pass  # either side went away: the caller closes both
 
 
 async def _sftp_private_dirs(sftp: asyncssh.SFTPClient, directory: str) -> None:
@@ -594,8 +599,8 @@ __all__ = [
     "LOCAL_ENV_KEEP",
     "ConnectFailed",
     "FileOperationFailed",
+    "Link",
     "LocalTransport",
-    "PortForward",
     "SSHPool",
     "SSHTarget",
     "SSHTransport",

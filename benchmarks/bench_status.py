@@ -33,13 +33,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import atexit
 import contextlib
 import gc
 import os
-import platform
 import re
-import secrets
 import shutil
 import signal
 import statistics
@@ -50,77 +47,32 @@ import time
 import tracemalloc
 from collections.abc import Awaitable, Sequence
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, TypeVar
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from common import (
+    JOB_NAME,
+    USER,
+    HeldJobs,
+    cluster,
+    machine,
+    make_spawner,
+    reset_pool,
+    run_local,
+    settle,
+)
+from common import terminate as _terminate
 
-from batchspawner_x import SlurmSpawner, claim  # noqa: E402
-from batchspawner_x.poller import StatusPoller  # noqa: E402
-from batchspawner_x.schedulers.slurm import SlurmScheduler  # noqa: E402
-from batchspawner_x.transport import SSHPool  # noqa: E402
-from tests.integration.hub import Hub, cluster_env  # noqa: E402
+from batchspawner_x import SlurmSpawner, claim
+from batchspawner_x.poller import StatusPoller
+from batchspawner_x.schedulers.slurm import SlurmScheduler
+from batchspawner_x.transport import SSHPool
+from tests.integration.hub import Hub
 
-USER = "frank"
 PREDECESSOR = "batchspawner==1.3.0"
 PREDECESSOR_VENV = Path("/opt/bsx-bench-predecessor")
-JOB_NAME = "bsx-bench"
 T = TypeVar("T")
 
-
-# ---------------------------------------------------------------------------
-# Held jobs, always cancelled
-
-
-class HeldJobs:
-    """Held, 1 MB jobs of USER; every id is cancelled at exit, whatever happens."""
-
-    def __init__(self) -> None:
-        self.ids: list[str] = []
-        self.record = Path(tempfile.gettempdir()) / "bsx-bench-jobs.txt"
-        atexit.register(self.cancel_all)
-
-    def add(self, ids: Sequence[str]) -> None:
-        self.ids.extend(i for i in ids if i and i not in self.ids)
-        self.record.write_text("\n".join(self.ids) + "\n")
-
-    def submit(self, n: int) -> list[str]:
-        """Submit n held jobs in one process (sbatch n times)."""
-        loop = (
-            f"for i in $(seq {int(n)}); do sbatch --parsable --hold --mem=1M --time=01:00:00 "
-            f"--job-name={JOB_NAME} --output=/dev/null --wrap 'sleep 3600' || exit 1; done"
-        )
-        out = subprocess.run(
-            ["runuser", "-u", USER, "--", "sh", "-c", loop],
-            capture_output=True,
-            text=True,
-            cwd="/tmp",
-            timeout=600,
-            check=False,
-        )
-        ids = [line.split(";")[0].strip() for line in out.stdout.splitlines() if line.strip()]
-        self.add(ids)
-        if out.returncode != 0 or len(ids) != n:
-            raise RuntimeError(f"sbatch failed after {len(ids)} of {n} jobs: {out.stderr.strip()}")
-        return ids
-
-    def cancel_all(self) -> None:
-        ids, self.ids = list(self.ids), []
-        for start in range(0, len(ids), 500):
-            subprocess.run(
-                ["scancel", *ids[start : start + 500]], capture_output=True, timeout=120, check=False
-            )
-        if ids:
-            print(f"# cancelled {len(ids)} benchmark job(s) by id", file=sys.stderr)
-        self.record.unlink(missing_ok=True)
-
-
 JOBS = HeldJobs()
-
-
-def _terminate(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 # ---------------------------------------------------------------------------
@@ -129,18 +81,6 @@ def _terminate(signum: int, frame: Any) -> None:
 
 def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
-
-
-async def run_local(argv: Sequence[str], input: bytes | None = None) -> tuple[int, bytes, bytes]:
-    proc = await asyncio.create_subprocess_exec(
-        *argv,
-        stdin=asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd="/tmp",
-    )
-    out, err = await proc.communicate(input)
-    return proc.returncode if proc.returncode is not None else 255, out, err
 
 
 async def timed(coro: Awaitable[T]) -> tuple[T, float]:
@@ -190,55 +130,6 @@ class LagMonitor:
             return 0.0
         ordered = sorted(self.lags)
         return ordered[int(0.99 * (len(ordered) - 1))] * 1000
-
-
-def cluster() -> dict[str, str]:
-    return cluster_env()
-
-
-def spawner_config(**extra: Any) -> dict[str, Any]:
-    c = cluster()
-    config: dict[str, Any] = dict(
-        ssh_host=c["BSX_SSH_HOST"],
-        ssh_port=int(c["BSX_SSH_PORT"]),
-        ssh_username=USER,
-        ssh_keys=[f"{c['BSX_KEYS_DIR']}/{USER}"],
-        ssh_known_hosts=c["BSX_KNOWN_HOSTS"],
-        status_ssh_username=USER,  # the status identity (here the same account)
-        partition="debug",
-        walltime="01:00:00",
-        node_command=[f"{c['BSX_VENV']}/bin/batchspawner-x-singleuser"],
-        cmd=[f"{c['BSX_VENV']}/bin/jupyterhub-singleuser"],
-    )
-    config.update(extra)
-    return config
-
-
-def make_spawner(name: str, **config: Any) -> SlurmSpawner:
-    """A SlurmSpawner as JupyterHub builds one, with stand-ins for the user and the hub."""
-    user = SimpleNamespace(name=name, url=f"/user/{name}/", server=None, base_url="/", escaped_name=name)
-    hub = SimpleNamespace(public_host="", api_url="http://127.0.0.1:8081/hub/api", base_url="/hub/")
-    return SlurmSpawner(
-        user=user,
-        hub=hub,
-        name="",
-        api_token=secrets.token_hex(16),
-        oauth_client_id=f"jupyterhub-user-{name}",
-        **spawner_config(**config),
-    )
-
-
-async def reset_pool() -> None:
-    """Stop every poller and close every connection: each section starts from nothing."""
-    StatusPoller.close_all()
-    await SSHPool.close_all()
-
-
-def settle() -> None:
-    """Collect, then freeze what the benchmark built so far (spawner objects, jobs lists):
-    the collector's pauses over the benchmark's own setup are not what is measured."""
-    gc.collect()
-    gc.freeze()
 
 
 def fmt_ms(seconds: float) -> str:
@@ -615,21 +506,6 @@ def section_d(runs: int, venv: Path) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------
 # Report
-
-
-def machine() -> str:
-    cpu = "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    slurm = subprocess.run(["sinfo", "--version"], capture_output=True, text=True, check=False).stdout.strip()
-    return (
-        f"{platform.platform()}, {os.cpu_count()} CPU(s) ({cpu}), {mem:.0f} GiB RAM, "
-        f"Python {platform.python_version()}, {slurm}, sshd on loopback"
-    )
 
 
 def report(a: list[dict[str, Any]], b: dict[str, Any] | None, bb: dict[str, Any] | None,

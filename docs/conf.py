@@ -50,6 +50,7 @@ def spawner_classes() -> list[str]:
 def autoconfigurable(path: str) -> str:
     """An ``autoconfigurable`` block showing only the settings ``path``'s class defines itself."""
     from batchspawner_x.spawner import BatchSpawnerBase
+    from batchspawner_x.spawner_clusters import ClusterChoice
     from batchspawner_x.spawner_traits import SpawnerTraits
 
     module, _, name = path.rpartition(".")
@@ -61,6 +62,8 @@ def autoconfigurable(path: str) -> str:
         own = set(cls.class_own_traits(config=True))
         if cls is BatchSpawnerBase:  # its settings are declared one layer down, in SpawnerTraits
             own |= set(SpawnerTraits.class_own_traits(config=True))
+        if cls is BatchSpawnerBase:  # documented in its own section
+            own -= set(ClusterChoice.class_own_traits(config=True))
         inherited = sorted(set(cls.class_traits(config=True)) - own)
     lines = ["```{eval-rst}", f".. autoconfigurable:: {path}"]
     if inherited:
@@ -74,6 +77,12 @@ def spawner_reference() -> str:
         f"## {name}\n\n{autoconfigurable(f'{batchspawner_x._LAZY[name]}.{name}')}"
         for name in spawner_classes()
     ]
+    parts.append(
+        "## Several clusters\n\n"
+        "The clusters of a hub that runs servers on more than one (``c.BatchSpawnerBase.clusters``); "
+        "see [several clusters](clusters.md).\n\n"
+        + autoconfigurable("batchspawner_x.spawner_clusters.ClusterChoice")
+    )
     parts.append(
         "## Reaching the servers\n\n"
         "Settings of every spawner class (``c.BatchSpawnerBase.<name>``) for clusters whose "
@@ -108,6 +117,7 @@ def _settings_in_source_order() -> type:
     from autodoc_traits import ConfigurableDocumenter
 
     from batchspawner_x.spawner import BatchSpawnerBase
+    from batchspawner_x.spawner_clusters import ClusterChoice
     from batchspawner_x.spawner_traits import SpawnerTraits
 
     own = SpawnerTraits.class_own_traits()  # (sorted by name)

@@ -28,7 +28,8 @@ from typing import Any
 from ..errors import ConfigError, SubmitError
 from ..states import JobState, JobStatus, StatusUnavailable
 from ..units import format_clock
-from .base import CommandResult, Scheduler
+from .base import CommandResult, PartitionInfo, Scheduler
+from .sge_queues import parse_queues
 from .spec import JobSpec
 
 #: Every state sge_status(5) lists, as qstat prints it, mapped to what the
@@ -137,6 +138,7 @@ class GridengineScheduler(Scheduler):
         "status": "qstat",
         "cancel": "qdel",
         "info": "qacct",
+        "partitions": "qconf",
     }
     identity_field = f"job context ({CONTEXT_VARIABLE})"
     looks_up_exit_codes = True
@@ -169,6 +171,13 @@ class GridengineScheduler(Scheduler):
             "memory_requests": memory_requests(spec.memory_mb, resources, slots, options["memory_per_slot"]),
             "gpu_request": f"{gpu}={spec.gpus}" if spec.gpus else "",
         }
+
+    def partitions_argv(self) -> list[str]:
+        """Every cluster queue's configuration (any user may read it)."""
+        return [self.command("partitions"), "-sq", "*"]
+
+    def parse_partitions(self, result: CommandResult) -> dict[str, PartitionInfo]:
+        return parse_queues(result)
 
     def submit_argv(self, identity: str = "", script: str = "") -> list[str]:
         # -ac adds to the context a script's own "#$ -ac" sets (only -sc would replace it).

@@ -22,6 +22,9 @@ class JobSpec:
     ``memory_mb`` is MiB and ``cpus`` whole cores, None when not set.
     ``options`` holds the spawner settings the backend names in
     :attr:`~batchspawner_x.schedulers.base.Scheduler.context_settings`, by name.
+    ``node_files`` are the node side's files as (path in ``node_dir``, text), which the
+    job script writes before it runs ``command``; empty when an installed node command
+    starts the server.
     """
 
     job_name: str
@@ -44,3 +47,5 @@ class JobSpec:
     username: str = ""
     server_name: str = ""
     options: Mapping[str, Any] = field(default_factory=dict)
+    node_dir: str = ""
+    node_files: tuple[tuple[str, str], ...] = ()

@@ -16,7 +16,17 @@ BSX_SSHD_PIDFILE=/run/batchspawner-x-test-sshd.pid
 BSX_SSHD_LOG=/var/log/batchspawner-x-test-sshd.log # sshd -E (there is no syslog here)
 BSX_SSH_HOST=127.0.0.1
 BSX_SSH_PORT=2222
+# A second login node of the same Slurm cluster (login-node failover): its own sshd, host
+# key, pidfile and log, the same users, keys and CA. (2223 is the Grid Engine bridge.)
+BSX_SSHD2_CONFIG=$BSX_TEST_DIR/sshd_config2
+BSX_SSH_HOST_KEY2=$BSX_TEST_DIR/ssh_host_ed25519_key2
+BSX_SSHD2_PIDFILE=/run/batchspawner-x-test-sshd2.pid
+BSX_SSHD2_LOG=/var/log/batchspawner-x-test-sshd2.log
+BSX_SSH_PORT2=2224
 BSX_VENV=/opt/batchspawner-x/venv
+# bare node environments (jupyterhub + jupyterlab only), made by node-envs.sh
+BSX_NODE_ENV_JH41=/opt/bsx-node-env/jh41
+BSX_NODE_ENV_JH5X=/opt/bsx-node-env/jh5x
 BSX_TEST_USERS=(alice bob carol dave erin frank grace heidi)
 
 SLURM_CONF=/etc/slurm/slurm.conf

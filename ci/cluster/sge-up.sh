@@ -233,12 +233,14 @@ EOF
     printf 'name %s\noticket 0\nfshare 0\nacl NONE\nxacl NONE\n' "$BSX_SGE_PROJECT" >"$tmp/project"
     apply_object prj "$BSX_SGE_PROJECT" "$tmp/project"
 
-    # The queue: 32 slots on the 2-core machine (slots are only bookkeeping).
+    # The queue: 32 slots on the 2-core machine (slots are only bookkeeping), and no
+    # load threshold: hubs, Slurm jobs and tests share the 2 cores, and a load alarm
+    # ("a" in qstat -f) would hold jobs for a reason unrelated to what a test checks.
     cat >"$tmp/queue" <<EOF
 qname                 $BSX_SGE_QUEUE
 hostlist              $SGE_HOST
 seq_no                0
-load_thresholds       np_load_avg=1.75
+load_thresholds       NONE
 suspend_thresholds    NONE
 nsuspend              1
 suspend_interval      00:05:00

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Bring up the single-machine test cluster for batchspawner_x:
 #   munged + slurmctld + slurmd (node "localhost", partitions debug/interactive),
-#   a dedicated sshd on 127.0.0.1:2222 (the "login node"),
+#   a dedicated sshd on 127.0.0.1:2222 (the "login node"), and a second one on
+#   127.0.0.1:2224 (another login node of the same cluster, for failover tests),
 #   test users alice and bob with hub-side SSH keys,
 #   the single-user venv /opt/batchspawner-x/venv,
+#   bare node environments under /opt/bsx-node-env (node-envs.sh),
 #   /etc/batchspawner-x-test/cluster.env describing all of it.
 #
 # Usage: ci/cluster/up.sh [--repo DIR]      (as root)
@@ -360,14 +362,16 @@ check_slurm_job() {
 
 # --- 5. the test sshd (login node) ----------------------------------------------
 
+# write_sshd_config CONFIG PORT HOSTKEY PIDFILE: one login node's sshd_config (the
+# same for both login nodes but for these four).
 write_sshd_config() {
-    write_if_changed "$BSX_SSHD_CONFIG" 0644 <<EOF
+    write_if_changed "$1" 0644 <<EOF
 # Written by batchspawner_x ci/cluster/up.sh; overwritten on every run.
 # A separate sshd for the test cluster; the system sshd (if any) is untouched.
-Port $BSX_SSH_PORT
+Port $2
 ListenAddress $BSX_SSH_HOST
-HostKey $BSX_SSH_HOST_KEY
-PidFile $BSX_SSHD_PIDFILE
+HostKey $3
+PidFile $4
 PubkeyAuthentication yes
 AuthorizedKeysFile .ssh/authorized_keys
 # short-lived user certificates signed by the hub's CA log in as their principal
@@ -384,15 +388,57 @@ Subsystem sftp /usr/lib/openssh/sftp-server
 EOF
 }
 
-setup_sshd() {
-    if [[ ! -s $BSX_SSH_HOST_KEY ]]; then
-        log "sshd: generating host key"
-        rm -f "$BSX_SSH_HOST_KEY" "$BSX_SSH_HOST_KEY.pub"
-        ssh-keygen -q -t ed25519 -N '' -C batchspawner-x-test-host -f "$BSX_SSH_HOST_KEY"
+# host_key FILE: make the sshd host key FILE (and FILE.pub) unless it exists.
+host_key() {
+    local key=$1
+    if [[ ! -s $key ]]; then
+        log "sshd: generating host key $key"
+        rm -f "$key" "$key.pub"
+        ssh-keygen -q -t ed25519 -N '' -C batchspawner-x-test-host -f "$key"
     fi
-    [[ -s $BSX_SSH_HOST_KEY.pub ]] || ssh-keygen -y -f "$BSX_SSH_HOST_KEY" >"$BSX_SSH_HOST_KEY.pub"
-    chmod 0600 "$BSX_SSH_HOST_KEY"
-    chmod 0644 "$BSX_SSH_HOST_KEY.pub"
+    [[ -s $key.pub ]] || ssh-keygen -y -f "$key" >"$key.pub"
+    chmod 0600 "$key"
+    chmod 0644 "$key.pub"
+}
+
+# known_hosts_line PORT HOSTKEY: "[host]:port type key", straight from the public key.
+known_hosts_line() {
+    local type key _
+    read -r type key _ <"$2.pub"
+    printf '[%s]:%s %s %s\n' "$BSX_SSH_HOST" "$1" "$type" "$key"
+}
+
+# start_sshd CONFIG PORT HOSTKEY PIDFILE LOG: write the config and start that sshd,
+# unless it runs with an unchanged config (a changed one restarts it, and only it).
+start_sshd() {
+    local config=$1 port=$2 hostkey=$3 pidfile=$4 logfile=$5 conf_changed=0
+    write_sshd_config "$config" "$port" "$hostkey" "$pidfile" && conf_changed=1
+    /usr/sbin/sshd -t -f "$config" || die "sshd -t rejects $config"
+
+    if pid_from_file "$pidfile" /usr/sbin/sshd >/dev/null; then
+        if ((conf_changed)); then
+            log "sshd: config $config changed, restarting"
+            stop_pidfile sshd "$pidfile" /usr/sbin/sshd
+        else
+            log "sshd: already running on $BSX_SSH_HOST:$port"
+            return
+        fi
+    fi
+    log "sshd: starting on $BSX_SSH_HOST:$port"
+    # Daemonises; -E sends its log to a file (there is no syslog daemon).
+    /usr/sbin/sshd -f "$config" -E "$logfile" ||
+        die "sshd failed to start" "$logfile"
+    local i
+    for ((i = 0; i < 100; i++)); do
+        pid_from_file "$pidfile" /usr/sbin/sshd >/dev/null && return
+        sleep 0.1
+    done
+    die "sshd wrote no live pid to $pidfile" "$logfile"
+}
+
+setup_sshd() {
+    host_key "$BSX_SSH_HOST_KEY"
+    host_key "$BSX_SSH_HOST_KEY2"
     if [[ ! -s $BSX_USER_CA ]]; then
         log "sshd: generating the user certificate authority"
         rm -f "$BSX_USER_CA" "$BSX_USER_CA.pub"
@@ -402,49 +448,33 @@ setup_sshd() {
     chmod 0600 "$BSX_USER_CA"
     chmod 0644 "$BSX_USER_CA.pub"
 
-    # known_hosts straight from the host public key: "[host]:port type key".
-    local type key _
-    read -r type key _ <"$BSX_SSH_HOST_KEY.pub"
-    if write_if_changed "$BSX_KNOWN_HOSTS" 0644 <<<"[$BSX_SSH_HOST]:$BSX_SSH_PORT $type $key"; then
+    # both login nodes' host keys, each under its own "[host]:port"
+    if {
+        known_hosts_line "$BSX_SSH_PORT" "$BSX_SSH_HOST_KEY"
+        known_hosts_line "$BSX_SSH_PORT2" "$BSX_SSH_HOST_KEY2"
+    } | write_if_changed "$BSX_KNOWN_HOSTS" 0644; then
         log "sshd: wrote $BSX_KNOWN_HOSTS"
     fi
 
-    local conf_changed=0
-    write_sshd_config && conf_changed=1
     install -d -m 0755 /run/sshd # privilege-separation directory
-    /usr/sbin/sshd -t -f "$BSX_SSHD_CONFIG" || die "sshd -t rejects $BSX_SSHD_CONFIG"
-
-    if pid_from_file "$BSX_SSHD_PIDFILE" /usr/sbin/sshd >/dev/null; then
-        if ((conf_changed)); then
-            log "sshd: config changed, restarting"
-            stop_pidfile sshd "$BSX_SSHD_PIDFILE" /usr/sbin/sshd
-        else
-            log "sshd: already running on $BSX_SSH_HOST:$BSX_SSH_PORT"
-            return
-        fi
-    fi
-    log "sshd: starting on $BSX_SSH_HOST:$BSX_SSH_PORT"
-    # Daemonises; -E sends its log to a file (there is no syslog daemon).
-    /usr/sbin/sshd -f "$BSX_SSHD_CONFIG" -E "$BSX_SSHD_LOG" ||
-        die "sshd failed to start" "$BSX_SSHD_LOG"
-    local i
-    for ((i = 0; i < 100; i++)); do
-        pid_from_file "$BSX_SSHD_PIDFILE" /usr/sbin/sshd >/dev/null && return
-        sleep 0.1
-    done
-    die "sshd wrote no live pid to $BSX_SSHD_PIDFILE" "$BSX_SSHD_LOG"
+    start_sshd "$BSX_SSHD_CONFIG" "$BSX_SSH_PORT" "$BSX_SSH_HOST_KEY" "$BSX_SSHD_PIDFILE" "$BSX_SSHD_LOG"
+    start_sshd "$BSX_SSHD2_CONFIG" "$BSX_SSH_PORT2" "$BSX_SSH_HOST_KEY2" "$BSX_SSHD2_PIDFILE" "$BSX_SSHD2_LOG"
 }
 
 # Log in over SSH with each test user's key and strict host-key checking.
 check_ssh() {
-    local u out
-    for u in "${BSX_TEST_USERS[@]}"; do
-        out=$(ssh -p "$BSX_SSH_PORT" -i "$BSX_KEYS_DIR/$u" \
-            -o UserKnownHostsFile="$BSX_KNOWN_HOSTS" -o StrictHostKeyChecking=yes \
-            -o BatchMode=yes -o IdentitiesOnly=yes -o ConnectTimeout=10 \
-            "$u@$BSX_SSH_HOST" squeue --version 2>&1) ||
-            die "ssh as $u to $BSX_SSH_HOST:$BSX_SSH_PORT failed: $out" "$BSX_SSHD_LOG"
-        log "ssh: $u@$BSX_SSH_HOST:$BSX_SSH_PORT runs squeue: $out"
+    local u out port logfile
+    for port in "$BSX_SSH_PORT" "$BSX_SSH_PORT2"; do
+        logfile=$BSX_SSHD_LOG
+        [[ $port == "$BSX_SSH_PORT" ]] || logfile=$BSX_SSHD2_LOG
+        for u in "${BSX_TEST_USERS[@]}"; do
+            out=$(ssh -p "$port" -i "$BSX_KEYS_DIR/$u" \
+                -o UserKnownHostsFile="$BSX_KNOWN_HOSTS" -o StrictHostKeyChecking=yes \
+                -o BatchMode=yes -o IdentitiesOnly=yes -o ConnectTimeout=10 \
+                "$u@$BSX_SSH_HOST" squeue --version 2>&1) ||
+                die "ssh as $u to $BSX_SSH_HOST:$port failed: $out" "$logfile"
+            log "ssh: $u@$BSX_SSH_HOST:$port runs squeue: $out"
+        done
     done
 }
 
@@ -534,12 +564,18 @@ write_cluster_env() {
     if write_if_changed "$BSX_CLUSTER_ENV" 0644 <<EOF
 BSX_SSH_HOST=$BSX_SSH_HOST
 BSX_SSH_PORT=$BSX_SSH_PORT
+BSX_SSH_PORT2=$BSX_SSH_PORT2
+BSX_SSHD2_PIDFILE=$BSX_SSHD2_PIDFILE
+BSX_SSHD2_CONFIG=$BSX_SSHD2_CONFIG
+BSX_SSHD2_LOG=$BSX_SSHD2_LOG
 BSX_KNOWN_HOSTS=$BSX_KNOWN_HOSTS
 BSX_KEYS_DIR=$BSX_KEYS_DIR
 BSX_USER_CA=$BSX_USER_CA
 BSX_USERS="${BSX_TEST_USERS[*]}"
 BSX_VENV=$BSX_VENV
 BSX_CHP=$chp
+BSX_NODE_ENV_JH41=$BSX_NODE_ENV_JH41
+BSX_NODE_ENV_JH5X=$BSX_NODE_ENV_JH5X
 EOF
     then
         log "env: wrote $BSX_CLUSTER_ENV"
@@ -556,6 +592,7 @@ check_slurm_job
 setup_sshd
 check_ssh
 setup_venv
+"$HERE/node-envs.sh" # the bare node environments of tests/integration/test_node_side.py
 write_cluster_env
 
 cat <<EOF
@@ -563,9 +600,9 @@ cat <<EOF
 == batchspawner_x test cluster is up ($((SECONDS - START_TIME)) s) ==
   slurm   : $(sinfo --version), cluster bsx, node localhost $(node_state), partitions debug (default), interactive
             slurmctld pid $(pid_from_file "$SLURMCTLD_PIDFILE" /usr/sbin/slurmctld || echo '?'), slurmd pid $(pid_from_file "$SLURMD_PIDFILE" /usr/sbin/slurmd || echo '?'), munged pid $(pid_from_file "$MUNGED_PIDFILE" /usr/sbin/munged || echo '?')
-  ssh     : $BSX_SSH_HOST:$BSX_SSH_PORT (sshd pid $(pid_from_file "$BSX_SSHD_PIDFILE" /usr/sbin/sshd || echo '?')), known_hosts $BSX_KNOWN_HOSTS
+  ssh     : $BSX_SSH_HOST:$BSX_SSH_PORT (sshd pid $(pid_from_file "$BSX_SSHD_PIDFILE" /usr/sbin/sshd || echo '?')), $BSX_SSH_HOST:$BSX_SSH_PORT2 (second login node, sshd pid $(pid_from_file "$BSX_SSHD2_PIDFILE" /usr/sbin/sshd || echo '?')), known_hosts $BSX_KNOWN_HOSTS
   users   : ${BSX_TEST_USERS[*]} (private keys in $BSX_KEYS_DIR)
   venv    : $BSX_VENV (jupyterhub $JUPYTERHUB_VERSION$PROJECT_NOTE)
   env     : $BSX_CLUSTER_ENV
-  logs    : $SLURMCTLD_LOG $SLURMD_LOG $MUNGED_LOG $BSX_SSHD_LOG
+  logs    : $SLURMCTLD_LOG $SLURMD_LOG $MUNGED_LOG $BSX_SSHD_LOG $BSX_SSHD2_LOG
 EOF

@@ -10,6 +10,7 @@ import stat
 import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from batchspawner_x.transport import SSHTarget, SSHTransport
@@ -112,18 +113,19 @@ def _live(pid: int, exe_path: str) -> bool:
         return False
 
 
-def sshd_pid() -> int | None:
-    """The listening sshd of the test login node, from its pidfile."""
+def sshd_pid(pidfile: str = SSHD_PIDFILE) -> int | None:
+    """The listening sshd of the test login node (or of the one ``pidfile`` names)."""
     try:
-        pid = int(Path(SSHD_PIDFILE).read_text().strip())
+        pid = int(Path(pidfile).read_text().strip())
     except (OSError, ValueError):
         return None
     return pid if _live(pid, "/usr/sbin/sshd") else None
 
 
-def ssh_sessions(user: str | None = None) -> list[int]:
-    """The per-connection sshd processes (children of the test sshd), of ``user`` or all."""
-    parent = sshd_pid()
+def ssh_sessions(user: str | None = None, *, pidfile: str = SSHD_PIDFILE) -> list[int]:
+    """The per-connection sshd processes (children of the test sshd, or of the one
+    ``pidfile`` names), of ``user`` or all."""
+    parent = sshd_pid(pidfile)
     if parent is None:
         return []
     found = []
@@ -193,6 +195,50 @@ def start_sshd() -> None:
     if sshd_pid() is None:
         subprocess.run(["/usr/sbin/sshd", "-f", SSHD_CONFIG, "-E", SSHD_LOG], check=True, timeout=30)
     _wait(lambda: sshd_pid() is not None, 10, "sshd did not come back")
+
+
+# -- the second login node (login-node failover), also started by ci/cluster/up.sh ----------
+
+
+@dataclass(frozen=True)
+class LoginSshd:
+    """One login node's sshd: its port, pidfile, config and log."""
+
+    port: int
+    pidfile: str
+    config: str
+    log: str
+
+
+def login_sshd(port: int) -> LoginSshd:
+    """The sshd of the test cluster's login node on ``port`` (the first or the second)."""
+    env = cluster_env()
+    if port == int(env["BSX_SSH_PORT"]):
+        return LoginSshd(port, SSHD_PIDFILE, SSHD_CONFIG, SSHD_LOG)
+    assert port == int(env["BSX_SSH_PORT2"]), f"no test login node on port {port}"
+    return LoginSshd(port, env["BSX_SSHD2_PIDFILE"], env["BSX_SSHD2_CONFIG"], env["BSX_SSHD2_LOG"])
+
+
+def stop_login_sshd(port: int) -> None:
+    """Stop one login node's sshd and every connection it serves (with the commands they
+    run), by the pids below the one in its pidfile, as that node's reboot would."""
+    sshd = login_sshd(port)
+    pid = sshd_pid(sshd.pidfile)
+    assert pid is not None, f"the login sshd on port {port} is not running"
+    for session in ssh_sessions(pidfile=sshd.pidfile):
+        for child in descendants(session):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
+    os.kill(pid, signal.SIGTERM)
+    _wait(lambda: sshd_pid(sshd.pidfile) is None, 10, f"the login sshd on port {port} did not stop")
+
+
+def start_login_sshd(port: int) -> None:
+    """Start one login node's sshd again (nothing if it runs)."""
+    sshd = login_sshd(port)
+    if sshd_pid(sshd.pidfile) is None:
+        subprocess.run(["/usr/sbin/sshd", "-f", sshd.config, "-E", sshd.log], check=True, timeout=30)
+    _wait(lambda: sshd_pid(sshd.pidfile) is not None, 10, f"the login sshd on port {port} did not come back")
 
 
 def login(user: str) -> SSHTransport:

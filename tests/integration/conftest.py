@@ -9,6 +9,7 @@ import pytest
 
 from . import cluster
 from .hub import CLUSTER_ENV, Hub
+from .test_gridengine import SGE_ENV, sge_env
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -53,3 +54,12 @@ def make_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[...,
 @pytest.fixture
 def hub(make_hub: Callable[..., Hub]) -> Hub:
     return make_hub()
+
+
+@pytest.fixture(scope="session")
+def sge() -> dict[str, str]:
+    if not SGE_ENV.exists():
+        if os.environ.get("BSX_REQUIRE_CLUSTER"):
+            pytest.fail(f"{SGE_ENV} is missing: run ci/cluster/sge-up.sh first")
+        pytest.skip("no Grid Engine test cluster (run ci/cluster/sge-up.sh)")
+    return sge_env()

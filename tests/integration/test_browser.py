@@ -125,3 +125,77 @@ def test_choose_a_profile_wait_in_the_queue_and_land_in_jupyterlab(
     if target:
         for shot in shots.iterdir():
             shutil.copy(shot, Path(target) / shot.name)
+
+
+def test_the_cluster_menu_changes_the_profiles_and_partitions_offered(
+    make_hub: Callable[..., Hub], sge: dict[str, str], tmp_path: Path
+) -> None:
+    _browser_or_skip()
+    from playwright.sync_api import expect, sync_playwright
+
+    from .test_gridengine import USER as SGE_USER
+    from .test_gridengine import alive_jobs, qcmd
+
+    clusters = {
+        "flagship": {"display_name": "Flagship (Slurm)"},
+        "legacy": {
+            "display_name": "Legacy (Grid Engine)",
+            "description": "The chemistry department's cluster",
+            "scheduler": "gridengine",
+            "ssh_port": int(sge["BSX_SGE_SSH_PORT"]),
+            "ssh_known_hosts": sge["BSX_SGE_KNOWN_HOSTS"],
+            "account": sge["BSX_SGE_PROJECT"],
+            "parallel_environment": sge["BSX_SGE_PE"],
+        },
+    }
+    profiles = [
+        {"name": "cpu", "display_name": "Slurm CPU", "cpus": 1, "memory": "512M",
+         "fields": {"partition": {"choices": "cluster"}}},
+        {"name": "chem", "display_name": "Chemistry slots", "cluster": "legacy", "cpus": 1, "memory": "512M",
+         "partition": sge["BSX_SGE_QUEUE"], "fields": {"partition": {"choices": [sge["BSX_SGE_QUEUE"]]}}},
+    ]  # fmt: skip
+    hub = make_hub(
+        f"c.BatchSpawnerBase.clusters = {clusters!r}\nc.BatchSpawnerBase.profiles = {profiles!r}\n"
+    )
+    hub.create_user(SGE_USER)
+    hub._spawned.add(SGE_USER)
+    try:
+        with sync_playwright() as p, tempfile.TemporaryDirectory() as profile_dir:
+            context = p.chromium.launch_persistent_context(
+                profile_dir, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            )
+            try:
+                page = context.new_page()
+                page.goto(f"{hub.url}/hub/login")
+                page.fill("#username_input", SGE_USER)
+                page.fill("#password_input", "anything")
+                page.click("#login_submit")
+                page.goto(f"{hub.url}/hub/spawn")
+
+                # the first cluster: its profile, with the partitions Slurm lists
+                menu = page.locator("#bsx-cluster")
+                expect(menu).to_have_value("flagship")
+                expect(page.get_by_label("Slurm CPU")).to_be_checked()
+                expect(page.get_by_label("Chemistry slots")).to_be_hidden()
+                partitions = page.locator("#bsx-cpu-partition option")
+                expect(partitions).to_have_text(["debug", "interactive"])
+
+                # the other cluster: its own profiles and queue, the first's hidden
+                menu.select_option("legacy")
+                expect(page.get_by_label("Slurm CPU")).to_be_hidden()
+                expect(page.get_by_label("Chemistry slots")).to_be_checked()
+                expect(page.get_by_text("The chemistry department's cluster")).to_be_visible()
+                expect(page.locator("#bsx-chem-partition option")).to_have_text([sge["BSX_SGE_QUEUE"]])
+                page.screenshot(path=tmp_path / "clusters-form.png", full_page=True)
+                page.click("#spawn_form [type=submit]")
+
+                # the server runs as a Grid Engine job and serves JupyterLab
+                page.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
+                state = hub.state(SGE_USER)
+                assert (state["cluster"], state["scheduler"]) == ("legacy", "sge"), state
+                assert list(alive_jobs(sge)) == [str(state["job_id"])]
+            finally:
+                context.close()
+        hub.stop(SGE_USER)
+    finally:
+        qcmd(sge, "qdel", "-u", SGE_USER)

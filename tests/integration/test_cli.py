@@ -106,6 +106,7 @@ def test_check_passes_against_the_test_cluster(tmp_path: Path, job_dir_name: str
         "OK   host key known",
         "OK   authentication",
         "OK   scheduler commands",
+        "OK   scheduler answers",
         "OK   template renders",
         "OK   job directory writable",
         "OK   hub reachable from the cluster",
@@ -116,8 +117,9 @@ def test_check_passes_against_the_test_cluster(tmp_path: Path, job_dir_name: str
         f"OK   scheduler commands: submit={paths['sbatch']}, status={paths['squeue']}, "
         f"cancel={paths['scancel']}, info={paths['scontrol']}, partitions={paths['sinfo']}"
     )
-    assert f"in /home/{USER}/{job_dir_name}/{USER}/certs" in lines[5]
-    assert f"connects to 127.0.0.1:{hub_port}" in lines[6]
+    assert lines[4].startswith("OK   scheduler answers: partitions debug (")
+    assert f"in /home/{USER}/{job_dir_name}/{USER}/certs" in lines[6]
+    assert f"connects to 127.0.0.1:{hub_port}" in lines[7]
     # the probe file is gone; the directory it was written in is the user's, mode 0700
     certs = Path(f"/home/{USER}/{job_dir_name}/{USER}/certs")
     assert list(certs.iterdir()) == []
@@ -170,3 +172,43 @@ def test_render_needs_no_connection(tmp_path: Path, job_dir_name: str, hub_port:
     assert result.returncode == 0, result.stderr
     assert f"#SBATCH --output=/home/{USER}/{job_dir_name}/{USER}/job-%j.out\n" in result.stdout
     assert "#SBATCH --partition=debug\n" in result.stdout
+
+
+def test_check_reports_each_cluster(
+    tmp_path: Path, job_dir_name: str, hub_port: int, sge: dict[str, str]
+) -> None:
+    config = write_config(tmp_path, job_dir_name, hub_port)
+    c = cluster_env()
+    logins = [f"127.0.0.1:{c['BSX_SSH_PORT']}", f"127.0.0.1:{c['BSX_SSH_PORT2']}"]
+    clusters = {
+        "flagship": {"display_name": "Flagship (Slurm)", "login_hosts": logins},
+        "legacy": {
+            "display_name": "Legacy (Grid Engine)",
+            "scheduler": "gridengine",
+            "ssh_port": int(sge["BSX_SGE_SSH_PORT"]),
+            "ssh_known_hosts": sge["BSX_SGE_KNOWN_HOSTS"],
+            "partition": sge["BSX_SGE_QUEUE"],
+        },
+    }
+    config.write_text(config.read_text() + f"c.BatchSpawnerBase.clusters = {clusters!r}\n")
+    result = check(config)
+    out = result.stdout
+    # The Grid Engine login node lives in its own network namespace (sge-up.sh): its
+    # 127.0.0.1 is not the hub's, so its hub probe fails there, rightly; its jobs run in
+    # the hub's namespace and do reach it (test_clusters.py).
+    failures = [line for line in out.splitlines() if line.startswith("FAIL")]
+    assert result.returncode == 1, out + result.stderr
+    assert len(failures) == 1 and failures[0].startswith("FAIL hub reachable from the cluster"), out
+    flagship, legacy = out.split("== cluster legacy (Legacy (Grid Engine)) ==\n")
+    assert "FAIL hub reachable" in legacy
+    assert flagship.startswith("== cluster flagship (Flagship (Slurm)) ==\n")
+    assert "sbatch" in flagship and "qsub" not in flagship
+    assert "submit=" in legacy and "qsub" in legacy and "sbatch" not in legacy
+    assert f"127.0.0.1:{sge['BSX_SGE_SSH_PORT']}" in legacy
+    for part in (flagship, legacy):
+        assert "OK   host key known" in part and "OK   authentication" in part
+    assert "OK   scheduler answers: partitions debug (" in flagship
+    for login in logins:  # each login node of the flagship, on its own line
+        assert f"OK   login node reachable: {login} answers" in flagship
+        assert f"OK   host key known: {login} matches" in flagship
+    assert f"OK   scheduler answers: partitions {sge['BSX_SGE_QUEUE']} (" in legacy

@@ -42,15 +42,6 @@ def sge_env() -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="module")
-def sge() -> dict[str, str]:
-    if not SGE_ENV.exists():
-        if os.environ.get("BSX_REQUIRE_CLUSTER"):
-            pytest.fail(f"{SGE_ENV} is missing: run ci/cluster/sge-up.sh first")
-        pytest.skip("no Grid Engine test cluster (run ci/cluster/sge-up.sh)")
-    return sge_env()
-
-
 def qcmd(sge: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
     """A Grid Engine command as root, inside the daemons' network namespace."""
     env = {**os.environ, "SGE_ROOT": sge["BSX_SGE_ROOT"], "SGE_CELL": sge["BSX_SGE_CELL"]}

@@ -26,6 +26,7 @@ def test_wheel_installs_into_a_fresh_venv_and_renders(tmp_path: Path) -> None:
         names = set(zf.namelist())
         assert "batchspawner_x/templates/slurm.sh.j2" in names
         assert "batchspawner_x/templates/base.sh.j2" in names  # what slurm.sh.j2 extends
+        assert "batchspawner_x/templates/node_side.sh.j2" in names  # what base.sh.j2 includes
         assert "batchspawner_x/py.typed" in names
         (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
         text = zf.read(entry_points).decode()
@@ -42,7 +43,8 @@ def test_wheel_installs_into_a_fresh_venv_and_renders(tmp_path: Path) -> None:
         python,
         "-c",
         "import sys\n"
-        "from batchspawner_x.script import render, packaged_template_dir\n"
+        "from batchspawner_x.script import Trusted, render, packaged_template_dir\n"
+        "from batchspawner_x.node_side import node_files\n"
         "where = str(packaged_template_dir())\n"
         "assert where.startswith(sys.prefix), where\n"
         "ctx = dict(job_name='jupyter-alice', job_dir='/home/alice/.bsx',\n"
@@ -51,12 +53,16 @@ def test_wheel_installs_into_a_fresh_venv_and_renders(tmp_path: Path) -> None:
         "  time_limit='08:00:00', walltime_seconds=28800, gpus=0,\n"
         "  memory_mb=4096, cpus=2, extra_directives=[], prologue='', epilogue='',\n"
         "  command=['batchspawner-x-singleuser', '--env-file', '/home/alice/.bsx/env.json', '--', 'x'],\n"
-        "  username='alice', server_name='')\n"
+        "  username='alice', server_name='', node_dir='/home/alice/.bsx/node',\n"
+        "  node_files=[dict(path=f.path, text=Trusted(f.text)) for f in node_files()])\n"
         "print(render('slurm.sh.j2', ctx))\n",
         cwd=tmp_path,  # not the source tree, which python -c would import first
     )
     assert "#SBATCH --mem=4096M" in script
     assert "#SBATCH --time=08:00:00" in script
     assert "#SBATCH --cpus-per-task=2" in script
+    # the node side's modules, read from the installed wheel, travel in the script
+    assert "bsx_write batchspawner_x/singleuser.py <<'BATCHSPAWNER_X_EOF'\n" in script
+    assert "def send_report(" in script and "def validate_report(" in script
     # the node-side command runs from the wheel without JupyterHub installed
     assert "--env-file" in run(venv / "bin" / "batchspawner-x-singleuser", "--help")

@@ -7,17 +7,19 @@ login node would (the real login node is in tests/integration/test_cli.py).
 
 from __future__ import annotations
 
+import asyncio
 import shlex
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from batchspawner_x import cli, compat
+from batchspawner_x import checks, cli, compat
 from batchspawner_x.errors import KeyFileError, TransportError
 from batchspawner_x.schedulers.base import CommandResult
 
 from .fakes import Answer, FakeTransport
+from .node_stand_in import without_node_side
 
 BASE = """
 c.JupyterHub.spawner_class = "batchspawner_x.SlurmSpawner"
@@ -129,10 +131,10 @@ def test_render_of_a_predecessor_config(
     )
     code, out, _ = run(["render", "--config", config, "--user", "alice", "--script-only"], capsys)
     assert code == 0
-    assert out == (
+    assert without_node_side(out) == (
         "#!/bin/bash\n#SBATCH --partition=gpu\n#SBATCH --mem=8192M\n"
-        "batchspawner-x-singleuser --env-file /home/alice/.batchspawner_x/alice/env.json"
-        " -- jupyterhub-singleuser"
+        "/bin/sh /home/alice/.batchspawner_x/alice/node/start.sh"
+        " --env-file /home/alice/.batchspawner_x/alice/env.json -- jupyterhub-singleuser"
     )
     assert "SlurmSpawner.req_partition is deprecated (a batchspawner setting): use partition." in caplog.text
 
@@ -249,10 +251,14 @@ def login_node(*, missing: tuple[str, ...] = (), hub: CommandResult | None = Non
     def answer(argv: list[str]) -> CommandResult:
         if argv == ["/bin/sh", "-c", "true"]:
             return CommandResult(0)
-        if argv[:2] == ["/bin/sh", "-c"] and argv[2] == cli._FIND_COMMANDS:
+        if argv[0] == "sinfo":  # recorded on the test cluster
+            return CommandResult(
+                0, "debug|1:00:00|64|20000|(null)|up\ninteractive|infinite|64|20000|(null)|up\n"
+            )
+        if argv[:2] == ["/bin/sh", "-c"] and argv[2] == checks._FIND_COMMANDS:
             lines = [f"missing {c}" if c in missing else f"found {c} /usr/bin/{c}" for c in argv[4:]]
             return CommandResult(0, "".join(line + "\n" for line in lines))
-        if argv[:2] == ["/bin/sh", "-c"] and argv[2] == cli._HUB_PROBE:
+        if argv[:2] == ["/bin/sh", "-c"] and argv[2] == checks._HUB_PROBE:
             assert argv[4:] == [
                 "hub.cluster.example.edu",
                 "8081",
@@ -281,6 +287,7 @@ async def test_every_check_passes_on_a_good_setup(tmp_path: Path) -> None:
         "OK   authentication: ran a command as alice",
         "OK   scheduler commands: submit=/usr/bin/sbatch, status=/usr/bin/squeue, cancel=/usr/bin/scancel, "
         "info=/usr/bin/scontrol, partitions=/usr/bin/sinfo",
+        "OK   scheduler answers: partitions debug (64 CPUs, 20000M, 01:00:00), interactive (64 CPUs, 20000M)",
         "OK   template renders: slurm.sh.j2 gives a 13-line script (home /home/alice)",
         "OK   job directory writable: wrote and removed a probe file in "
         "/home/alice/.batchspawner_x/alice/certs",
@@ -384,8 +391,9 @@ def test_check_exits_1_when_a_check_fails(tmp_path: Path, capsys: pytest.Capture
     assert "-- fix: check ssh_host and ssh_port" in lines[0]
     assert lines[1] == "SKIP host key known: needs a reachable login node"
     assert lines[2] == "SKIP authentication: needs a reachable login node with a known host key"
-    assert lines[4].startswith("OK   template renders: slurm.sh.j2")
-    assert len(lines) == 7
+    assert lines[4] == "SKIP scheduler answers: needs a working login"
+    assert lines[5].startswith("OK   template renders: slurm.sh.j2")
+    assert len(lines) == 8
 
 
 def test_the_console_script_is_declared() -> None:
@@ -406,4 +414,69 @@ def test_the_console_script_is_declared() -> None:
     ],
 )
 def test_the_hub_probe_failure_is_read_from_python3_and_curl(message: str, failure: str | None) -> None:
-    assert cli.probe_failure(message) == failure
+    assert checks.probe_failure(message) == failure
+
+
+TWO_CLUSTERS = """
+c.BatchSpawnerBase.clusters = {
+    "flagship": {"display_name": "Flagship"},
+    "legacy": {"display_name": "Legacy", "scheduler": "gridengine", "ssh_host": "sge.example.edu",
+               "partition": "all.q", "parallel_environment": "threads"},
+}
+c.BatchSpawnerBase.profiles = [
+    {"name": "small", "cpus": 1, "memory": "2G"},
+    {"name": "chem", "cluster": "legacy", "cpus": 4, "memory": "8G"},
+]
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "header", "directive"),
+    [
+        ([], "SlurmSpawner, cluster flagship", "#SBATCH --partition=interactive"),
+        (["--cluster", "legacy"], "SlurmSpawner, cluster legacy", "#$ -pe threads 4"),
+        (["--profile", "chem"], "SlurmSpawner, cluster legacy", "#$ -q all.q"),
+    ],
+)
+def test_render_takes_a_cluster_and_a_profile(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], header: str, directive: str
+) -> None:
+    config = write_config(tmp_path, TWO_CLUSTERS)
+    code, out, err = run(["render", "--config", config, "--user", "alice", *args], capsys)
+    assert code == 0, err
+    assert out.splitlines()[0].startswith(f"==> job script: {header}, template ")
+    assert directive in out.splitlines()
+    if "legacy" in header:
+        assert "run over SSH as alice@sge.example.edu:22" in out and out.rstrip().endswith("qsub")
+
+
+def test_render_refuses_a_cluster_the_hub_does_not_have(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path, TWO_CLUSTERS)
+    code, _, err = run(["render", "--config", config, "--user", "alice", "--cluster", "gpu"], capsys)
+    assert code == 2
+    assert "Invalid choice for cluster: 'gpu' is not a cluster you can use (flagship, legacy)" in err
+
+
+async def test_check_reports_each_login_node(tmp_path: Path) -> None:
+    async def banner(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"SSH-2.0-OpenSSH_9.2p1 stand-in\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(banner, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        config = write_config(tmp_path, f'c.SlurmSpawner.login_hosts = ["127.0.0.1:1", "127.0.0.1:{port}"]\n')
+        spawner = await cli.make_spawner(cli.load_hub(config), "alice")
+        check = cli.Checker(spawner, "alice", timeout=3)
+        down, up = await check.reachability()
+    finally:
+        server.close()
+    assert down.ok is False and "127.0.0.1:1" in down.detail
+    assert (
+        up.line() == f"OK   login node reachable: 127.0.0.1:{port} answers (SSH-2.0-OpenSSH_9.2p1 stand-in)"
+    )
+    # the later checks go on through the node that answers
+    assert check.reachable and check.reachable_hosts == [("127.0.0.1", port)]

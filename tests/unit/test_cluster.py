@@ -35,13 +35,15 @@ def test_the_cluster_makes_each_accounts_connection_with_its_settings() -> None:
     cluster = Cluster.of(
         ClusterConfig(
             SlurmScheduler,
-            login=SSHTarget(
-                host="login",
-                port=2222,
-                username="",
-                keys=("/keys/{username}",),
-                known_hosts="/etc/ssh/ssh_known_hosts",
-                cert_port_forwarding=True,
+            login=(
+                SSHTarget(
+                    host="login",
+                    port=2222,
+                    username="",
+                    keys=("/keys/{username}",),
+                    known_hosts="/etc/ssh/ssh_known_hosts",
+                    cert_port_forwarding=True,
+                ),
             ),
         )
     )

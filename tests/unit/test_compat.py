@@ -14,6 +14,7 @@ from batchspawner_x import SlurmSpawner, compat
 from batchspawner_x.errors import TemplateError
 
 from .fakes import new_spawner
+from .node_stand_in import without_node_side
 
 LOG = logging.getLogger("test-compat")
 
@@ -247,7 +248,9 @@ async def test_a_jinja_batch_script_gets_the_old_names() -> None:
     c.Spawner.cmd = ["jupyterhub-singleuser"]
     s = spawner(c)
     script = await s.render_script(home="/home/alice")
-    assert script == (
+    # the node side goes before the first command, below the directives
+    assert "#SBATCH --constraint=a100\n\n# The node side of batchspawner_x travels" in script
+    assert without_node_side(script) == (
         "#!/bin/bash\n"
         "#SBATCH --output=/home/alice/jupyterhub_%j.log\n"
         "#SBATCH --export=ALL\n"
@@ -259,8 +262,8 @@ async def test_a_jinja_batch_script_gets_the_old_names() -> None:
         "#SBATCH --constraint=a100\n"
         "\n"
         "module load cuda\n"
-        "srun batchspawner-x-singleuser --env-file /home/alice/.batchspawner_x/alice/env.json"
-        " -- jupyterhub-singleuser\n"
+        "srun /bin/sh /home/alice/.batchspawner_x/alice/node/start.sh"
+        " --env-file /home/alice/.batchspawner_x/alice/env.json -- jupyterhub-singleuser\n"
     )
 
 
@@ -270,8 +273,23 @@ async def test_a_format_batch_script_gets_the_old_names() -> None:
     s.partition = "batch"
     s.cmd = ["jupyterhub-singleuser"]
     script = await s.render_script(home="/home/alice")
-    assert script == (
+    assert "#PBS -l walltime=08:00:00\n# The node side of batchspawner_x travels" in script
+    assert without_node_side(script) == (
         "#!/bin/sh\n#PBS -q batch\n#PBS -l walltime=08:00:00\n"
+        "/bin/sh /home/alice/.batchspawner_x/alice/node/start.sh"
+        " --env-file /home/alice/.batchspawner_x/alice/env.json -- jupyterhub-singleuser\n"
+    )
+
+
+async def test_a_batch_script_with_an_installed_node_command_is_as_before() -> None:
+    s = spawner()
+    s.batch_script = "#!/bin/sh\n#PBS -q {queue}\n{cmd}\n"
+    s.partition = "batch"
+    s.node_command = ["batchspawner-x-singleuser"]
+    s.cmd = ["jupyterhub-singleuser"]
+    script = await s.render_script(home="/home/alice")
+    assert script == (
+        "#!/bin/sh\n#PBS -q batch\n"
         "batchspawner-x-singleuser --env-file /home/alice/.batchspawner_x/alice/env.json"
         " -- jupyterhub-singleuser\n"
     )

@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 
 from batchspawner_x import CondorSpawner
-from batchspawner_x.errors import ConfigError, SubmitError
+from batchspawner_x.errors import ConfigError, SubmitError, TemplateError
+from batchspawner_x.node_side import node_files
 from batchspawner_x.schedulers.base import CommandResult
 from batchspawner_x.schedulers.condor import (
     CONDOR_JOB_STATUS,
@@ -495,7 +496,7 @@ def test_site_template_replaces_one_block(tmp_path: Path, emulator: ModuleType) 
     text = rendered(example(), (str(tmp_path),))
     commands, attributes, _ = emulator.parse_submit(text)
     assert attributes == {"MaxRuntime": "28800", "Site": "True"}
-    assert "\\nmodule load site\\nexec batchspawner-x-singleuser" in commands["arguments"]
+    assert "\\nmodule load site\\n# The node side of batchspawner_x" in commands["arguments"]
 
 
 # ---------------------------------------------------------------------------
@@ -574,3 +575,29 @@ def test_lookup_finds_every_job_of_the_identity_lowest_first(condor: CondorSched
 def test_a_failed_lookup_is_unavailable_never_no_job(condor: CondorScheduler, result: CommandResult) -> None:
     with pytest.raises(StatusUnavailable):
         condor.parse_lookup(IDENTITY, result)
+
+
+def test_the_node_side_survives_the_quoting_into_arguments(tmp_path: Path, emulator: ModuleType) -> None:
+    # the real files, not stand-ins: every byte of them passes through HTCondor's quoting
+    context = job_context(user="alice", home=str(tmp_path), node_files=node_files())
+    context.update(
+        condor_template_values(job_dir=str(tmp_path), home=str(tmp_path), walltime_directive="both")
+    )
+    commands, _, _ = emulator.parse_submit(rendered(context))
+    argv = emulator.parse_arguments(emulator.expand(commands["arguments"], {}))
+    # runs to the node side, which stops: the hub wrote no env.json here
+    out = subprocess.run(["/bin/bash", *argv], capture_output=True, text=True, timeout=30, cwd=tmp_path)
+    assert out.returncode == 2
+    assert "batchspawner-x-singleuser: cannot read the server environment" in out.stdout
+    node = Path(context["node_dir"])
+    for f in node_files():
+        assert (node / f.path).read_text() == f.text
+
+
+async def test_a_predecessor_submit_file_cannot_carry_the_node_side() -> None:
+    spawner, _ = make_spawner(cls=CondorSpawner, name="dave")
+    spawner.batch_script = "executable = /bin/sh\narguments = \"-c '{cmd}'\"\nqueue\n"
+    with pytest.raises(TemplateError, match="cannot carry the node side"):
+        await spawner.render_script(home="/home/dave")
+    spawner.node_command = ["batchspawner-x-singleuser"]
+    assert "-c 'batchspawner-x-singleuser --env-file" in await spawner.render_script(home="/home/dave")

@@ -9,11 +9,14 @@ import pytest
 
 from batchspawner_x import SlurmSpawner
 
+from .node_stand_in import without_node_side
+
 COOKBOOK = Path(__file__).resolve().parents[2] / "docs" / "cookbook"
 PAGE = COOKBOOK.parent / "cookbook.md"
 TEMPLATES = sorted(p.name for p in COOKBOOK.glob("*.j2"))
 COMMAND = (
-    "batchspawner-x-singleuser --env-file /home/alice/.batchspawner_x/alice/env.json"
+    "/bin/sh /home/alice/.batchspawner_x/alice/node/start.sh"
+    " --env-file /home/alice/.batchspawner_x/alice/env.json"
     " -- /opt/jupyter/bin/jupyterhub-singleuser"
 )
 HEAD = (
@@ -38,7 +41,8 @@ async def render(name: str, gpus: int) -> str:
     spawner.mem_limit = "4G"
     spawner.gpus = gpus
     spawner.cmd = ["/opt/jupyter/bin/jupyterhub-singleuser"]
-    return await spawner.render_script(home="/home/alice")
+    # each recipe keeps the node side (written before its command runs); the tests look at the rest
+    return without_node_side(await spawner.render_script(home="/home/alice"))
 
 
 def test_there_are_the_four_recipes_and_the_page_shows_each() -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from batchspawner_x.errors import ConfigError
 from batchspawner_x.jobspec import ALIASES, JobPlace, JobSettings, make_job_context, make_job_spec
+from batchspawner_x.node_side import node_files
 from batchspawner_x.profiles import Choice
 from batchspawner_x.schedulers.base import Scheduler
 from batchspawner_x.schedulers.condor import CondorScheduler
@@ -84,6 +85,8 @@ def test_slurm_context_is_the_shared_values() -> None:
         ],
         "username": "alice",
         "server_name": "",
+        "node_dir": "",
+        "node_files": [],
     }
     assert isinstance(got["prologue"], Trusted)
 
@@ -127,12 +130,14 @@ def test_the_spec_is_what_backends_see() -> None:
         JobPlace("alice", "x", "jupyter-alice+x", "/j", "/home/alice", "/j/env.json"),
         PBSProScheduler(),
     )
-    assert (spec.output, spec.qos, spec.cpus, spec.command) == (
+    assert (spec.output, spec.qos, spec.cpus, spec.command, spec.node_dir) == (
         "/j/job.out",
         "high",
         2,
-        ("--env-file", "/j/env.json", "--"),
+        ("/bin/sh", "/j/node/start.sh", "--env-file", "/j/env.json", "--"),
+        "/j/node",
     )
+    assert [path for path, _ in spec.node_files] == [f.path for f in node_files()]
     assert PBSProScheduler().job_context_extra(spec) == {"time_limit": "", "gpu_resource": "ngpus"}
     assert SlurmScheduler().job_context_extra(spec) == {}
 

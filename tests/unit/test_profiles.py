@@ -7,12 +7,11 @@ from typing import Any
 import pytest
 
 from batchspawner_x.errors import ConfigError
+from batchspawner_x.profile_form import options_from_form, render_form
 from batchspawner_x.profiles import (
     Choice,
     OptionError,
-    options_from_form,
     parse_profiles,
-    render_form,
     resolve_choice,
 )
 from batchspawner_x.schedulers.base import PartitionInfo

@@ -11,10 +11,13 @@ import pytest
 
 from batchspawner_x.errors import TemplateError
 from batchspawner_x.jobspec import JobPlace, JobSettings, make_job_context
+from batchspawner_x.node_side import NodeFile
 from batchspawner_x.profiles import Choice
 from batchspawner_x.schedulers.base import Scheduler
 from batchspawner_x.schedulers.slurm import SlurmScheduler
 from batchspawner_x.script import packaged_template_dir, render
+
+from .node_stand_in import STAND_INS
 
 GOLDEN = Path(__file__).parent / "golden"
 TEMPLATE = "slurm.sh.j2"
@@ -36,10 +39,11 @@ def job_context(
     extra_directives: tuple[str, ...] = (),
     prologue: str = "",
     epilogue: str = "",
-    node_command: tuple[str, ...] = ("batchspawner-x-singleuser",),
+    node_command: tuple[str, ...] = (),
     cmd: tuple[str, ...] = ("jupyterhub-singleuser",),
     scheduler: Scheduler | None = None,
     options: Mapping[str, Any] | None = None,
+    node_files: tuple[NodeFile, ...] = STAND_INS,
 ) -> dict[str, Any]:
     """The context a spawner renders with (a SlurmSpawner's unless ``scheduler`` is
     given, with the settings of its spawner class in ``options``), from the pure job
@@ -61,6 +65,7 @@ def job_context(
         node_command=node_command,
         server_command=cmd,
         scheduler_options=options or {},
+        node_files=node_files,
     )
     return make_job_context(
         settings,
@@ -128,7 +133,9 @@ SHELL_TEMPLATES = ["lsf.sh.j2", "moab.sh.j2", "pbs.sh.j2", "sge.sh.j2", "slurm.s
 
 def test_every_template_extends_the_one_shared_body() -> None:
     packaged = packaged_template_dir()
-    assert sorted(p.name for p in packaged.glob("*.sh.j2")) == ["base.sh.j2", *SHELL_TEMPLATES]
+    assert sorted(p.name for p in packaged.glob("*.sh.j2")) == sorted(
+        ["base.sh.j2", "node_side.sh.j2", *SHELL_TEMPLATES]
+    )
     for name in SHELL_TEMPLATES:
         text = (packaged / name).read_text(encoding="utf-8")
         assert '{% extends "batchspawner_x/base.sh.j2" %}' in text, name
@@ -247,7 +254,7 @@ def test_site_template_extends_packaged_one(tmp_path: Path) -> None:
         "{% endblock %}\n"
     )
     paths = (write(tmp_path, "slurm.sh.j2", site),)
-    expected = golden("slurm_example.sh").replace("set -eu\n", "set -eu\nmodule load python/3.11\n")
+    expected = golden("slurm_example.sh").replace("set -eu\n", "set -eu\nmodule load python/3.11\n", 1)
     assert render(TEMPLATE, example_context(), paths) == expected
 
 
@@ -367,7 +374,7 @@ def test_command_round_trips_through_shlex(with_epilogue: bool) -> None:
         (line,) = [ln for ln in lines if ln.endswith(" || rc=$?")]
         assert shlex.split(line) == [*context["command"], "||", "rc=$?"]
     else:
-        (line,) = [ln for ln in lines if ln.startswith("exec ")]
+        (line,) = [ln for ln in lines if ln.startswith("exec ") and "start.sh" in ln]
         assert shlex.split(line) == ["exec", *context["command"]]
 
 

@@ -24,6 +24,8 @@ BAD_VALUES = [
     ("ssh_max_sessions", 0),
     ("ssh_idle_timeout", -5),
     ("ssh_reconnect_max_delay", 0),
+    ("login_down_time", 0),
+    ("login_down_time", 86401),
     ("gpus", -1),
     ("cluster_limits_ttl", -1),
     ("submit_timeout", 0),
@@ -79,6 +81,7 @@ def test_every_numeric_setting_has_a_lower_bound() -> None:
     "settings",
     [
         {"ssh_port": 65535},
+        {"login_down_time": 1},
         {"ssh_keepalive_interval": 0},
         {"ssh_idle_timeout": 0},
         {"cluster_limits_ttl": 0},

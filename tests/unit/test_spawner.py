@@ -38,8 +38,9 @@ def test_limits_become_slurm_units() -> None:
     assert context["memory_mb"] == 4096
     assert context["cpus"] == 2
     assert context["output"] == "/home/alice/.batchspawner_x/alice/job-%j.out"
-    assert context["command"][:3] == [
-        "batchspawner-x-singleuser",
+    assert context["command"][:4] == [
+        "/bin/sh",
+        "/home/alice/.batchspawner_x/alice/node/start.sh",
         "--env-file",
         "/home/alice/.batchspawner_x/alice/env.json",
     ]

@@ -103,22 +103,93 @@ def test_a_tuple_that_is_not_a_wrapspawner_profile_is_still_refused() -> None:
         SlurmSpawner(user=hub_user("alice"), config=c, **hub_traits("alice"))
 
 
-def test_render_says_the_wrapper_is_not_ours_without_a_traceback(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def wrapper_config(tmp_path: Path, extra: str = "") -> str:
     config = tmp_path / "jupyterhub_config.py"
     config.write_text(
         'c.JupyterHub.spawner_class = "wrapspawner.ProfilesSpawner"\n'
         f"c.ProfilesSpawner.profiles = {WRAPPER_PROFILES!r}\n"
+        'c.SlurmSpawner.ssh_host = "login.cluster.example.edu"\n' + extra
     )
-    code = cli.main(["render", "--config", str(config), "--user", "alice"])
+    return str(config)
+
+
+def render(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = cli.main(["render", "--user", "alice", "--script-only", *argv])
     out, err = capsys.readouterr()
-    assert (code, out) == (2, "")
     assert "Traceback" not in err
-    assert err.startswith(
-        "batchspawner-x render: c.JupyterHub.spawner_class is ProfilesSpawner (a wrapper such as "
-        "wrapspawner's, which picks its child at spawn time), not a batchspawner_x spawner"
+    return code, out, err
+
+
+def directives(script: str) -> list[str]:
+    return [line for line in script.splitlines() if line.startswith("#SBATCH")]
+
+
+def test_render_without_profile_names_the_wrappers_keys(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = render(["--config", wrapper_config(tmp_path)], capsys)
+    assert (code, out) == (2, "")
+    assert err == (
+        "batchspawner-x render: c.JupyterHub.spawner_class is wrapspawner's ProfilesSpawner, which "
+        "picks its child at spawn time: choose one with --profile KEY (the keys of "
+        "ProfilesSpawner.profiles: gpu, cpu)\n"
     )
+
+
+def test_render_refuses_a_key_the_wrapper_does_not_have(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = render(["--config", wrapper_config(tmp_path), "--profile", "GPU"], capsys)
+    assert (code, out) == (2, "")
+    assert err == (
+        "batchspawner-x render: --profile 'GPU' is not a key of ProfilesSpawner.profiles "
+        "(they are: gpu, cpu)\n"
+    )
+
+
+def test_render_profile_renders_the_chosen_child(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = render(["--config", wrapper_config(tmp_path), "--profile", "gpu"], capsys)
+    assert code == 0
+    assert directives(out)[-2:] == ["#SBATCH --partition=gpu", "#SBATCH --time=02:00:00"]
+    code, out, _ = render(["--config", wrapper_config(tmp_path), "--profile", "cpu"], capsys)
+    assert directives(out)[-2:] == ["#SBATCH --partition=cpu", "#SBATCH --time=08:00:00"]
+
+
+def test_old_memory_and_cores_survive_the_wrappers_link(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """wrapspawner links mem_limit and cpu_limit from the wrapper (unset) onto the child: the
+    values req_memory and req_nprocs gave must stay, as with the predecessor."""
+    extra = (
+        'c.SlurmSpawner.req_memory = "2G"\n'
+        "c.ProfilesSpawner.profiles = [('Big', 'big', 'batchspawner_x.SlurmSpawner',"
+        " {'req_nprocs': '8', 'req_memory': '16G'}), ('Small', 'small', 'batchspawner_x.SlurmSpawner', {})]\n"
+    )
+    config = wrapper_config(tmp_path, extra)
+    _, out, _ = render(["--config", config, "--profile", "big"], capsys)
+    assert directives(out)[-2:] == ["#SBATCH --mem=16384M", "#SBATCH --cpus-per-task=8"]
+    _, out, _ = render(["--config", config, "--profile", "small"], capsys)
+    assert directives(out)[-1] == "#SBATCH --mem=2048M"
+
+
+@pytest.mark.parametrize(
+    ("child", "says"),
+    [
+        (
+            "jupyterhub.spawner.LocalProcessSpawner",
+            "the spawner class is LocalProcessSpawner, not a batchspawner_x",
+        ),
+        ("nosuchpackage.Spawner", "cannot build ProfilesSpawner: TraitError"),
+    ],
+)
+def test_render_names_a_child_class_it_cannot_render(
+    child: str, says: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    extra = f"c.ProfilesSpawner.profiles = [('Other', 'other', {child!r}, {{}})]\n"
+    code, out, err = render(["--config", wrapper_config(tmp_path, extra), "--profile", "other"], capsys)
+    assert (code, out) == (2, "")
+    assert err.startswith("batchspawner-x render: " + says)
+    assert len(err.splitlines()) == 1
 
 
 async def test_the_wrappers_start_reaches_the_childs_submit() -> None:
