@@ -312,6 +312,8 @@ class SpawnerCore(ClusterChoice):
             cluster = await self.cluster_partitions()
             return profile_form.render_form(self._profiles(), self._user_groups(), self.user_options, cluster)
         offered = [s for s in specs if s.allowed_for(self._user_groups())]
+        if not offered:
+            return "<p>No cluster is available to you; ask the site's administrators.</p>"
         partitions = await asyncio.gather(*(self._partitions_of(s.name) for s in offered))
         return profile_form.render_form(
             self._profiles() if self.profiles else (),

@@ -3,12 +3,16 @@
 Log in with the demo's shared password, see the clusters and profiles on the form,
 choose the profile that waits in the queue, read why it waits and when it should
 start, and land in JupyterLab once the queue moves. The hub runs on the harness's
-ports; everything else is the demo's file as it ships.
+ports; everything else is the demo's file as it ships. With ``BSX_SCREENSHOT_DIR`` set,
+the screenshots of the form and of the queue message are also written there (the
+README's come from ``BSX_SCREENSHOT_DIR=docs/_static``).
 """
 
 from __future__ import annotations
 
+import os
 import secrets
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,3 +88,7 @@ def test_the_demo_shows_the_form_the_queue_and_jupyterlab(demo_hub: tuple[Hub, s
             assert info["JobState"] == "RUNNING" and info["MinMemoryNode"] == "4G", info
         finally:
             context.close()
+    target = os.environ.get("BSX_SCREENSHOT_DIR")
+    if target:
+        for shot in ("demo-form.png", "demo-queue.png"):
+            shutil.copy(tmp_path / shot, Path(target) / shot)

@@ -296,3 +296,11 @@ def test_a_spawner_holds_its_cluster_until_a_setting_that_names_it_changes() -> 
     spawner.ssh_host = "elsewhere.example.edu"  # another login: another cluster
     assert spawner._cluster is None
     assert spawner.cluster is not held and spawner.cluster.config.login[0].host == "elsewhere.example.edu"
+
+
+async def test_a_user_without_a_cluster_is_told_so_on_the_form() -> None:
+    spawner, _ = make(groups=())
+    spawner.clusters = {"legacy": CLUSTERS["legacy"]}
+    spawner.profiles = []
+    html = await spawner.get_options_form()
+    assert html == "<p>No cluster is available to you; ask the site's administrators.</p>"
