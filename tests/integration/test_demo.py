@@ -24,6 +24,9 @@ from .hub import Hub
 from .test_browser import CHROMIUM, CHROMIUM_ARGS, _browser_or_skip
 from .test_slurm_e2e import job_id_of
 
+#: The demo runs on the newest hub (nox -s demo); its config, not the hub, is under test.
+pytestmark = pytest.mark.newest_hub_only
+
 DEMO_CONFIG = Path(__file__).resolve().parents[2] / "demo" / "jupyterhub_config.py"
 USER = "alice"
 
