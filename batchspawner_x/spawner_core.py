@@ -258,7 +258,7 @@ class SpawnerCore(ClusterChoice):
         """What this spawn asks for: the profile resolved from ``user_options`` (kept in the
         state across hub restarts). Without :attr:`profiles`, an empty choice."""
         if self._choice is None:
-            if not self.profiles:
+            if not self.profiles or not self._cluster_profiles():
                 return profile_model.Choice(profile="")
             options = {k: v for k, v in self._own_options().items() if k != "cluster"}
             self._choice = profile_model.resolve_choice(
@@ -351,12 +351,12 @@ class SpawnerCore(ClusterChoice):
                 spec = cluster_model.requested_cluster(specs, self._profiles(), groups, options)
                 options.pop("cluster", None)
                 self.use_cluster(spec.name)
-            if self.profiles:
+            if self.profiles and self._cluster_profiles():
                 cluster = await self.cluster_partitions()
                 self._choice = profile_model.resolve_choice(
                     self._cluster_profiles(), groups, options, cluster
                 )
-            elif options:
+            elif options:  # a cluster without profiles takes no other option
                 raise OptionError(sorted(options)[0], "is not an option of this hub")
             else:
                 self._choice = None

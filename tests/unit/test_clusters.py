@@ -304,3 +304,14 @@ async def test_a_user_without_a_cluster_is_told_so_on_the_form() -> None:
     spawner.profiles = []
     html = await spawner.get_options_form()
     assert html == "<p>No cluster is available to you; ask the site's administrators.</p>"
+
+
+async def test_a_cluster_without_profiles_runs_with_its_own_settings() -> None:
+    spawner, _ = make(profiles=[PROFILES[0]])  # only the flagship has a profile
+    await spawner._run_apply_user_options({"cluster": "legacy"})
+    assert spawner.cluster_name == "legacy" and spawner.resource_choice().profile == ""
+    script = await spawner.render_script(home="/home/heidi")
+    assert "#$ -q all.q" in script
+    with pytest.raises(web.HTTPError) as caught:
+        await spawner._run_apply_user_options({"cluster": "legacy", "profile": "small"})
+    assert "profile" in str(caught.value)
