@@ -23,6 +23,9 @@ from .test_faults import JobCounter
 from .test_slurm_e2e import assert_server_answers, job_id_of
 from .test_status_interval import seconds_until_gone
 
+#: The login nodes and the transport, not the hub, are under test: run against the newest hub only.
+pytestmark = pytest.mark.newest_hub_only
+
 USERS = ("dave", "grace")
 
 
