@@ -35,35 +35,6 @@ from .spawner_traits import SpawnerTraits
 #: The concrete spawner of each scheduler, by backend name (filled by :mod:`.spawners`).
 _SPAWNER_CLASSES: dict[str, type[SpawnerTraits]] = {}
 
-#: Settings that say how a cluster is reached: a spawner on a cluster always has the
-#: cluster's own (see the module's docstring), and they make its :class:`~.cluster.Cluster`.
-REACH_SETTINGS = (
-    "connection",
-    "ssh_host",
-    "ssh_port",
-    "ssh_username",
-    "ssh_keys",
-    "ssh_known_hosts",
-    "ssh_connect_timeout",
-    "ssh_keepalive_interval",
-    "ssh_max_sessions",
-    "ssh_idle_timeout",
-    "ssh_reconnect_max_delay",
-    "ssh_ca_key",
-    "ssh_certificate_validity",
-    "ssh_certificate_source_address",
-    "login_hosts",
-    "login_order",
-    "login_down_time",
-    "status_ssh_username",
-    "status_ssh_keys",
-    "local_prefix",
-    "local_env_keep",
-    "scheduler_commands",
-    "template",
-    "template_paths",
-)
-
 #: The settings a :class:`~batchspawner_x.cluster.ClusterConfig` is made of: a change to
 #: one of them makes the spawner find its cluster again.
 CLUSTER_SETTINGS = (
@@ -89,6 +60,17 @@ CLUSTER_SETTINGS = (
     "status_ssh_username",
     "status_ssh_keys",
     "scheduler_commands",
+)
+
+#: Settings that say how a cluster is reached: a spawner on a cluster always has the
+#: cluster's own (see the module's docstring). Those that make its
+#: :class:`~.cluster.Cluster`, except ``tunnel`` (a cluster's entry gives it, or the
+#: spawner's own applies), and the account and template the cluster's spawner class has.
+REACH_SETTINGS = (
+    *(name for name in CLUSTER_SETTINGS if name != "tunnel"),
+    "ssh_username",
+    "template",
+    "template_paths",
 )
 
 #: Validated cluster lists, by their configuration's text and spawner class.
