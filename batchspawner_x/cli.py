@@ -135,6 +135,8 @@ async def make_spawner(
         spawner.cluster_limits_ttl = 0
     apply = getattr(spawner, "_run_apply_user_options", None)
     if apply is not None and (options or spawner.clusters):  # JupyterHub >= 5.3 applies them this way
+        quiet = _NoTraceback()  # JupyterHub logs the refusal with a traceback; the message suffices
+        spawner.log.addFilter(quiet)
         try:
             await apply(spawner.user_options)
         except web.HTTPError as e:
@@ -142,11 +144,21 @@ async def make_spawner(
             raise CliError(
                 f"the hub would refuse these options with HTTP {e.status_code}: {refusal}"
             ) from None
+        finally:
+            spawner.log.removeFilter(quiet)
     if hooks:
         pre_spawn = spawner.run_pre_spawn_hook()
         if asyncio.iscoroutine(pre_spawn) or isinstance(pre_spawn, asyncio.Future):
             await pre_spawn
     return spawner
+
+
+class _NoTraceback(logging.Filter):
+    """Drops the records JupyterHub logs with a traceback while it applies user options:
+    the command prints the refusal itself, in one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.exc_info is None
 
 
 def where_commands_run(spawner: BatchSpawnerBase, cluster_user: str) -> str:

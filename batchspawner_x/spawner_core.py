@@ -57,6 +57,11 @@ class SpawnerCore(ClusterChoice):
             super().__init__(**kwargs)
         except TraitError as e:  # a bad setting: refused with its name, for the user and the log
             raise invalid_setting(e) from None
+        if self.clusters and self.profiles:  # each profile's cluster must be one of them
+            try:
+                self._profiles()
+            except ConfigError as e:
+                raise invalid_setting(TraitError(str(e))) from None
         self._transport: Transport | None = None
         self._status_transport: Transport | None = None
         self._poller: StatusPoller | None = None

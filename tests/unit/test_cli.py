@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import shlex
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -480,3 +482,22 @@ async def test_check_reports_each_login_node(tmp_path: Path) -> None:
     )
     # the later checks go on through the node that answers
     assert check.reachable and check.reachable_hosts == [("127.0.0.1", port)]
+
+
+def test_a_refused_option_is_one_line_without_a_traceback(tmp_path: Path) -> None:
+    # as an admin runs it: JupyterHub's own log of the refusal would print a traceback
+    config = write_config(tmp_path, 'c.BatchSpawnerBase.clusters = {"a": {}}\n')
+    argv = ["render", "--config", config, "--user", "alice", "--cluster", "nope"]
+    done = subprocess.run(
+        [sys.executable, "-m", "batchspawner_x.cli", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "batchspawner-x render: the hub would refuse these options with HTTP 400: "
+        "Invalid choice for cluster: 'nope' is not a cluster you can use (a)"
+    ]

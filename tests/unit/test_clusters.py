@@ -315,3 +315,11 @@ async def test_a_cluster_without_profiles_runs_with_its_own_settings() -> None:
     with pytest.raises(web.HTTPError) as caught:
         await spawner._run_apply_user_options({"cluster": "legacy", "profile": "small"})
     assert "profile" in str(caught.value)
+
+
+def test_a_profile_naming_an_unknown_cluster_stops_the_spawner_being_built() -> None:
+    config = site()
+    config.BatchSpawnerBase.profiles = [*PROFILES, {"name": "x", "cluster": "nowhere"}]
+    with pytest.raises(InvalidSetting) as caught:
+        new_spawner(SlurmSpawner, "heidi", config=config)
+    assert "profiles[x].cluster: 'nowhere' is not a cluster (flagship, legacy)" in str(caught.value)
