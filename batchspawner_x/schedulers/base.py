@@ -47,6 +47,10 @@ class PartitionInfo:
     cpus: int | None = None
     memory_mb: int | None = None
     gpus: int | None = None
+    #: The node features (Slurm ``sinfo %f``) of any of its nodes, for a constraint field.
+    features: tuple[str, ...] = ()
+    #: The GPU types of its nodes' GRES (``gpu:a100:4`` -> ``a100``), for a GPU type field.
+    gpu_types: tuple[str, ...] = ()
 
 
 class Scheduler(abc.ABC):
@@ -82,11 +86,50 @@ class Scheduler(abc.ABC):
     supports_qos: ClassVar[bool] = False
     #: Whether the packaged template asks for GPUs (``gpus``).
     supports_gpus: ClassVar[bool] = False
+    #: Whether the packaged template puts the job in a reservation (``reservation``).
+    supports_reservation: ClassVar[bool] = False
+    #: Whether the packaged template asks for node features (``constraint``).
+    supports_constraint: ClassVar[bool] = False
+    #: Whether the packaged template asks for a GPU type (``gpu_type``, with ``gpus``).
+    supports_gpu_type: ClassVar[bool] = False
     #: Whether status answers may carry the expected start of a waiting job.
     reports_expected_start: ClassVar[bool] = False
     #: Whether :meth:`exit_code_argv` asks for the exit code of a job that has left the
     #: status listing without one.
     looks_up_exit_codes: ClassVar[bool] = False
+
+    @classmethod
+    def scheduling_supported(cls) -> tuple[str, ...]:
+        """The scheduling settings a profile may set for this scheduler: ``account`` (an
+        account, project or accounting group: every scheduler has one) and those its
+        capabilities declare."""
+        flags = {
+            "qos": cls.supports_qos,
+            "reservation": cls.supports_reservation,
+            "constraint": cls.supports_constraint,
+            "gpu_type": cls.supports_gpu_type,
+        }
+        return ("account", *(name for name, supported in flags.items() if supported))
+
+    # -- what the cluster reads for one user (see batchspawner_x.profile_scheduling) --------
+    def reservations_argv(self) -> list[str] | None:
+        """The command that lists the scheduler's reservations; None if not supported."""
+        return None
+
+    def parse_reservations(
+        self, result: CommandResult, user: str, accounts: Sequence[str] = ()
+    ) -> tuple[str, ...]:
+        """The reservations in :meth:`reservations_argv`'s output that ``user`` (a member
+        of ``accounts``) may use."""
+        raise NotImplementedError
+
+    def associations_argv(self, user: str) -> list[str] | None:
+        """The command that lists ``user``'s accounts and their QOS; None if not supported."""
+        return None
+
+    def parse_associations(self, result: CommandResult) -> dict[str, tuple[str, ...]]:
+        """:meth:`associations_argv`'s output as account -> QOS names."""
+        raise NotImplementedError
 
     @classmethod
     def finds_by_identity(cls) -> bool:

@@ -104,6 +104,7 @@ class LsfScheduler(Scheduler):
     }
     identity_field = "job description (bsub -Jd)"
     supports_gpus = True
+    supports_reservation = True  # bsub -U
 
     context_settings = ("memory_request", "lsf_unit_for_limits")
 

@@ -80,6 +80,7 @@ class MoabScheduler(Scheduler):
 
     name = "moab"
     supports_gpus = True
+    supports_reservation = True  # msub -l advres=
     display_name = "Moab"
     template = "moab.sh.j2"
     output_pattern = "job.out"

@@ -133,6 +133,7 @@ class GridengineScheduler(Scheduler):
     #: hold no ``$``; one job per server at a time makes a fixed name enough.
     output_pattern = "job.out"
     job_id_placeholder = None
+    supports_reservation = True  # qsub -ar: an advance reservation's id
     default_commands = {
         "submit": "qsub",
         "status": "qstat",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from ..errors import ConfigError, SubmitError
 from ..states import JobState, JobStatus, StatusUnavailable
@@ -145,6 +146,9 @@ class SlurmScheduler(Scheduler):
     identity_field = "comment"
     supports_qos = True
     supports_gpus = True
+    supports_reservation = True
+    supports_constraint = True
+    supports_gpu_type = True
     reports_expected_start = True
     looks_up_exit_codes = True
     default_commands = {
@@ -259,6 +263,37 @@ class SlurmScheduler(Scheduler):
             raise StatusUnavailable.of("sinfo", result, f"sinfo failed: {result.message()}")
         return parse_sinfo(result.stdout)
 
+    def reservations_argv(self) -> list[str]:
+        return [self.command("info"), "--oneliner", "show", "reservation"]
+
+    def parse_reservations(
+        self, result: CommandResult, user: str, accounts: Sequence[str] = ()
+    ) -> tuple[str, ...]:
+        if result.returncode != 0:
+            raise StatusUnavailable.of(
+                "scontrol", result, f"scontrol show reservation failed: {result.message()}"
+            )
+        return tuple(r.name for r in parse_scontrol_reservations(result.stdout) if r.admits(user, accounts))
+
+    def associations_argv(self, user: str) -> list[str]:
+        # -P: fields split by "|", none at the end; -n: no header (sacctmgr(1)). Not a
+        # default command: only a profile with a cluster-read account or QOS runs it (and
+        # `batchspawner-x check` does not ask for it on sites without slurmdbd).
+        return [
+            self.commands.get("associations", "sacctmgr"),
+            "--noheader",
+            "--parsable2",
+            "show",
+            "associations",
+            f"user={check_name('user', user)}",
+            "format=account,qos",
+        ]
+
+    def parse_associations(self, result: CommandResult) -> dict[str, tuple[str, ...]]:
+        if result.returncode != 0:
+            raise StatusUnavailable.of("sacctmgr", result, f"sacctmgr failed: {result.message()}")
+        return parse_sacctmgr_associations(result.stdout)
+
 
 def parse_squeue_line(line: str) -> JobStatus:
     """Parse one line of :data:`SQUEUE_FORMAT` output.
@@ -329,9 +364,11 @@ def script_comment(script: str) -> str:
     return comment
 
 
-#: Partition, time limit, CPUs, memory (MiB) and GRES per node, availability.
-SINFO_FORMAT = SEP.join(["%R", "%l", "%c", "%m", "%G", "%a"])
+#: Partition, time limit, CPUs, memory (MiB) and GRES per node, availability, node features.
+SINFO_FORMAT = SEP.join(["%R", "%l", "%c", "%m", "%G", "%a", "%f"])
 _GPU_GRES = re.compile(r"(?:^|,)gpu(?::[^:,(]+)?:(\d+)")
+_GPU_TYPE = re.compile(r"(?:^|,)gpu:([^:,(]+):\d+")
+_FEATURE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+@-]{0,63}$")
 _UNLIMITED = ("infinite", "UNLIMITED", "n/a", "")
 
 
@@ -339,7 +376,9 @@ def parse_sinfo(text: str) -> dict[str, PartitionInfo]:
     """Partitions from ``sinfo --noheader --format=SINFO_FORMAT`` output.
 
     A partition with several kinds of node has one line each; its limits are those of
-    its largest node. Lines that do not parse are skipped, never guessed at.
+    its largest node, its features and GPU types those of any node. Lines that do not
+    parse are skipped, never guessed at; so are features and GPU types that are not plain
+    names. Output without the features column (an older format) is read too.
 
     >>> parse_sinfo("gpu|2-00:00:00|32|192000|gpu:a100:4(S:0-1)|up")["gpu"].gpus
     4
@@ -347,9 +386,11 @@ def parse_sinfo(text: str) -> dict[str, PartitionInfo]:
     found: dict[str, PartitionInfo] = {}
     for line in text.splitlines():
         parts = [p.strip() for p in line.split(SEP)]
-        if len(parts) != 6:
+        if len(parts) == 6:
+            parts.append("")
+        if len(parts) != 7:
             continue
-        name, limit, cpus, memory, gres, avail = parts
+        name, limit, cpus, memory, gres, avail, features = parts
         name = name.rstrip("*")  # sinfo marks the default partition (%P does; %R not)
         try:
             check_name("partition", name)
@@ -364,6 +405,8 @@ def parse_sinfo(text: str) -> dict[str, PartitionInfo]:
             cpus=_leading_int(cpus),
             memory_mb=_leading_int(memory),
             gpus=gpus,
+            features=tuple(f for f in features.split(",") if _FEATURE.fullmatch(f)),
+            gpu_types=tuple(t for t in _GPU_TYPE.findall(gres) if _FEATURE.fullmatch(t)),
         )
         old = found.get(name)
         if old is not None:
@@ -374,6 +417,8 @@ def parse_sinfo(text: str) -> dict[str, PartitionInfo]:
                 cpus=_larger(old.cpus, info.cpus),
                 memory_mb=_larger(old.memory_mb, info.memory_mb),
                 gpus=_larger(old.gpus, info.gpus),
+                features=tuple(dict.fromkeys((*old.features, *info.features))),
+                gpu_types=tuple(dict.fromkeys((*old.gpu_types, *info.gpu_types))),
             )
         found[name] = info
     return found
@@ -386,3 +431,89 @@ def _leading_int(text: str) -> int | None:
 
 def _larger(a: int | None, b: int | None) -> int | None:
     return b if a is None else a if b is None else max(a, b)
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """One reservation as ``scontrol show reservation`` prints it.
+
+    ``users`` and ``accounts`` are the lists of its ``Users=`` and ``Accounts=`` fields; a
+    name that starts with ``-`` is denied (scontrol(1): "all but these"). ``state`` is
+    ``ACTIVE`` or ``INACTIVE`` (not started yet).
+    """
+
+    name: str
+    state: str = ""
+    users: tuple[str, ...] = ()
+    accounts: tuple[str, ...] = ()
+
+    def admits(self, user: str, accounts: Sequence[str] = ()) -> bool:
+        """Whether ``user`` (a member of ``accounts``) may run jobs in it: named among its
+        users or (with one of ``accounts``) among its accounts, and not denied."""
+        if f"-{user}" in self.users or any(f"-{a}" in self.accounts for a in accounts):
+            return False
+        allowed_users = [u for u in self.users if not u.startswith("-")]
+        allowed_accounts = [a for a in self.accounts if not a.startswith("-")]
+        denying_only = (self.users or self.accounts) and not (allowed_users or allowed_accounts)
+        return bool(user in allowed_users or any(a in allowed_accounts for a in accounts) or denying_only)
+
+
+def _field_list(value: str) -> tuple[str, ...]:
+    return () if value in ("", "(null)") else tuple(v for v in value.split(",") if v)
+
+
+def parse_scontrol_reservations(text: str) -> list[Reservation]:
+    """Reservations from ``scontrol --oneliner show reservation`` (one per line; without
+    ``--oneliner`` a record spans lines and starts with ``ReservationName=``, read too).
+
+    ``No reservations in the system`` and lines that hold no ``ReservationName`` give
+    none; a reservation whose name is not a plain name is skipped.
+
+    >>> [r.name for r in parse_scontrol_reservations(
+    ...     "ReservationName=class StartTime=2026-12-04T09:00:00 Users=alice Accounts=(null) State=ACTIVE")]
+    ['class']
+    """
+    found = []
+    records = re.split(r"(?=\bReservationName=)", text)
+    for record in records:
+        fields: dict[str, str] = {}
+        key = ""
+        for word in record.split():
+            name, eq, value = word.partition("=")
+            if eq and re.fullmatch(r"[A-Za-z]+", name):
+                key = name
+                fields[key] = value
+            elif key:  # a value with spaces (a comment): keep it whole
+                fields[key] += " " + word
+        name = fields.get("ReservationName", "")
+        if not _FEATURE.fullmatch(name):
+            continue
+        found.append(
+            Reservation(
+                name=name,
+                state=fields.get("State", ""),
+                users=_field_list(fields.get("Users", "")),
+                accounts=_field_list(fields.get("Accounts", "")),
+            )
+        )
+    return found
+
+
+def parse_sacctmgr_associations(text: str) -> dict[str, tuple[str, ...]]:
+    """A user's accounts and the QOS each may use, from ``sacctmgr --noheader --parsable2
+    show associations user=NAME format=account,qos`` (``physics|normal,high``; one line
+    per association, so an account may appear once per partition). Names are lower case,
+    as slurmdbd keeps them; lines that are not two plain fields are skipped.
+
+    >>> parse_sacctmgr_associations("physics|high,normal\\nteaching|normal\\n")
+    {'physics': ('high', 'normal'), 'teaching': ('normal',)}
+    """
+    found: dict[str, tuple[str, ...]] = {}
+    for line in text.splitlines():
+        parts = [p.strip() for p in line.strip().split(SEP)]
+        if len(parts) != 2 or not _FEATURE.fullmatch(parts[0]):
+            continue
+        account, qos = parts
+        names = tuple(q for q in qos.split(",") if _FEATURE.fullmatch(q))
+        found[account] = tuple(dict.fromkeys((*found.get(account, ()), *names)))
+    return found
