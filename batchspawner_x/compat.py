@@ -475,7 +475,7 @@ def legacy_context(spawner: PredecessorSpawner, context: Mapping[str, Any], home
         "account": context["account"],
         "qos": context["qos"],
         "options": " ".join(extra),
-        "reservation": check_name("req_reservation", spawner.req_reservation),
+        "reservation": check_name("req_reservation", spawner.req_reservation) or context["reservation"],
         "gres": check_name("req_gres", spawner.req_gres),
         "srun": check_line("req_srun", spawner.req_srun),
         "prologue": context["prologue"],

@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .environments import Environment
+from .errors import ConfigError
 from .node_side import NODE_DIR, NodeFile, node_files, start_command
 from .profiles import Choice
 from .schedulers.base import Scheduler
@@ -41,6 +43,9 @@ class JobSettings:
     :mod:`.node_side`). ``scheduler_options`` are the settings of
     the scheduler's own spawner class, by name (see
     :attr:`~batchspawner_x.schedulers.base.Scheduler.context_settings`).
+    ``environment`` is the chosen environment (see :mod:`.environments`): its setup
+    lines go into the script and its ``wrap`` in front of the node command; its ``cmd``
+    is already in ``server_command``.
     """
 
     partition: str = ""
@@ -60,6 +65,7 @@ class JobSettings:
     server_command: tuple[str, ...] = ()
     scheduler_options: Mapping[str, Any] = field(default_factory=dict)
     node_files: tuple[NodeFile, ...] = field(default_factory=node_files)
+    environment: Environment | None = None
 
 
 #: Older names of template variables, kept so that site templates written with them
@@ -96,6 +102,7 @@ def make_job_spec(settings: JobSettings, choice: Choice, place: JobPlace, schedu
     Raises :class:`~batchspawner_x.errors.ConfigError` naming the setting whose
     value cannot go into a job script.
     """
+    _check_supported(choice, scheduler)
     mem = settings.mem_limit or settings.mem_guarantee
     walltime = choice.walltime or settings.walltime
     cpus = settings.cpu_limit or settings.cpu_guarantee
@@ -106,24 +113,36 @@ def make_job_spec(settings: JobSettings, choice: Choice, place: JobPlace, schedu
         node_dir = check_path("job_dir", posixpath.join(place.job_dir, NODE_DIR))
         node_command = start_command(node_dir)
         files = tuple((f.path, f.text) for f in settings.node_files)
+    home = place.home
+    workdir = check_path("workdir", settings.workdir or place.home)
+    environment = settings.environment
+    wrap: tuple[str, ...] = ()
+    if environment is not None:
+        wrap = environment.wrap_for(job_dir=place.job_dir, home=home, workdir=workdir)
     return JobSpec(
         job_name=place.job_name,
         job_dir=place.job_dir,
         home=place.home,
         output=check_path("job_dir", posixpath.join(place.job_dir, scheduler.output_pattern)),
-        workdir=check_path("workdir", settings.workdir or place.home),
+        workdir=workdir,
         partition=check_name("partition", choice.partition or settings.partition),
-        account=check_name("account", settings.account),
-        qos=check_name("qos", settings.qos),
+        account=check_name("account", choice.account or settings.account),
+        qos=check_name("qos", choice.qos or settings.qos),
+        reservation=check_name("reservation", choice.reservation or ""),
+        constraint=check_line("constraint", choice.constraint or ""),
+        gpu_type=check_name("gpu_type", choice.gpu_type or ""),
         walltime=check_walltime("walltime", walltime),
         walltime_seconds=optional_walltime_seconds("walltime", walltime),
         gpus=choice.gpus if choice.gpus is not None else settings.gpus,
         memory_mb=choice.memory_mb or bytes_to_mib(mem),
         cpus=choice.cpus or cpu_count(cpus),
-        extra_directives=tuple(check_line("extra_directives", d) for d in settings.extra_directives),
+        extra_directives=tuple(
+            check_line("extra_directives", d) for d in (*settings.extra_directives, *choice.extra_directives)
+        ),
         prologue=settings.prologue,
         epilogue=settings.epilogue,
         command=(
+            *wrap,
             *node_command,
             "--env-file",
             place.env_file,
@@ -135,7 +154,18 @@ def make_job_spec(settings: JobSettings, choice: Choice, place: JobPlace, schedu
         options=settings.scheduler_options,
         node_dir=node_dir,
         node_files=files,
+        environment=environment.name if environment is not None else "",
+        environment_setup=environment.setup if environment is not None else "",
     )
+
+
+def _check_supported(choice: Choice, scheduler: Scheduler) -> None:
+    """Refuse a reservation, constraint or GPU type the scheduler's template cannot write
+    (a profile's: the spawner refuses them at startup too)."""
+    supported = scheduler.scheduling_supported()
+    for setting in ("reservation", "constraint", "gpu_type"):
+        if getattr(choice, setting) and setting not in supported:
+            raise ConfigError(setting, f"{scheduler.display_name} has no {setting.replace('_', ' ')}")
 
 
 def base_context(spec: JobSpec) -> dict[str, Any]:
@@ -152,6 +182,11 @@ def base_context(spec: JobSpec) -> dict[str, Any]:
         "partition": spec.partition,
         "account": spec.account,
         "qos": spec.qos,
+        "reservation": spec.reservation,
+        "constraint": spec.constraint,
+        "gpu_type": spec.gpu_type,
+        "environment": spec.environment,
+        "environment_setup": Trusted(spec.environment_setup),
         "walltime": spec.walltime,
         "walltime_seconds": spec.walltime_seconds,
         "time_limit": spec.walltime,

@@ -21,7 +21,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import environments as environment_model
+from . import profile_scheduling as scheduling_model
 from .errors import ConfigError, OptionError
+from .profile_scheduling import SCHEDULING, ClusterLists, Scheduling
 from .schedulers.base import PartitionInfo
 from .units import format_memory, format_walltime, memory_mib, walltime_seconds
 from .validation import check_name
@@ -33,7 +36,22 @@ CLUSTER = "cluster"
 
 _PROFILE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,29}$")
 _INTEGER = re.compile(r"^\s*(\d{1,6})\s*$")
-_PROFILE_KEYS = {"name", "display_name", "description", "default", "groups", "cluster", "fields", *RESOURCES}
+#: What else a request may name: an environment, and the scheduling settings of
+#: :mod:`.profile_scheduling`.
+OPTIONS = (*RESOURCES, "environment", *SCHEDULING)
+_PROFILE_KEYS = {
+    "name",
+    "display_name",
+    "description",
+    "default",
+    "groups",
+    "cluster",
+    "fields",
+    "environments",
+    "extra_directives",
+    *RESOURCES,
+    *SCHEDULING,
+}
 _FIELD_KEYS = {
     "partition": {"choices"},
     "cpus": {"min", "max"},
@@ -102,6 +120,11 @@ class Profile:
     fields: Mapping[str, Bounds] = field(default_factory=dict)
     #: The cluster it runs on (a name in the spawner's ``clusters``); empty for the first.
     cluster: str = ""
+    #: The environments it offers, by name (see :mod:`.environments`), the first the default.
+    environments: tuple[str, ...] = ()
+    #: Its own account, QOS, reservation, constraint, GPU type and directives, and the
+    #: ones the user may choose (see :mod:`.profile_scheduling`).
+    scheduling: Scheduling = field(default_factory=Scheduling)
 
     def allowed_for(self, groups: Iterable[str]) -> bool:
         """Whether a member of ``groups`` may choose this profile (empty ``groups``: everyone)."""
@@ -190,8 +213,12 @@ def parse_profiles(raw: Sequence[Mapping[str, Any]]) -> tuple[Profile, ...]:
             raise ConfigError(where + ".fields", "must be a dict of resource name to bounds")
         fields = {}
         for resource, spec in raw_fields.items():
+            if resource in SCHEDULING:
+                continue  # read by parse_scheduling below
             if resource not in RESOURCES:
-                raise ConfigError(where + ".fields", f"{resource!r} is not one of {', '.join(RESOURCES)}")
+                raise ConfigError(
+                    where + ".fields", f"{resource!r} is not one of {', '.join((*RESOURCES, *SCHEDULING))}"
+                )
             bounds = _parse_bounds(f"{where}.fields.{resource}", resource, spec)
             default = values.get(resource)
             if default is not None and not bounds.from_cluster and not _within(default, bounds):
@@ -217,6 +244,12 @@ def parse_profiles(raw: Sequence[Mapping[str, Any]]) -> tuple[Profile, ...]:
                 values=values,
                 fields=fields,
                 cluster=cluster,
+                environments=(
+                    environment_model.parse_offer(where + ".environments", item["environments"])
+                    if "environments" in item
+                    else ()
+                ),
+                scheduling=scheduling_model.parse_scheduling(where, item),
             )
         )
     if sum(p.default for p in profiles) > 1:
@@ -284,18 +317,32 @@ class Choice:
     memory_mb: int | None = None
     walltime: str | None = None
     gpus: int | None = None
+    #: The chosen environment's name (see :mod:`.environments`).
+    environment: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    reservation: str | None = None
+    constraint: str | None = None
+    gpu_type: str | None = None
+    #: The profile's own directives, after the spawner's ``extra_directives``.
+    extra_directives: tuple[str, ...] = ()
 
     def to_state(self) -> dict[str, Any]:
         """A JSON-able dict for the spawner's state."""
-        return {k: v for k, v in self.__dict__.items() if v is not None}
+        state = {k: v for k, v in self.__dict__.items() if v is not None and k != "extra_directives"}
+        if self.extra_directives:
+            state["extra_directives"] = list(self.extra_directives)
+        return state
 
     @classmethod
     def from_state(cls, data: Mapping[str, Any]) -> Choice | None:
         """The choice saved by :meth:`to_state`, or None if ``data`` holds none."""
         if not isinstance(data, Mapping) or not isinstance(data.get("profile"), str):
             return None
-        known = {k: data[k] for k in ("partition", "cpus", "memory_mb", "walltime", "gpus") if k in data}
-        return cls(profile=data["profile"], **known)
+        names = ("partition", "cpus", "memory_mb", "walltime", "gpus", "environment", *SCHEDULING)
+        known = {k: data[k] for k in names if k in data}
+        directives = data.get("extra_directives") or ()
+        return cls(profile=data["profile"], extra_directives=tuple(str(d) for d in directives), **known)
 
     def summary(self) -> str:
         """``"small: partition debug, 2 CPUs, 4G, 01:00:00"`` for messages."""
@@ -310,6 +357,12 @@ class Choice:
             parts.append(f"{self.gpus} GPU{'s' if self.gpus != 1 else ''}")
         if self.walltime:
             parts.append(self.walltime)
+        if self.environment:
+            parts.append(f"environment {self.environment}")
+        for setting in SCHEDULING:
+            value = getattr(self, setting)
+            if value:
+                parts.append(f"{setting.replace('_', ' ')} {value}")
         return f"{self.profile}: {', '.join(parts)}" if parts else self.profile
 
 
@@ -339,20 +392,24 @@ def resolve_choice(
     groups: Iterable[str],
     options: Mapping[str, Any] | None,
     cluster: Mapping[str, PartitionInfo] | None = None,
+    lists: ClusterLists | None = None,
 ) -> Choice:
     """Check a user's request and return what the job asks for.
 
-    ``options`` is ``{"profile": NAME, RESOURCE: VALUE, ...}``; an empty request
-    gets the default profile. Raises :class:`OptionError` naming the option at fault
-    for an unknown profile, a profile the user's groups may not use, an unknown
-    option, a resource the profile does not let the user change, or a value out of
-    bounds.
+    ``options`` is ``{"profile": NAME, RESOURCE: VALUE, ...}``, and may name an
+    ``environment`` among the profile's and a scheduling setting the profile lets the user
+    choose (see :mod:`.profile_scheduling`; ``lists`` is what the cluster read for the
+    user); an empty request gets the default profile. Raises :class:`OptionError` naming
+    the option at fault for an unknown profile, a profile the user's groups may not use,
+    an unknown option, a resource the profile does not let the user change, or a value
+    out of bounds or not offered.
     """
     options = dict(options or {})
+    groups = list(groups)
     offered = available_profiles(profiles, groups)
     if not offered:
         raise OptionError("profile", "no profile is available to you; ask the site's administrators")
-    unknown = sorted(set(options) - {"profile", *RESOURCES})
+    unknown = sorted(set(options) - {"profile", *OPTIONS})
     if unknown:
         raise OptionError(unknown[0], "is not an option of this hub")
     name = options.pop("profile", None) or offered[0].name
@@ -386,6 +443,16 @@ def resolve_choice(
                 raise OptionError(resource, f"{_describe(resource, value)} is above the maximum of {high}")
         values[resource] = value
     walltime = values.get("walltime")
+    environment = environment_model.resolve_environment(profile.environments, options.get("environment"))
+    scheduling = scheduling_model.resolve_scheduling(
+        profile.display_name,
+        profile.scheduling,
+        groups,
+        options,
+        lists,
+        cluster,
+        partition=str(values.get("partition", "")),
+    )
     return Choice(
         profile=profile.name,
         partition=str(values["partition"]) if "partition" in values else None,
@@ -393,6 +460,9 @@ def resolve_choice(
         memory_mb=_int_or_none(values.get("memory")),
         walltime=format_walltime(walltime) if isinstance(walltime, int) else None,
         gpus=_int_or_none(values.get("gpus")),
+        environment=environment,
+        extra_directives=profile.scheduling.extra_directives,
+        **{s: scheduling.get(s) for s in SCHEDULING},
     )
 
 
@@ -402,6 +472,7 @@ def _int_or_none(value: int | str | None) -> int | None:
 
 __all__ = [
     "CLUSTER",
+    "OPTIONS",
     "RESOURCES",
     "Bounds",
     "Choice",

@@ -35,6 +35,11 @@ class JobSpec:
     partition: str = ""
     account: str = ""
     qos: str = ""
+    #: A reservation, node-feature expression and GPU type: empty for none (each written
+    #: only by a scheduler whose capabilities declare it, see ``Scheduler.scheduling_supported``).
+    reservation: str = ""
+    constraint: str = ""
+    gpu_type: str = ""
     walltime: str = ""
     walltime_seconds: int | None = None
     gpus: int = 0
@@ -49,3 +54,6 @@ class JobSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
     node_dir: str = ""
     node_files: tuple[tuple[str, str], ...] = ()
+    #: The chosen environment's name and setup lines (the site's shell text), empty for none.
+    environment: str = ""
+    environment_setup: str = ""
