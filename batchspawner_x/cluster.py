@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from .errors import ConfigError, TransportError
 from .failover import Address, HostHealth, LoginHealth, login_addresses
@@ -90,6 +90,8 @@ class Cluster:
     def __init__(self, config: ClusterConfig) -> None:
         self.config = config
         self._limits: dict[tuple[str, ...], _Limits] = {}
+        #: Other readings (reservations, associations), by kind and cluster account.
+        self._readings: dict[tuple[str, tuple[str, ...]], tuple[float, Any]] = {}
         #: Which login nodes failed, for every account of the cluster at once.
         self.login_health = LoginHealth(config.login_order, config.login_down_time)
 
@@ -191,6 +193,34 @@ class Cluster:
             warn(e)
             return entry[1] if entry is not None else None
         self._limits[transport.key] = (time.monotonic(), found)
+        return found
+
+    async def reading(
+        self,
+        kind: str,
+        transport: Transport,
+        argv: Sequence[str],
+        parse: Callable[[Any], Any],
+        *,
+        ttl: float,
+        timeout: float,
+        warn: Callable[[Exception], None],
+    ) -> Any:
+        """What ``argv``, run as ``transport``'s account and read by ``parse`` (given the
+        :class:`~batchspawner_x.schedulers.base.CommandResult`), says: the reservations a user
+        may use, the user's accounts. Read at most every ``ttl`` seconds per ``kind`` and
+        account; a failed reading is passed to ``warn`` and answered with the last one, or
+        None. As :meth:`partitions`, for lists that differ per user."""
+        key = (kind, transport.key)
+        entry = self._readings.get(key)
+        if entry is not None and time.monotonic() - entry[0] < ttl:
+            return entry[1]
+        try:
+            found = parse(await transport.run(list(argv), timeout=timeout))
+        except (TransportError, StatusUnavailable, ConfigError) as e:
+            warn(e)
+            return entry[1] if entry is not None else None
+        self._readings[key] = (time.monotonic(), found)
         return found
 
 

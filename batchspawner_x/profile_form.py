@@ -16,8 +16,11 @@ from typing import Any
 import jinja2
 
 from .clusters import ClusterSpec
+from .environments import Environment
 from .errors import ConfigError
+from .profile_scheduling import SCHEDULING, ClusterLists, offered
 from .profiles import (
+    OPTIONS,
     RESOURCES,
     Bounds,
     Choice,
@@ -61,10 +64,10 @@ _FORM = """\
     {% for f in p.inputs %}
       <div class="col-auto">
         <label class="form-label" for="{{ f.id }}">{{ f.label }}</label>
-        {% if f.choices %}
+        {% if f.choices or f.select %}
         <select class="form-select" id="{{ f.id }}" name="{{ f.input_name }}">
           {% for c in f.choices %}
-          <option value="{{ c }}"{% if c == f.value %} selected{% endif %}>{{ c }}</option>
+          <option value="{{ c }}"{% if c == f.value %} selected{% endif %}>{{ f.labels.get(c, c) }}</option>
           {% endfor %}
         </select>
         {% else %}
@@ -119,6 +122,12 @@ _LABELS = {
     "memory": "Memory (GiB)",
     "walltime": "Hours",
     "gpus": "GPUs",
+    "environment": "Environment",
+    "account": "Account",
+    "qos": "QOS",
+    "reservation": "Reservation",
+    "constraint": "Node features",
+    "gpu_type": "GPU type",
 }
 
 _environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
@@ -141,6 +150,8 @@ def _input(profile: Profile, resource: str, bounds: Bounds, value: int | str | N
         "step": None,
         "hint": "",
         "value": "",
+        "labels": {},
+        "select": False,
     }
     if resource == "partition":
         spec["value"] = value if value is not None else (bounds.choices[0] if bounds.choices else "")
@@ -163,8 +174,56 @@ def _input(profile: Profile, resource: str, bounds: Bounds, value: int | str | N
     return spec
 
 
+def _select(
+    profile: Profile, name: str, choices: Sequence[str], value: object, labels: Mapping[str, str]
+) -> dict[str, Any]:
+    """A select of names (an environment, an account...): the value shown is the one chosen
+    before if still offered, else the profile's, else the first."""
+    chosen = value if value in choices else choices[0] if choices else ""
+    return {
+        "id": f"bsx-{profile.name}-{name}",
+        "input_name": f"{profile.name}.{name}",
+        "label": _LABELS[name],
+        "choices": tuple(choices),
+        "labels": dict(labels),
+        "value": chosen,
+        "hint": "" if choices else "none available to you",
+        "select": True,
+    }
+
+
+def _choice_inputs(
+    p: Profile,
+    values: Mapping[str, Any],
+    groups: Sequence[str],
+    partitions: Mapping[str, PartitionInfo] | None,
+    lists: ClusterLists | None,
+    environments: Mapping[str, Environment],
+) -> list[dict[str, Any]]:
+    """The selects of a profile's environments (when it offers more than one) and of the
+    scheduling settings its user may choose (see :mod:`.profile_scheduling`)."""
+    inputs = []
+    if len(p.environments) > 1:
+        labels = {n: environments[n].display_name for n in p.environments if n in environments}
+        inputs.append(_select(p, "environment", p.environments, values.get("environment"), labels))
+    partition = str(values.get("partition") or p.values.get("partition") or "")
+    for setting in SCHEDULING:
+        field = p.scheduling.fields.get(setting)
+        if field is None:
+            continue
+        account = str(values.get("account") or p.scheduling.values.get("account") or "")
+        names = offered(setting, field, groups, lists, partitions, partition=partition, account=account)
+        if field.optional:
+            names = ("", *names)
+        current = values.get(setting, p.scheduling.values.get(setting, ""))
+        inputs.append(_select(p, setting, names, current or "", {"": "(none)"}))
+    return inputs
+
+
 def _last_values(choice: Choice) -> dict[str, int | str | None]:
     return {
+        "environment": choice.environment,
+        **{s: getattr(choice, s) for s in SCHEDULING},
         "partition": choice.partition,
         "cpus": choice.cpus,
         "memory": choice.memory_mb,
@@ -174,13 +233,16 @@ def _last_values(choice: Choice) -> dict[str, int | str | None]:
 
 
 def _items(
-    offered: Sequence[Profile],
+    profiles: Sequence[Profile],
     selected: str | None,
     last: Mapping[str, int | str | None],
     partitions: Mapping[str, PartitionInfo] | None,
+    groups: Sequence[str] = (),
+    lists: ClusterLists | None = None,
+    environments: Mapping[str, Environment] | None = None,
 ) -> list[dict[str, Any]]:
     items = []
-    for p in offered:
+    for p in profiles:
         partition = p.values.get("partition")
         values: Mapping[str, int | str | None] = last if p.name == selected and last else p.values
         inputs = [
@@ -188,6 +250,7 @@ def _items(
             for r in RESOURCES
             if r in p.fields
         ]
+        inputs += _choice_inputs(p, values, groups, partitions, lists, environments or {})
         items.append(
             {"name": p.name, "display_name": p.display_name, "description": p.description, "inputs": inputs}
         )
@@ -202,6 +265,9 @@ def render_form(
     *,
     clusters: Sequence[ClusterSpec] = (),
     partitions: Mapping[str, Mapping[str, PartitionInfo] | None] | None = None,
+    lists: ClusterLists | None = None,
+    lists_by_cluster: Mapping[str, ClusterLists | None] | None = None,
+    environments: Mapping[str, Environment] | None = None,
 ) -> str:
     """The spawn form's HTML for a member of ``groups``: one radio button per profile,
     and under each the fields the user may change. Every value is escaped.
@@ -213,11 +279,14 @@ def render_form(
     With ``clusters`` (those the user may use, the first being the default), the form
     starts with a cluster menu and groups the profiles by cluster; only the chosen
     cluster's profiles are shown and sent. ``partitions`` then gives each cluster's
-    partitions, by name.
+    partitions, by name, and ``lists_by_cluster`` what each read for the user (``lists``
+    with one cluster: see :mod:`.profile_scheduling`). ``environments`` gives the display
+    names of the environments a profile offers.
     """
     groups = list(groups)
     if not clusters:
-        return _render_one(profiles, groups, previous, cluster)
+        return _render_one(profiles, groups, previous, cluster, lists, environments)
+    lists_by_cluster = lists_by_cluster or {}
     default = clusters[0].name
     partitions = partitions or {}
     chosen = previous.get("cluster") if previous else None
@@ -235,7 +304,9 @@ def render_form(
         if c.name == selected_cluster and previous and previous.get("profile"):
             request = {k: v for k, v in previous.items() if k != "cluster"}
             try:
-                choice = resolve_choice(own, groups, request, partitions.get(c.name))
+                choice = resolve_choice(
+                    own, groups, request, partitions.get(c.name), lists_by_cluster.get(c.name)
+                )
             except ConfigError:
                 choice = None
             if choice is not None:
@@ -247,7 +318,15 @@ def render_form(
                 "name": c.name,
                 "display_name": c.display_name,
                 "description": c.description,
-                "profiles": _items(offered, pick, last, partitions.get(c.name)),
+                "profiles": _items(
+                    offered,
+                    pick,
+                    last,
+                    partitions.get(c.name),
+                    groups,
+                    lists_by_cluster.get(c.name),
+                    environments,
+                ),
             }
         )
     return _environment.from_string(_FORM).render(
@@ -260,6 +339,8 @@ def _render_one(
     groups: Sequence[str],
     previous: Mapping[str, Any] | None,
     cluster: Mapping[str, PartitionInfo] | None,
+    lists: ClusterLists | None = None,
+    environments: Mapping[str, Environment] | None = None,
 ) -> str:
     """The form of a hub with one cluster: its profiles, without a cluster menu."""
     offered = available_profiles(profiles, groups)
@@ -267,13 +348,14 @@ def _render_one(
     selected = offered[0].name if offered else None
     if previous and previous.get("profile"):
         try:
-            choice = resolve_choice(profiles, groups, previous, cluster)
+            choice = resolve_choice(profiles, groups, previous, cluster, lists)
         except ConfigError:
             choice = None
         if choice is not None:
             selected, last = choice.profile, _last_values(choice)
+    items = _items(offered, selected, last, cluster, groups, lists, environments)
     return _environment.from_string(_FORM).render(
-        clusters=[], profiles=_items(offered, selected, last, cluster), selected=selected, selected_cluster=""
+        clusters=[], profiles=items, selected=selected, selected_cluster=""
     )
 
 
@@ -290,7 +372,7 @@ def options_from_form(formdata: Mapping[str, Sequence[str]]) -> dict[str, str]:
         if not key.startswith(prefix) or not values:
             continue
         resource = key[len(prefix) :]
-        if resource not in RESOURCES:
+        if resource not in OPTIONS:
             continue
         value = values[0].strip()
         if resource == "memory" and _NUMBER.fullmatch(value):

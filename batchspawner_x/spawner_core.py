@@ -30,15 +30,17 @@ from .jobspec import JobPlace, JobSettings, make_job_context
 from .messages import describe_status
 from .poller import StatusPoller
 from .pool import SSHTarget
+from .profile_scheduling import ClusterLists
 from .schedulers.base import PartitionInfo, Scheduler
 from .settings import invalid_setting
 from .spawner_clusters import CLUSTER_SETTINGS, ClusterChoice
+from .spawner_environments import EnvironmentChoice, lists_wanted
 from .states import JobStatus
 from .transport import Transport
 from .validation import check_path, check_username, slug
 
 
-class SpawnerCore(ClusterChoice):
+class SpawnerCore(ClusterChoice, EnvironmentChoice):
     """Connections, job files, resource choice and progress of one spawner."""
 
     # -- state ------------------------------------------------------------------
@@ -57,11 +59,12 @@ class SpawnerCore(ClusterChoice):
             super().__init__(**kwargs)
         except TraitError as e:  # a bad setting: refused with its name, for the user and the log
             raise invalid_setting(e) from None
-        if self.clusters and self.profiles:  # each profile's cluster must be one of them
-            try:
+        try:  # each profile's cluster must be one of them; environments need their setting
+            if self.clusters and self.profiles:
                 self._profiles()
-            except ConfigError as e:
-                raise invalid_setting(TraitError(str(e))) from None
+            self.check_profile_environments(profile_model.parse_profiles(self.profiles))
+        except ConfigError as e:
+            raise invalid_setting(TraitError(str(e))) from None
         self._transport: Transport | None = None
         self._status_transport: Transport | None = None
         self._poller: StatusPoller | None = None
@@ -74,6 +77,8 @@ class SpawnerCore(ClusterChoice):
         self._reported_job = ""
         self._report_event = asyncio.Event()
         self._choice: profile_model.Choice | None = None
+        #: What the cluster read for this user's profile fields at the last start or form.
+        self._lists: ClusterLists | None = None
         self._extras_checked = 0.0
 
     # -- building blocks ---------------------------------------------------------
@@ -192,6 +197,8 @@ class SpawnerCore(ClusterChoice):
 
     def job_settings(self) -> JobSettings:
         """This spawner's settings that a job script reads, as plain values."""
+        environment = self.chosen_environment(self.resource_choice())
+        cmd = environment.cmd if environment is not None and environment.cmd else self.cmd
         return JobSettings(
             partition=self.partition,
             account=self.account,
@@ -207,10 +214,11 @@ class SpawnerCore(ClusterChoice):
             prologue=self.prologue,
             epilogue=self.epilogue,
             node_command=tuple(self.node_command),
-            server_command=(*self.cmd, *self.get_args()),
+            server_command=(*cmd, *self.get_args()),
             scheduler_options={
                 name: self.scheduler_setting(name) for name in self.scheduler_class.context_settings
             },
+            environment=environment,
         )
 
     def job_context(self, job_dir: str, home: str) -> dict[str, Any]:
@@ -248,7 +256,15 @@ class SpawnerCore(ClusterChoice):
     def _profiles(self) -> tuple[profile_model.Profile, ...]:
         """All the site's profiles, each naming a configured cluster or none."""
         profiles = profile_model.parse_profiles(self.profiles)
-        cluster_model.check_profile_clusters(self.cluster_specs(), profiles)
+        specs = self.cluster_specs()
+        cluster_model.check_profile_clusters(specs, profiles)
+
+        def scheduler_of(profile: profile_model.Profile) -> type[Scheduler]:
+            if not specs:
+                return self.scheduler_class
+            return self.cluster_prototype(profile.cluster or specs[0].name).scheduler_class
+
+        self.check_profile_settings(profiles, scheduler_of)
         return profiles
 
     def _cluster_profiles(self) -> tuple[profile_model.Profile, ...]:
@@ -267,7 +283,7 @@ class SpawnerCore(ClusterChoice):
                 return profile_model.Choice(profile="")
             options = {k: v for k, v in self._own_options().items() if k != "cluster"}
             self._choice = profile_model.resolve_choice(
-                self._cluster_profiles(), self._user_groups(), options, self._cached_partitions()
+                self._cluster_profiles(), self._user_groups(), options, self._cached_partitions(), self._lists
             )
         return self._choice
 
@@ -309,23 +325,82 @@ class SpawnerCore(ClusterChoice):
             transport, ttl=self.cluster_limits_ttl, timeout=self.status_timeout, warn=warn
         )
 
+    async def cluster_lists(
+        self, profiles: tuple[profile_model.Profile, ...] | None = None
+    ) -> ClusterLists | None:
+        """What the cluster reads for this user's profile fields (``{"choices": "cluster"}``
+        of a reservation, account or QOS), at most every :attr:`cluster_limits_ttl` seconds
+        per cluster account; None when none of ``profiles`` (by default this cluster's)
+        asks for them. A list the scheduler cannot give, or whose reading failed (logged),
+        is None: only the site's choices are offered."""
+        if profiles is None:
+            profiles = self._cluster_profiles() if self.profiles else ()
+        want_reservations, want_associations = lists_wanted(profiles)
+        if not (want_reservations or want_associations) or not self.cluster_limits_ttl:
+            return None
+        scheduler = self.scheduler
+        try:
+            transport = await self.transport()
+            user = await self.cluster_username()
+        except ConfigError as e:  # a refused account: the spawn itself says so
+            self.log.warning("%s cannot read the cluster's lists: %s", self._log_prefix(), e)
+            return None
+
+        def warn(e: Exception) -> None:
+            self.log.warning("%s cannot read the cluster's lists: %s", self._log_prefix(), e)
+
+        timing: dict[str, Any] = {
+            "ttl": self.cluster_limits_ttl,
+            "timeout": self.status_timeout,
+            "warn": warn,
+        }
+        associations = None
+        argv = scheduler.associations_argv(user) if want_associations else None
+        if argv is not None:
+            associations = await self.cluster.reading(
+                "associations", transport, argv, scheduler.parse_associations, **timing
+            )
+        reservations = None
+        argv = scheduler.reservations_argv() if want_reservations else None
+        if argv is not None:
+            accounts = tuple(associations or ())
+            reservations = await self.cluster.reading(
+                "reservations",
+                transport,
+                argv,
+                lambda r: scheduler.parse_reservations(r, user, accounts),
+                **timing,
+            )
+        self._lists = ClusterLists(reservations=reservations, associations=associations)
+        return self._lists
+
     async def _render_options_form(self) -> str:
         """The spawn form: the clusters and profiles the user's groups may choose, the last
         choice selected."""
         specs = self.cluster_specs()
         if not specs:
             cluster = await self.cluster_partitions()
-            return profile_form.render_form(self._profiles(), self._user_groups(), self.user_options, cluster)
+            return profile_form.render_form(
+                self._profiles(),
+                self._user_groups(),
+                self.user_options,
+                cluster,
+                lists=await self.cluster_lists(),
+                environments=self.site_environments(),
+            )
         offered = [s for s in specs if s.allowed_for(self._user_groups())]
         if not offered:
             return "<p>No cluster is available to you; ask the site's administrators.</p>"
         partitions = await asyncio.gather(*(self._partitions_of(s.name) for s in offered))
+        lists = await asyncio.gather(*(self._lists_of(s.name) for s in offered))
         return profile_form.render_form(
             self._profiles() if self.profiles else (),
             self._user_groups(),
             self.user_options,
             clusters=offered,
             partitions={s.name: found for s, found in zip(offered, partitions, strict=True)},
+            lists_by_cluster={s.name: found for s, found in zip(offered, lists, strict=True)},
+            environments=self.site_environments(),
         )
 
     async def _partitions_of(self, name: str) -> dict[str, PartitionInfo] | None:
@@ -335,6 +410,16 @@ class SpawnerCore(ClusterChoice):
         proto = self.cluster_prototype(name)
         assert isinstance(proto, SpawnerCore)
         return await proto.cluster_partitions()
+
+    async def _lists_of(self, name: str) -> ClusterLists | None:
+        """What the cluster called ``name`` reads for this user's profile fields, for the form."""
+        if name == self.cluster_name:
+            return await self.cluster_lists()
+        specs = self.cluster_specs()
+        own = profile_model.profiles_on(self._profiles(), name, specs[0].name) if self.profiles else ()
+        proto = self.cluster_prototype(name)
+        assert isinstance(proto, SpawnerCore)
+        return await proto.cluster_lists(own)
 
     async def _apply_profile(self, user_options: dict[str, Any]) -> None:
         """Check ``user_options`` against the clusters and profiles (from the form or the
@@ -359,7 +444,7 @@ class SpawnerCore(ClusterChoice):
             if self.profiles and self._cluster_profiles():
                 cluster = await self.cluster_partitions()
                 self._choice = profile_model.resolve_choice(
-                    self._cluster_profiles(), groups, options, cluster
+                    self._cluster_profiles(), groups, options, cluster, await self.cluster_lists()
                 )
             elif options:  # a cluster without profiles takes no other option
                 raise OptionError(sorted(options)[0], "is not an option of this hub")

@@ -21,13 +21,7 @@ from batchspawner_x.schedulers.sge import GridengineScheduler
 from batchspawner_x.schedulers.slurm import SlurmScheduler
 from batchspawner_x.script import render
 
-JOB_DIR = "/home/alice/.batchspawner_x/alice"
-SGE_OPTIONS = {
-    "parallel_environment": "smp",
-    "memory_resources": ["h_vmem"],
-    "memory_per_slot": True,
-    "gpu_resource": "gpu",
-}
+from .test_jobspec import JOB_DIR, SGE_OPTIONS
 
 PROFILES: list[dict[str, Any]] = [
     {
