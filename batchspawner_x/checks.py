@@ -2,6 +2,7 @@
 
 :class:`Checker` runs them in order on a built spawner: the login node (each login
 host of the cluster), its host key, the user's login, the scheduler's commands, the
+lists profile fields read from the cluster (when a profile asks for them), the
 template, the job directory and the way back from the cluster to the hub. Each
 yields a :class:`Result`; a check that cannot run because an earlier one failed is
 skipped, not failed again.
@@ -15,7 +16,7 @@ import os
 import posixpath
 import secrets
 import shlex
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlparse
@@ -29,8 +30,9 @@ from .errors import (
     TransportError,
 )
 from .handshake import CERT_DIR
-from .schedulers.base import PartitionInfo
+from .schedulers.base import CommandResult, PartitionInfo
 from .spawner import BatchSpawnerBase
+from .spawner_environments import lists_wanted
 from .states import StatusUnavailable
 from .transport import Transport
 from .units import format_walltime
@@ -120,6 +122,7 @@ class Checker:
             self.authentication,
             self.scheduler_commands,
             self.partitions,
+            self.profile_lists,
             self.template,
             self.job_directory,
             self.hub_reachable,
@@ -336,6 +339,46 @@ class Checker:
                 name, False, f"{shlex.join(argv)} lists no partitions", "check the scheduler's setup"
             )
         return Result(name, True, "partitions " + ", ".join(_describe_partition(p) for p in found.values()))
+
+    async def profile_lists(self) -> list[Result]:
+        """The reservations and accounts profile fields offer from the cluster, read as the
+        form reads them (no line when no profile asks for them)."""
+        name = "profile lists"
+        s = self.spawner
+        try:
+            wanted = lists_wanted(s._cluster_profiles()) if s.profiles else (False, False)
+        except ConfigError as e:  # a profile its scheduler cannot honour
+            return [
+                Result(name, False, str(e), "correct the profile (see docs/accounts-and-reservations.md)")
+            ]
+        if not any(wanted):
+            return []
+        if not self.logged_in:
+            return [Result(name, None, "needs a working login")]
+        scheduler = s.scheduler
+        commands: list[tuple[str, list[str] | None, Callable[[CommandResult], Iterable[str]]]] = []
+        if wanted[1]:
+            commands.append(
+                ("accounts", scheduler.associations_argv(self.user), scheduler.parse_associations)
+            )
+        if wanted[0]:
+            argv = scheduler.reservations_argv()
+            commands.append(("reservations", argv, lambda r: scheduler.parse_reservations(r, self.user)))
+        transport = await self.transport()
+        results = []
+        for kind, argv, parse in commands:
+            if argv is None:
+                detail = f"{scheduler.display_name} lists no {kind}: only the site's choices are offered"
+                results.append(Result(name, True, detail, warning=True))
+                continue
+            try:
+                found = parse(await transport.run(argv, timeout=self.timeout))
+            except (TransportError, StatusUnavailable) as e:
+                fix = f"run it as {self.user} on the login node; the form then offers only the site's choices"
+                results.append(Result(name, False, f"{shlex.join(argv)} failed: {e}", fix))
+                continue
+            results.append(Result(name, True, f"{kind} for {self.user}: {', '.join(found) or 'none'}"))
+        return results
 
     async def template(self) -> Result:
         name = "template renders"

@@ -22,6 +22,7 @@ from batchspawner_x.schedulers.base import CommandResult
 
 from .fakes import Answer, FakeTransport
 from .node_stand_in import without_node_side
+from .test_slurm_lists import RESERVATIONS
 
 BASE = """
 c.JupyterHub.spawner_class = "batchspawner_x.SlurmSpawner"
@@ -501,3 +502,30 @@ def test_a_refused_option_is_one_line_without_a_traceback(tmp_path: Path) -> Non
         "batchspawner-x render: the hub would refuse these options with HTTP 400: "
         "Invalid choice for cluster: 'nope' is not a cluster you can use (a)"
     ]
+
+
+async def test_check_reads_the_lists_profiles_offer_from_the_cluster(tmp_path: Path) -> None:
+    base = login_node()
+
+    def answer(argv: list[str]) -> CommandResult:
+        if argv[:4] == ["scontrol", "--oneliner", "show", "reservation"]:
+            return CommandResult(0, RESERVATIONS)
+        if argv[0] == "sacctmgr":
+            return CommandResult(1, "", "sacctmgr: error: Slurm accounting storage is disabled\n")
+        return base(argv)
+
+    profiles = (
+        'c.SlurmSpawner.profiles = [{"name": "lab", "fields": {'
+        '"reservation": {"choices": "cluster", "optional": True}, "account": {"choices": "cluster"}}}]\n'
+    )
+    check = await checker(tmp_path, LoginNode(answer), profiles)
+    check.logged_in = True
+    lines = [r.line() for r in await check.profile_lists()]
+    assert lines == [
+        "FAIL profile lists: sacctmgr --noheader --parsable2 show associations user=alice format=account,qos "
+        "failed: sacctmgr failed: sacctmgr: error: Slurm accounting storage is disabled -- fix: run it as "
+        "alice on the login node; the form then offers only the site's choices",
+        "OK   profile lists: reservations for alice: intro-class, all-but-dave",
+    ]
+    # without such a profile: no line, no command
+    assert await (await checker(tmp_path, LoginNode(answer))).profile_lists() == []

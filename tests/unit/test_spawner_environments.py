@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 from tornado import web
+from traitlets.config import Config
 
 from batchspawner_x import SlurmSpawner
 from batchspawner_x.schedulers.base import CommandResult
 from batchspawner_x.settings import InvalidSetting
 
-from .fakes import FakeTransport, make_spawner
+from .fakes import FakeTransport, make_spawner, new_spawner
 from .test_slurm_lists import RESERVATIONS
 
 ENVIRONMENTS: dict[str, Any] = {
@@ -183,10 +184,6 @@ async def test_a_failed_reading_leaves_only_the_sites_choices() -> None:
 
 
 async def test_each_cluster_offers_its_own_lists_and_refuses_what_its_scheduler_lacks() -> None:
-    from traitlets.config import Config
-
-    from .fakes import new_spawner
-
     config = Config()
     config.BatchSpawnerBase.clusters = {
         "flagship": {"scheduler": "slurm", "ssh_host": "flagship.example.edu"},
