@@ -362,6 +362,10 @@ class SpawnerTraits(AccountsMixin, ReachMixin, PredecessorConfig):
         or ``{"choices": "cluster"}`` for the partitions the scheduler lists). A profile's
         values replace :attr:`partition`, ``cpu_limit``, ``mem_limit``, :attr:`walltime`
         and :attr:`gpus` for that spawn only; what it does not set keeps those settings.
+        A profile may also offer ``environments`` (names in ``environments``, the first the
+        default; see docs/environments.md) and set its own ``account``, ``qos``,
+        ``reservation``, ``constraint``, ``gpu_type`` and ``extra_directives``, the first five
+        also as fields the user chooses in (see docs/accounts-and-reservations.md).
         A profile or field the hub cannot understand is refused when the spawner is built,
         with a message naming it (``batchspawner-x check`` shows it). Empty (the default):
         no form, the settings apply as they are.

@@ -529,3 +529,28 @@ async def test_check_reads_the_lists_profiles_offer_from_the_cluster(tmp_path: P
     ]
     # without such a profile: no line, no command
     assert await (await checker(tmp_path, LoginNode(answer))).profile_lists() == []
+
+
+def test_render_shows_a_chosen_environment_and_refuses_a_hostile_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(
+        tmp_path,
+        """
+c.SlurmSpawner.environments = {
+    "py311": {"display_name": "Python 3.11", "setup": "module load python/3.11"},
+    "box": {"display_name": "Container", "wrap": ["apptainer", "exec", "/opt/images/j.sif"]},
+}
+c.SlurmSpawner.profiles = [{"name": "lab", "environments": ["py311", "box"], "reservation": "class"}]
+""",
+    )
+    base = ["render", "--config", config, "--user", "alice", "--profile", "lab"]
+    code, out, err = run([*base, "--options", '{"environment": "box"}'], capsys)
+    assert code == 0, err
+    assert "#SBATCH --reservation=class" in out.splitlines()
+    assert "exec apptainer exec /opt/images/j.sif " in out
+    code, out, err = run(base, capsys)
+    assert "module load python/3.11" in out.splitlines()
+    code, _, err = run([*base, "--options", '{"environment": "box; reboot"}'], capsys)
+    assert code == 2
+    assert "Invalid choice for environment: 'box; reboot' is not one of py311, box" in err
