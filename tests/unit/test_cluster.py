@@ -91,3 +91,37 @@ async def test_partitions_are_read_once_per_account_and_kept_through_a_failure()
     assert await cluster.partitions(transport, ttl=0, timeout=5, warn=warnings.append) is None  # off
     assert await cluster.partitions(transport, ttl=1e-9, timeout=5, warn=warnings.append) is found
     assert [str(w) for w in warnings] == ["the login node is down"]
+
+
+async def test_a_users_lists_are_read_once_per_account_and_kept_through_a_failure() -> None:
+    cluster = Cluster(ClusterConfig(SlurmScheduler))
+    slurm = SlurmScheduler()
+    alice = FakeTransport(lambda argv: CommandResult(0, "physics|normal\n"))
+    bob = FakeTransport(lambda argv: CommandResult(0, "chem|normal\n"))
+    warnings: list[Exception] = []
+    argv = slurm.associations_argv("alice")
+
+    async def read(transport: FakeTransport, ttl: float = 300) -> Any:
+        return await cluster.reading(
+            "associations",
+            transport,
+            argv,
+            slurm.parse_associations,
+            ttl=ttl,
+            timeout=5,
+            warn=warnings.append,
+        )
+
+    found = await read(alice)
+    assert found == {"physics": ("normal",)}
+    assert await read(alice) is found and len(alice.commands) == 1
+    assert await read(bob) == {"chem": ("normal",)}  # each account its own
+
+    def fail(argv: list[str]) -> CommandResult:
+        raise TransportError("the login node is down")
+
+    alice.answer = fail
+    assert await read(alice, ttl=1e-9) is found
+    assert [str(w) for w in warnings] == ["the login node is down"]
+    fresh = FakeTransport(fail)
+    assert await read(fresh) is None  # never read: nothing to offer, never a guess
