@@ -288,6 +288,16 @@ class SpawnerTraits(AccountsMixin, ReachMixin, PredecessorConfig):
         help="Time limit of the job, for example ``08:00:00`` or ``1-00:00:00``; empty for the default.",
     )
     gpus = Integer(0, min=0, config=True, help="Number of GPUs to request; 0 requests none.")
+    walltime_warnings = List(
+        Integer(min=1),
+        default_value=[900, 300],
+        config=True,
+        help="""Seconds before the end of the job's time limit at which the user is warned,
+        in any order. Example: ``[1800, 600, 120]`` warns 30, 10 and 2 minutes before the end.
+        The largest also asks the scheduler for its own early signal where it has one (Slurm's
+        ``--signal=B:USR1@SECONDS``), so the job warns even when the hub cannot be reached;
+        the smallest is the last warning. An empty list turns the warnings off.""",
+    )
     extra_directives = List(
         Unicode(),
         config=True,
