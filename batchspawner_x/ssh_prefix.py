@@ -30,6 +30,10 @@ _SHELL_CHARS = frozenset(";|&$`<>()*?[]!~\\\"'\n")
 #: Flags without an argument that change nothing the built-in connection does.
 _HARMLESS_FLAGS = frozenset("qTtx")
 
+#: OpenSSH's flags that take an argument (``ssh(1)``): a refused one still consumes it, so
+#: that the advice does not take ``-J jump``'s ``jump`` for the login node.
+_VALUE_FLAGS = frozenset("BbcDEeFIiJLlmOopQRSWw")
+
 #: ``-o`` options accepted and dropped, with why they change nothing here.
 _DROPPED_OPTIONS = {
     "batchmode": "the hub never prompts",
@@ -184,6 +188,8 @@ class _Parser:
         if letter in _HARMLESS_FLAGS and not attached:
             return
         if letter not in "ilpo" or word.startswith("--"):
+            if letter in _VALUE_FLAGS and not attached and not word.startswith("--"):
+                next(words, None)
             raise _refused(f"the ssh option {word} has no built-in equivalent")
         argument = attached or next(words, None)
         if argument is None:

@@ -157,6 +157,17 @@ def test_the_spawner_refuses_an_untranslatable_line_naming_exec_prefix() -> None
         new_spawner(name="alice", config=c, log=LOG)
 
 
+def test_a_refused_flag_with_an_argument_is_not_taken_for_the_login_node() -> None:
+    # ProxyJump is refused, and the advice still names req_host, not the jump host
+    c = Config()
+    c.SlurmSpawner.exec_prefix = "ssh -J jump.example.org -l {username} {host}"
+    c.SlurmSpawner.req_host = "login1.example.org"
+    with pytest.raises(TraitError, match=r"-J has no built-in equivalent") as info:
+        new_spawner(name="alice", config=c, log=LOG)
+    assert "ssh_host = 'login1.example.org'" in str(info.value)
+    assert "jump.example.org'" not in str(info.value)
+
+
 def test_a_local_prefix_with_another_placeholder_is_refused() -> None:
     c = Config()
     c.SlurmSpawner.exec_prefix = "sudo -u {username} --host {host}"
