@@ -36,7 +36,7 @@ class ServerReportHandler(APIHandler):
         except ValueError as e:
             self.log.warning("Refused a server address report for %s: %s", user.name, e)
             raise web.HTTPError(400, str(e)) from None
-        for spawner in list(user.spawners.values()):
+        for spawner in spawners_of(user):
             accept = getattr(spawner, "accept_server_report", None)
             if accept is not None and accept(token, host, port, job_id):
                 await self._check_host(spawner, user.name, host)
@@ -58,6 +58,20 @@ class ServerReportHandler(APIHandler):
         except BatchSpawnerError as e:
             self.log.warning("Refused a server address report for %s: %s", name, e)
             raise web.HTTPError(400, str(e)) from None
+
+
+def spawners_of(user: Any) -> list[Any]:
+    """The user's spawners, each wrapper's current child in its place.
+
+    Under wrapspawner (``ProfilesSpawner``, ``DockerProfilesSpawner``) JupyterHub holds the
+    wrapper; the spawner of ours that started the job is its ``child_spawner``, built at
+    start. A wrapper without a child yet is kept as it is (it has nothing to report to).
+    """
+    found = []
+    for spawner in list(user.spawners.values()):
+        child = getattr(spawner, "child_spawner", None)
+        found.append(child if child is not None else spawner)
+    return found
 
 
 def register() -> None:
