@@ -351,6 +351,8 @@ class PredecessorConfig(LoggingConfigurable):
         #: Spawner settings (mem_limit, cpu_limit) given by an old name, kept against a
         #: wrapspawner parent's link, see _predecessor_keep.
         self._predecessor_spawner_values: dict[str, Any] = {}
+        #: Every setting an old name gave, put back when the configuration is loaded again.
+        self._predecessor_values: dict[str, Any] = {}
         super().__init__(**kwargs)
         self._predecessor_loaded = True
         for name in ("exec_prefix", "req_host"):
@@ -417,7 +419,20 @@ class PredecessorConfig(LoggingConfigurable):
         for trait, new in updates.items():
             if trait in _SPAWNER_LEVEL:
                 self._predecessor_spawner_values[trait] = new
+            self._predecessor_values[trait] = new
             setattr(self, trait, new)
+
+    def _load_config(self, cfg: Any, section_names: Any = None, traits: Any = None) -> None:
+        """Load ``cfg``, then put back what old names gave this spawner.
+
+        A wrapspawner parent links its ``config`` to its child's, which loads the site's
+        configuration again once the child is built: a site-wide ``walltime`` then replaced
+        the ``walltime`` that the profile's own ``req_runtime`` gave. A profile's settings
+        win over the site's, in old names as in new ones (traitlets keeps those given by name).
+        """
+        super()._load_config(cfg, section_names=section_names, traits=traits)
+        for trait, value in getattr(self, "_predecessor_values", {}).items():
+            setattr(self, trait, value)
 
     @observe(*_SPAWNER_LEVEL)
     def _predecessor_keep(self, change: Mapping[str, Any]) -> None:

@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from traitlets import TraitError
 from traitlets.config import Config
 from wrapspawner import ProfilesSpawner
 
-from batchspawner_x import SlurmSpawner, cli, spawner_traits
+from batchspawner_x import SlurmSpawner, api, cli, spawner_traits
 from batchspawner_x.profiles import is_wrapspawner_profiles
 from batchspawner_x.schedulers.base import CommandResult
 
@@ -203,3 +204,24 @@ async def test_the_wrappers_start_reaches_the_childs_submit() -> None:
         await asyncio.wait_for(wrapper.start(), 10)
     assert not isinstance(info.value, TraitError)
     assert len([argv for argv in transport.commands if "sbatch" in argv]) == 1  # submitted once
+
+
+def test_the_hub_handlers_find_the_child_behind_the_wrapper() -> None:
+    # the job reports its address to the hub: JupyterHub holds the wrapper, not our child
+    wrapper = ProfilesSpawner(user=hub_user("alice"), config=site_config(), **hub_traits("alice"))
+    unstarted = ProfilesSpawner(user=hub_user("alice"), config=site_config(), **hub_traits("alice"))
+    wrapper.user_options = {"profile": "gpu"}
+    wrapper.construct_child()
+    user = SimpleNamespace(spawners={"": wrapper, "other": unstarted})
+    assert api.spawners_of(user) == [wrapper.child_spawner, unstarted]
+    assert callable(api.spawners_of(user)[0].accept_server_report)
+
+
+def test_a_profiles_old_names_win_over_the_sites_settings() -> None:
+    # the wrapper's link reloads the site's configuration into the child once it is built
+    config = site_config(walltime="01:00:00")
+    config.ProfilesSpawner.profiles = [
+        ("Short", "short", "batchspawner_x.SlurmSpawner", {"req_runtime": "00:30:00", "partition": "gpu"}),
+    ]
+    child = child_of(config, "short")
+    assert (child.walltime, child.partition) == ("00:30:00", "gpu")
