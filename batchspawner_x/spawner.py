@@ -177,6 +177,8 @@ class BatchSpawnerBase(ServerWait, Spawner):
 
     # -- Spawner API ---------------------------------------------------------------------
     async def start(self) -> tuple[str, int]:
+        if self.refused_setting is not None:
+            raise self.refused_setting
         self._events = []
         self._start_done = False
         self._reported = None
@@ -394,6 +396,9 @@ class BatchSpawnerBase(ServerWait, Spawner):
             self.log.exception("%s failed to cancel the job", self._log_prefix())
 
     async def get_url(self) -> str:
+        if self.refused_setting is not None:  # as recorded: the job cannot be asked
+            recorded: str = await super().get_url()
+            return recorded
         proto = "https" if self.internal_ssl else "http"
         if not (self.server_host and self.server_port) and self.job_id:
             # The hub restarted while this job was starting: find its server.
@@ -422,6 +427,8 @@ class BatchSpawnerBase(ServerWait, Spawner):
         return url
 
     async def poll(self) -> int | None:
+        if self.refused_setting is not None:  # the job cannot be asked about: left as it is
+            return None if self.job_id or self.submission_id else 0
         if self.cluster_missing:
             return 1  # its cluster left the configuration (logged when the state was loaded)
         if not self.job_id and self.submission_id:
@@ -451,6 +458,13 @@ class BatchSpawnerBase(ServerWait, Spawner):
         return code if code is not None else 1
 
     async def stop(self, now: bool = False) -> None:
+        if self.refused_setting is not None:
+            self.log.error(
+                "%s not cancelled (%s): cancel it on the cluster by hand",
+                self._log_prefix(),
+                self.refused_setting,
+            )
+            return
         await self.close_tunnel()
         if self.cluster_missing:
             self.log.warning(

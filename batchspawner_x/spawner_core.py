@@ -32,7 +32,7 @@ from .poller import StatusPoller
 from .pool import SSHTarget
 from .profile_scheduling import ClusterLists
 from .schedulers.base import PartitionInfo, Scheduler
-from .settings import invalid_setting
+from .settings import InvalidSetting, invalid_setting
 from .spawner_clusters import CLUSTER_SETTINGS, ClusterChoice
 from .spawner_environments import EnvironmentChoice, lists_wanted
 from .states import JobStatus
@@ -55,16 +55,18 @@ class SpawnerCore(ClusterChoice, EnvironmentChoice):
     submission_uncertain: bool = False
 
     def __init__(self, **kwargs: Any) -> None:
+        #: A setting refused while the hub reloads a running server: see _refuse.
+        self.refused_setting: InvalidSetting | None = None
         try:
             super().__init__(**kwargs)
         except TraitError as e:  # a bad setting: refused with its name, for the user and the log
-            raise invalid_setting(e) from None
+            self._refuse(invalid_setting(e), kwargs)
         try:  # each profile's cluster must be one of them; environments need their setting
             if self.clusters and self.profiles:
                 self._profiles()
             self.check_profile_environments(profile_model.parse_profiles(self.profiles))
         except ConfigError as e:
-            raise invalid_setting(TraitError(str(e))) from None
+            self._refuse(invalid_setting(TraitError(str(e))), kwargs)
         self._transport: Transport | None = None
         self._status_transport: Transport | None = None
         self._poller: StatusPoller | None = None
@@ -80,6 +82,26 @@ class SpawnerCore(ClusterChoice, EnvironmentChoice):
         #: What the cluster read for this user's profile fields at the last start or form.
         self._lists: ClusterLists | None = None
         self._extras_checked = 0.0
+
+    def _refuse(self, error: InvalidSetting, kwargs: dict[str, Any]) -> None:
+        """Raise ``error``, unless the hub is loading a server that runs.
+
+        A spawner is built for a new start (then the refusal is the spawn's 500, in words) or,
+        at hub start, for each server still running. A traceback there would stop the whole
+        hub, every user's server with it, for one spawner's setting; instead that spawner holds
+        the refusal: it leaves its job as it is, reports it running, refuses to start, and does
+        not cancel (the log says which job to cancel by hand) until the setting is fixed.
+        """
+        orm_spawner = kwargs.get("orm_spawner")
+        if getattr(orm_spawner, "server", None) is None:
+            raise error from None
+        self.refused_setting = error
+        self.log.error(
+            "%s's server %r is left as it is: %s. Fix the setting and restart the hub.",
+            getattr(kwargs.get("user"), "name", "?"),
+            getattr(orm_spawner, "name", ""),
+            str(error).rstrip("."),
+        )
 
     # -- building blocks ---------------------------------------------------------
     @property

@@ -89,6 +89,28 @@ def test_hub_restart_keeps_running_server(hub: Hub) -> None:
     assert cluster.alive_jobs("alice") == [job_id], "a restart must not submit a second job"
 
 
+def test_a_hub_restarted_with_a_refused_setting_starts_and_leaves_the_job(
+    make_hub: Callable[..., Hub],
+) -> None:
+    # one spawner's bad setting must not stop the hub (with a traceback) for every user
+    hub = make_hub()
+    assert hub.spawn("dave").ready
+    job_id = job_id_of(hub, "dave")
+    good = hub.config_path.read_text()
+    hub.kill()
+    hub.config_path.write_text(good + "c.SlurmSpawner.ssh_port = 0\n")
+    hub.start()
+    Hub.wait_for(lambda: "is left as it is" in hub.log_text(), 60, "the refusal in the log")
+    assert "Traceback" not in hub.log_text(), hub.log_tail()
+    assert_server_answers(hub, "dave")  # still served, its job untouched
+    r = hub.request("DELETE", "/users/dave/server")
+    assert r.status_code in (202, 204), r.text
+    Hub.wait_for(lambda: "not cancelled" in hub.log_text(), 60, "stop to say it did not cancel")
+    assert cluster.job_state(job_id) == "RUNNING" and "Traceback" not in hub.log_text()
+    cluster.run("scancel", job_id)  # by hand, as the log says
+    wait_gone(job_id)
+
+
 def test_hub_killed_while_job_pending_adopts_the_job(make_hub: Callable[..., Hub]) -> None:
     # The job waits in the queue for 12 s (BeginTime) while the hub is down.
     hub = make_hub('c.BatchSpawnerBase.extra_directives = ["--begin=now+12"]\n')

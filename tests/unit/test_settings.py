@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from jupyterhub import orm
 from traitlets import Float, Integer, TraitError
 from traitlets.config import Config
 
@@ -12,6 +15,7 @@ from batchspawner_x import SlurmSpawner, spawners
 from batchspawner_x.settings import InvalidSetting, interval_note
 from batchspawner_x.spawner import BatchSpawnerBase
 
+from .fakes import new_spawner
 from .test_cli import run, write_config
 
 #: (setting, a value it refuses): every bounded numeric setting of the package.
@@ -156,3 +160,36 @@ def test_check_warns_when_status_and_poll_intervals_differ(
     )
     _, out, _ = run(["check", "--config", config, "--user", "alice", "--timeout", "2"], capsys)
     assert "WARN" not in out
+
+
+async def test_a_running_server_is_left_as_it_is_when_the_hub_now_refuses_a_setting(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # at hub start JupyterHub builds the spawner of each running server outside any handler:
+    # a refusal raised there would stop the hub, with a traceback, for every user
+    config = Config()
+    config.SlurmSpawner.ssh_port = 0
+    with pytest.raises(InvalidSetting, match="ssh_port"):  # a new start: the spawn's 500
+        new_spawner(config=config, orm_spawner=SimpleNamespace(server=None, name=""))
+    running = SimpleNamespace(
+        server=orm.Server(
+            proto="http",
+            ip="127.0.0.1",
+            port=8888,
+            base_url="/user/alice/",
+            cookie_name="jupyterhub-user-alice",
+        ),
+        name="",
+    )
+    with caplog.at_level(logging.ERROR):
+        spawner = new_spawner(config=config, orm_spawner=running)
+    assert "alice's server '' is left as it is" in caplog.text and "ssh_port" in caplog.text
+    spawner.load_state({"job_id": "4242"})
+    assert await spawner.poll() is None  # not asked, not declared dead
+    with pytest.raises(InvalidSetting, match="ssh_port"):
+        await spawner.start()
+    caplog.clear()
+    with caplog.at_level(logging.ERROR):
+        await spawner.stop()
+    assert "job 4242] not cancelled" in caplog.text and "by hand" in caplog.text
+    assert spawner.get_state()["job_id"] == "4242"
