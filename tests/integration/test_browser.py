@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,6 +51,15 @@ def _browser_or_skip() -> None:
         pytest.skip(reason)
 
 
+def log_in(page: Any, hub_url: str, user: str, password: str = "anything") -> None:
+    """Log in on the hub's login page as a user types it, then open the spawn form."""
+    page.goto(f"{hub_url}/hub/login")
+    page.fill("#username_input", user)
+    page.fill("#password_input", password)
+    page.click("#login_submit")
+    page.goto(f"{hub_url}/hub/spawn")
+
+
 def test_choose_a_profile_wait_in_the_queue_and_land_in_jupyterlab(
     make_hub: Callable[..., Hub], tmp_path: Path
 ) -> None:
@@ -73,11 +83,7 @@ def test_choose_a_profile_wait_in_the_queue_and_land_in_jupyterlab(
         )
         try:
             page = context.new_page()
-            page.goto(f"{hub.url}/hub/login")
-            page.fill("#username_input", USER)
-            page.fill("#password_input", "anything")
-            page.click("#login_submit")
-            page.goto(f"{hub.url}/hub/spawn")
+            log_in(page, hub.url, USER)
 
             # the form: both profiles, the default chosen, fields of the others disabled
             expect(page.get_by_label("Small: 1 CPU, 1G, 1 h")).to_be_checked()
@@ -166,11 +172,7 @@ def test_the_cluster_menu_changes_the_profiles_and_partitions_offered(
             )
             try:
                 page = context.new_page()
-                page.goto(f"{hub.url}/hub/login")
-                page.fill("#username_input", SGE_USER)
-                page.fill("#password_input", "anything")
-                page.click("#login_submit")
-                page.goto(f"{hub.url}/hub/spawn")
+                log_in(page, hub.url, SGE_USER)
 
                 # the first cluster: its profile, with the partitions Slurm lists
                 menu = page.locator("#bsx-cluster")

@@ -21,7 +21,7 @@ import pytest
 
 from . import cluster
 from .hub import Hub
-from .test_browser import CHROMIUM, CHROMIUM_ARGS, _browser_or_skip
+from .test_browser import CHROMIUM, CHROMIUM_ARGS, _browser_or_skip, log_in
 from .test_slurm_e2e import job_id_of
 
 #: The demo runs on the newest hub (nox -s demo); its config, not the hub, is under test.
@@ -62,11 +62,7 @@ def test_the_demo_shows_the_form_the_queue_and_jupyterlab(demo_hub: tuple[Hub, s
         )
         try:
             page = context.new_page()
-            page.goto(f"{hub.url}/hub/login")
-            page.fill("#username_input", USER)
-            page.fill("#password_input", password)
-            page.click("#login_submit")
-            page.goto(f"{hub.url}/hub/spawn")
+            log_in(page, hub.url, USER, password)
 
             # the form: a cluster menu, two Slurm profiles and a field, the default chosen
             expect(page.locator("#bsx-cluster")).to_have_value("slurm")
