@@ -42,7 +42,7 @@ def tests(session: nox.Session, jupyterhub: str) -> None:
     default selection.
     """
     session.install("-e", ".[test]", f"jupyterhub=={jupyterhub}")
-    selection = ["tests"]
+    selection = ["tests", "--durations=25"]  # the slowest tests, where CI time goes
     if jupyterhub != JUPYTERHUB_VERSIONS[-1]:
         selection += ["-m", "not newest_hub_only"]
     session.run("pytest", *(session.posargs or selection))

@@ -11,6 +11,9 @@ import pytest
 from . import cluster
 from .hub import Hub
 
+#: The SSH transport under test; the hub's side is the same as in the Slurm tests.
+pytestmark = pytest.mark.newest_hub_only
+
 
 def other_host_key_line(tmp_path: Path) -> str:
     key = tmp_path / "other_key"

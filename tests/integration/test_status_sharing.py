@@ -27,6 +27,9 @@ from batchspawner_x.transport import SSHPool
 from . import cluster
 from .hub import cluster_env
 
+#: The poller under test, driven in this process: the hub's version plays no part.
+pytestmark = pytest.mark.newest_hub_only
+
 ACCOUNT = "frank"
 USERS = ("statusa", "statusb")
 
