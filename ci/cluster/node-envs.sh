@@ -6,15 +6,13 @@
 #   /opt/bsx-node-env/jh41   jupyterhub==4.1.* (the newest 4.1.x) + jupyterlab
 #   /opt/bsx-node-env/jh5x   jupyterhub==5.*   (the newest 5.x)   + jupyterlab
 #
-# and the tools tests/integration/test_environments.py loads them with, from Debian:
-# lmod (Lmod 8.6: `module` in a job after `source /etc/profile.d/lmod.sh`), podman with
-# runc (rootless containers as a test user; crun refuses this machine's hybrid cgroup
-# hierarchy) and uidmap (newuidmap, for the users' /etc/subuid ranges).
+# and Debian's lmod (Lmod 8.6), with which tests/integration/test_environments.py loads
+# jh5x as a module (a job gets `module` from `source /etc/profile.d/lmod.sh`).
 #
 # Usage: ci/cluster/node-envs.sh      (as root; up.sh runs it)
 # Idempotent: an environment whose jupyterhub is on its line, with jupyterlab, and
 # without batchspawner-x is left alone (about 1 s); otherwise it is made again. The
-# packages are installed only when missing (about 25 s the first time).
+# package is installed only when missing (about 13 s the first time).
 set -Eeuo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -72,10 +70,11 @@ build_env() {
     log "node env: $dir has jupyterhub $("$dir/bin/python" -c 'import jupyterhub; print(jupyterhub.__version__)')"
 }
 
-NODE_TOOLS=(lmod podman runc uidmap)
+# Not podman: it runs here rootless (with runc), but its signal proxy races Slurm's
+# kill of every process of a job, and the container outlives the job (docs/environments.md).
+NODE_TOOLS=(lmod)
 
-# install_node_tools: apt-get the NODE_TOOLS that are missing; check that carol (the
-# container test's user) has a subordinate id range for rootless podman.
+# install_node_tools: apt-get the NODE_TOOLS that are missing.
 install_node_tools() {
     local missing=() p
     for p in "${NODE_TOOLS[@]}"; do
@@ -89,8 +88,6 @@ install_node_tools() {
         log "apt: ${NODE_TOOLS[*]} already installed"
     fi
     [[ -r /etc/profile.d/lmod.sh ]] || die "lmod: /etc/profile.d/lmod.sh is missing"
-    grep -q '^carol:' /etc/subuid && grep -q '^carol:' /etc/subgid ||
-        die "carol has no range in /etc/subuid or /etc/subgid: rootless podman cannot run"
 }
 
 install_node_tools
