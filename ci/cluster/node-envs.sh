@@ -6,9 +6,13 @@
 #   /opt/bsx-node-env/jh41   jupyterhub==4.1.* (the newest 4.1.x) + jupyterlab
 #   /opt/bsx-node-env/jh5x   jupyterhub==5.*   (the newest 5.x)   + jupyterlab
 #
+# and Debian's lmod (Lmod 8.6), with which tests/integration/test_environments.py loads
+# jh5x as a module (a job gets `module` from `source /etc/profile.d/lmod.sh`).
+#
 # Usage: ci/cluster/node-envs.sh      (as root; up.sh runs it)
 # Idempotent: an environment whose jupyterhub is on its line, with jupyterlab, and
-# without batchspawner-x is left alone (about 1 s); otherwise it is made again.
+# without batchspawner-x is left alone (about 1 s); otherwise it is made again. The
+# package is installed only when missing (about 13 s the first time).
 set -Eeuo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -66,5 +70,26 @@ build_env() {
     log "node env: $dir has jupyterhub $("$dir/bin/python" -c 'import jupyterhub; print(jupyterhub.__version__)')"
 }
 
+# Not podman: it runs here rootless (with runc), but its signal proxy races Slurm's
+# kill of every process of a job, and the container outlives the job (docs/environments.md).
+NODE_TOOLS=(lmod)
+
+# install_node_tools: apt-get the NODE_TOOLS that are missing.
+install_node_tools() {
+    local missing=() p
+    for p in "${NODE_TOOLS[@]}"; do
+        pkg_installed "$p" || missing+=("$p")
+    done
+    if ((${#missing[@]})); then
+        log "apt: installing ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${NODE_TOOLS[@]}" >/dev/null
+    else
+        log "apt: ${NODE_TOOLS[*]} already installed"
+    fi
+    [[ -r /etc/profile.d/lmod.sh ]] || die "lmod: /etc/profile.d/lmod.sh is missing"
+}
+
+install_node_tools
 build_env "$BSX_NODE_ENV_JH41" 'jupyterhub==4.1.*' 4.1.
 build_env "$BSX_NODE_ENV_JH5X" 'jupyterhub==5.*' 5.

@@ -53,10 +53,10 @@ def job_output(hub: Hub) -> str:
     return "\n".join(p.read_text(errors="replace") for p in sorted(job_dir.glob("job-*.out")))
 
 
-def run_in_a_kernel(hub: Hub, code: str) -> str:
-    """Start a kernel on the user's server through the proxy, run ``code``, and return the
-    ``text/plain`` of its result (the Jupyter server's REST API and kernel websocket)."""
-    base = f"{PREFIX}/api/kernels"
+def run_in_a_kernel(hub: Hub, code: str, prefix: str = PREFIX) -> str:
+    """Start a kernel on the server at ``prefix`` through the proxy, run ``code``, and return
+    the ``text/plain`` of its result (the Jupyter server's REST API and kernel websocket)."""
+    base = f"{prefix}/api/kernels"
     headers = {"Authorization": f"token {hub.token}"}
     started = requests.post(f"{hub.url}{base}", headers=headers, json={"name": "python3"}, timeout=60)
     assert started.status_code == 201, (started.status_code, started.text[:300])
