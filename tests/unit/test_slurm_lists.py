@@ -31,7 +31,8 @@ RECORDED = Path(__file__).parent / "recorded"
 RESERVATIONS = (
     "ReservationName=intro-class StartTime=2026-12-04T09:00:00 EndTime=2026-12-04T17:00:00 "
     "Duration=08:00:00 Nodes=node1 NodeCnt=1 CoreCnt=2 Features=(null) PartitionName=debug "
-    "Flags=SPEC_NODES   NodeName=node1 CoreIDs=0-1 TRES=cpu=2 Users=alice,carol Groups=(null) Accounts=(null) "
+    "Flags=SPEC_NODES   NodeName=node1 CoreIDs=0-1 TRES=cpu=2 Users=alice,carol Groups=(null) "
+    "Accounts=(null) "
     "Licenses=(null) State=ACTIVE BurstBuffer=(null) Watts=n/a MaxStartDelay=(null)\n"
     "ReservationName=physics_gpu StartTime=2026-12-05T09:00:00 EndTime=2026-12-06T09:00:00 "
     "Duration=1-00:00:00 Nodes=gpu[1-2] NodeCnt=2 CoreCnt=64 Features=(null) PartitionName=gpu "
@@ -65,7 +66,11 @@ def test_reservations_a_user_may_use(user: str, accounts: tuple[str, ...], expec
 @pytest.mark.parametrize(
     ("user", "accounts", "expected"),
     [
-        ("ivan", ("physics", "chemistry"), ("bsx-rec-ivan", "bsx-rec-chem", "bsx-rec-notbob", "bsx-rec-noflags")),
+        (
+            "ivan",
+            ("physics", "chemistry"),
+            ("bsx-rec-ivan", "bsx-rec-chem", "bsx-rec-notbob", "bsx-rec-noflags"),
+        ),
         ("ivan", ("physics",), ("bsx-rec-ivan", "bsx-rec-notbob", "bsx-rec-noflags")),
         ("carol", ("physics",), ("bsx-rec-notbob", "bsx-rec-noflags")),
         ("bob", ("physics",), ()),
