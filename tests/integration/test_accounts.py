@@ -50,7 +50,13 @@ def reservation() -> Iterator[str]:
     try:
         yield name
     finally:
-        cluster.run("scontrol", "delete", f"ReservationName={name}")
+        # a reservation with a job in it cannot be deleted: end ivan's jobs first
+        cluster.cancel_all(USER)
+        Hub.wait_for(
+            lambda: cluster.run("scontrol", "delete", f"ReservationName={name}").returncode == 0,
+            60,
+            f"reservation {name} deleted",
+        )
 
 
 def form_of(hub: Hub, user: str) -> str:
