@@ -488,19 +488,24 @@ sacctmgr_list() { sacctmgr -n -P show "$@"; }
 
 setup_accounts() {
     # One question per kind (each sacctmgr call costs about 0.25 s here).
-    local a u accounts qos assocs
+    local a u accounts qos assocs missing=()
     accounts=$(sacctmgr_list account format=account)
     for a in "${BSX_ACCOUNTS[@]}"; do
-        grep -qxF "$a" <<<"$accounts" ||
-            sacctmgr -i add account "$a" description="$a (test)" organization=bsx >/dev/null
+        grep -qxF "$a" <<<"$accounts" || missing+=("$a")
     done
+    if ((${#missing[@]})); then # one call for all: names joined by commas
+        sacctmgr -i add account "$(IFS=,; echo "${missing[*]}")" description=test organization=bsx >/dev/null
+    fi
+    missing=()
     qos=$(sacctmgr_list qos format=name)
     grep -qxF high <<<"$qos" || sacctmgr -i add qos high priority=10 >/dev/null
     assocs=$(sacctmgr_list assoc cluster=bsx format=user,account,qos)
     for u in "${BSX_TEST_USERS[@]}"; do
-        grep -q "^$u|physics|" <<<"$assocs" ||
-            sacctmgr -i add user "$u" account=physics defaultaccount=physics >/dev/null
+        grep -q "^$u|physics|" <<<"$assocs" || missing+=("$u")
     done
+    if ((${#missing[@]})); then # one call for all: names joined by commas
+        sacctmgr -i add user "$(IFS=,; echo "${missing[*]}")" account=physics defaultaccount=physics >/dev/null
+    fi
     grep -q '^ivan|chemistry|' <<<"$assocs" || sacctmgr -i add user ivan account=chemistry >/dev/null
     grep -qxF 'ivan|chemistry|high,normal' <<<"$assocs" ||
         sacctmgr -i modify user ivan where account=chemistry set qos=normal,high >/dev/null
