@@ -27,7 +27,10 @@ BSX_VENV=/opt/batchspawner-x/venv
 # bare node environments (jupyterhub + jupyterlab only), made by node-envs.sh
 BSX_NODE_ENV_JH41=/opt/bsx-node-env/jh41
 BSX_NODE_ENV_JH5X=/opt/bsx-node-env/jh5x
-BSX_TEST_USERS=(alice bob carol dave erin frank grace heidi)
+# ivan: accounts, QOS and reservations (tests/integration/test_accounts.py), nobody else's.
+# slurmop: the Slurm operator identity (AdminLevel=Operator in slurmdbd), the account
+# that may raise a job's TimeLimit; jobs never run as it.
+BSX_TEST_USERS=(alice bob carol dave erin frank grace heidi ivan slurmop)
 
 SLURM_CONF=/etc/slurm/slurm.conf
 SLURMCTLD_PIDFILE=/run/slurm/slurmctld.pid
@@ -37,6 +40,15 @@ SLURMD_LOG=/var/log/slurm/slurmd.log
 MUNGE_KEY=/etc/munge/munge.key
 MUNGED_PIDFILE=/run/munge/munged.pid               # munged's built-in default
 MUNGED_LOG=/var/log/munge/munged.log
+# Accounting: slurmdbd over Debian's MariaDB, both local only.
+SLURMDBD_CONF=/etc/slurm/slurmdbd.conf
+SLURMDBD_PIDFILE=/run/slurm/slurmdbd.pid
+SLURMDBD_LOG=/var/log/slurm/slurmdbd.log
+SLURMDBD_PORT=6819
+MARIADB_PIDFILE=/run/mysqld/mysqld.pid
+MARIADB_SOCKET=/run/mysqld/mysqld.sock
+MARIADB_LOG=/var/log/mysql/bsx-mariadb.log
+SLURM_DB=slurm_acct_db
 
 # --- helpers ---------------------------------------------------------------
 log() { printf '[%s] %s\n' "${0##*/}" "$*"; }

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Bring up the single-machine test cluster for batchspawner_x:
 #   munged + slurmctld + slurmd (node "localhost", partitions debug/interactive),
+#   accounting: MariaDB (unix socket only) + slurmdbd, with accounts, a QOS, the
+#   test users' associations and an operator identity (setup_accounts),
 #   a dedicated sshd on 127.0.0.1:2222 (the "login node"), and a second one on
 #   127.0.0.1:2224 (another login node of the same cluster, for failover tests),
 #   test users alice and bob with hub-side SSH keys,
@@ -28,7 +30,7 @@ REPO=""
 PROJECT_NOTE="" # for the summary: what happened to --repo
 START_TIME=$SECONDS
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while (($#)); do
     case $1 in
@@ -92,7 +94,10 @@ trap 'on_err $LINENO' ERR
 
 install_packages() {
     # chromium: the browser tests drive Debian's chromium through playwright.
-    local want=(slurm-wlm munge openssh-server openssh-client python3-venv sudo chromium)
+    # mariadb-server, slurmdbd: accounting (section 4). On a machine without them they
+    # add about 30 s to the install (33 packages, seen on Debian 12).
+    local want=(slurm-wlm munge openssh-server openssh-client python3-venv sudo chromium
+        mariadb-server slurmdbd)
     # Node may come from NodeSource (its nodejs bundles npm and Conflicts: npm),
     # so ask apt for nodejs/npm only when the commands are missing.
     command -v node >/dev/null 2>&1 || want+=(nodejs)
@@ -193,13 +198,108 @@ setup_munge() {
     die "munged started but 'munge -n | unmunge' fails" "$MUNGED_LOG"
 }
 
-# --- 4. Slurm -------------------------------------------------------------------
+# --- 4. accounting: MariaDB + slurmdbd ------------------------------------------
+# Facts (Debian 12, slurmdbd 22.05.8, MariaDB 10.11, seen on this machine kind):
+# - `apt-get install mariadb-server slurmdbd` starts neither (policy-rc.d) and leaves
+#   an initialised /var/lib/mysql. MariaDB is started here directly with
+#   --skip-networking: it listens on its unix socket only. root@localhost logs in
+#   over that socket as the OS root (unix_socket authentication): no root password.
+# - slurmdbd refuses a slurmdbd.conf that is not mode 600 and owned by SlurmUser.
+#   StorageHost=localhost makes the MySQL client use the default socket.
+# - slurmctld takes up AccountingStorageType only when restarted (not on
+#   `scontrol reconfigure`); it then registers with slurmdbd as cluster "bsx",
+#   added beforehand with `sacctmgr -i add cluster bsx`.
+# - slurmdbd 22.05 cannot be bound to loopback (its CommunicationParameters know no
+#   NoInAddrAny): it listens on 0.0.0.0:6819. Every request needs a munge
+#   credential made with this machine's key.
+# - sacctmgr talks to slurmdbd, not slurmctld (it works while slurmctld is down),
+#   but finds it through slurm.conf: without AccountingStorageType=...slurmdbd there
+#   it says "You are not running a supported accounting_storage plugin".
+
+DBD_PASS="" # the database password of Slurm's storage user, kept in slurmdbd.conf
+
+mariadb_healthy() { mariadb-admin --socket="$MARIADB_SOCKET" ping >/dev/null 2>&1; }
+
+setup_mariadb() {
+    if mariadb_healthy; then
+        log "mariadb: already running"
+    else
+        install -d -m 0755 -o mysql -g mysql /run/mysqld
+        install -d -m 0750 -o mysql -g adm /var/log/mysql
+        [[ -d /var/lib/mysql/mysql ]] ||
+            mariadb-install-db --user=mysql --datadir=/var/lib/mysql >/dev/null
+        log "mariadb: starting (unix socket $MARIADB_SOCKET only, no TCP)"
+        # mariadbd does not daemonise: run it in its own session, detached.
+        setsid /usr/sbin/mariadbd --user=mysql --skip-networking \
+            --socket="$MARIADB_SOCKET" --pid-file="$MARIADB_PIDFILE" \
+            --log-error="$MARIADB_LOG" </dev/null >/dev/null 2>&1 &
+        wait_until 60 mariadb_healthy ||
+            die "mariadb not answering on $MARIADB_SOCKET after 60 s" "$MARIADB_LOG"
+    fi
+    # Keep the password slurmdbd.conf already has; make one on the first run.
+    if [[ -f $SLURMDBD_CONF ]]; then
+        DBD_PASS=$(sed -n 's/^StoragePass=//p' "$SLURMDBD_CONF")
+    fi
+    [[ -n $DBD_PASS ]] || DBD_PASS=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+    # The password travels on stdin, never in an argv.
+    mariadb --socket="$MARIADB_SOCKET" <<SQL ||
+CREATE DATABASE IF NOT EXISTS $SLURM_DB;
+CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY '$DBD_PASS';
+ALTER USER 'slurm'@'localhost' IDENTIFIED BY '$DBD_PASS';
+GRANT ALL ON $SLURM_DB.* TO 'slurm'@'localhost';
+SQL
+        die "mariadb: creating database $SLURM_DB and its user failed" "$MARIADB_LOG"
+}
+
+slurmdbd_healthy() { sacctmgr -n -P show cluster format=cluster >/dev/null 2>&1; }
+
+setup_slurmdbd() {
+    local conf_changed=0
+    if write_if_changed "$SLURMDBD_CONF" 0600 <<EOF; then
+# Written by batchspawner_x ci/cluster/up.sh; overwritten on every run (the
+# password is kept). Mode 600, owned by slurm: slurmdbd refuses anything else.
+AuthType=auth/munge
+DbdHost=localhost
+DbdAddr=127.0.0.1
+DbdPort=$SLURMDBD_PORT
+SlurmUser=slurm
+PidFile=$SLURMDBD_PIDFILE
+LogFile=$SLURMDBD_LOG
+StorageType=accounting_storage/mysql
+StorageHost=localhost
+StorageUser=slurm
+StoragePass=$DBD_PASS
+StorageLoc=$SLURM_DB
+EOF
+        conf_changed=1
+    fi
+    chown slurm:slurm "$SLURMDBD_CONF"
+    install -d -m 0755 -o slurm -g slurm /run/slurm /var/log/slurm
+    if ((conf_changed)) && pid_from_file "$SLURMDBD_PIDFILE" /usr/sbin/slurmdbd >/dev/null; then
+        log "slurmdbd: config changed, restarting"
+        stop_pidfile slurmdbd "$SLURMDBD_PIDFILE" /usr/sbin/slurmdbd
+    fi
+    if pid_from_file "$SLURMDBD_PIDFILE" /usr/sbin/slurmdbd >/dev/null; then
+        log "slurmdbd: already running"
+    else
+        log "slurmdbd: starting"
+        /usr/sbin/slurmdbd || die "slurmdbd failed to start" "$SLURMDBD_LOG"
+    fi
+    # The first start creates the tables: allow a minute on 2 slow cores.
+    wait_until 60 slurmdbd_healthy || die "slurmdbd not answering sacctmgr after 60 s" "$SLURMDBD_LOG"
+    if ! sacctmgr -n -P show cluster format=cluster | grep -qxF bsx; then
+        log "slurmdbd: adding cluster bsx"
+        sacctmgr -i add cluster bsx >/dev/null || die "sacctmgr add cluster bsx failed" "$SLURMDBD_LOG"
+    fi
+}
+
+# --- 5. Slurm -------------------------------------------------------------------
 
 write_slurm_conf() {
     install -d -m 0755 /etc/slurm
     write_if_changed "$SLURM_CONF" 0644 <<EOF
 # Written by batchspawner_x ci/cluster/up.sh; overwritten on every run.
-# Single-node test cluster: everything on 127.0.0.1, no cgroups, no accounting.
+# Single-node test cluster: everything on 127.0.0.1, no cgroups; accounting in slurmdbd.
 ClusterName=bsx
 SlurmctldHost=localhost(127.0.0.1)
 AuthType=auth/munge
@@ -228,6 +328,12 @@ MinJobAge=300
 # so one such job does not keep every other job pending for "Resources".
 DefMemPerCPU=256
 MailProg=/bin/true
+# Accounting through slurmdbd on this machine: sacct, and sacctmgr's accounts, QOS
+# and AdminLevel (the operator who may raise a job's TimeLimit). Deliberately no
+# AccountingStorageEnforce: a user without an association still submits.
+AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost=localhost
+AccountingStoragePort=$SLURMDBD_PORT
 # Let the node claim more CPUs/memory than the machine has (2 cores here).
 SlurmdParameters=config_overrides
 NodeName=localhost NodeAddr=127.0.0.1 CPUs=64 RealMemory=20000 State=UNKNOWN
@@ -258,6 +364,9 @@ setup_slurm() {
     install -d -m 0755 -o slurm -g slurm /run/slurm /var/log/slurm /var/lib/slurm
     install -d -m 0700 -o slurm -g slurm /var/lib/slurm/slurmctld
     install -d -m 0755 -o root -g root /var/lib/slurm/slurmd
+    # slurmctld registers with slurmdbd when it starts, and sacctmgr reads the
+    # accounting settings from slurm.conf: now, between the two.
+    setup_slurmdbd
 
     # A changed config (node or partition lines) needs fresh daemons.
     if ((conf_changed)) &&
@@ -360,7 +469,53 @@ check_slurm_job() {
     log "slurm: test job $jobid (alice) accepted, seen by squeue/scontrol, COMPLETED"
 }
 
-# --- 5. the test sshd (login node) ----------------------------------------------
+# --- 5a. accounts, QOS, associations, the operator --------------------------------
+# Every test user has an association with account physics (its default, QOS normal),
+# so a job that names no account is charged as before. ivan (tests/integration/
+# test_accounts.py) also has chemistry, whose association may use QOS normal and
+# high; biology exists with no user, an account ivan may not use. slurmop is the
+# operator identity (issue 17's extend): AdminLevel=Operator lets it raise a running
+# job's TimeLimit (`scontrol update JobId=N TimeLimit=10`, or `TimeLimit=+5`). Seen
+# on a RUNNING job: the owner's raise fails, exit 1, "Access/permission denied for
+# job N" (lowering works); another user's fails, exit 1, "Invalid user id for job
+# N"; slurmop's works, also over SSH. A PENDING job's owner may raise it.
+# AdminLevel lives in slurmdbd: without it only root and SlurmUser may raise.
+# sacctmgr names are lower case. Every step asks first, so a re-run adds nothing.
+BSX_ACCOUNTS=(physics chemistry biology)
+
+# sacctmgr_list ARGS...: sacctmgr's answer, no header, fields split by |.
+sacctmgr_list() { sacctmgr -n -P show "$@"; }
+
+setup_accounts() {
+    # One question per kind (each sacctmgr call costs about 0.25 s here).
+    local a u accounts qos assocs missing=()
+    accounts=$(sacctmgr_list account format=account)
+    for a in "${BSX_ACCOUNTS[@]}"; do
+        grep -qxF "$a" <<<"$accounts" || missing+=("$a")
+    done
+    if ((${#missing[@]})); then # one call for all: names joined by commas
+        sacctmgr -i add account "$(IFS=,; echo "${missing[*]}")" description=test organization=bsx >/dev/null
+    fi
+    missing=()
+    qos=$(sacctmgr_list qos format=name)
+    grep -qxF high <<<"$qos" || sacctmgr -i add qos high priority=10 >/dev/null
+    assocs=$(sacctmgr_list assoc cluster=bsx format=user,account,qos)
+    for u in "${BSX_TEST_USERS[@]}"; do
+        grep -q "^$u|physics|" <<<"$assocs" || missing+=("$u")
+    done
+    if ((${#missing[@]})); then # one call for all: names joined by commas
+        sacctmgr -i add user "$(IFS=,; echo "${missing[*]}")" account=physics defaultaccount=physics >/dev/null
+    fi
+    grep -q '^ivan|chemistry|' <<<"$assocs" || sacctmgr -i add user ivan account=chemistry >/dev/null
+    grep -qxF 'ivan|chemistry|high,normal' <<<"$assocs" ||
+        sacctmgr -i modify user ivan where account=chemistry set qos=normal,high >/dev/null
+    [[ $(sacctmgr_list user slurmop format=adminlevel) == Operator ]] ||
+        sacctmgr -i modify user slurmop set adminlevel=Operator >/dev/null
+    log "accounts: ivan has $(sacctmgr_list assoc user=ivan format=account,qos | paste -sd' ')" \
+        "(account|QOS); slurmop is $(sacctmgr_list user slurmop format=adminlevel)"
+}
+
+# --- 6. the test sshd (login node) ----------------------------------------------
 
 # write_sshd_config CONFIG PORT HOSTKEY PIDFILE: one login node's sshd_config (the
 # same for both login nodes but for these four).
@@ -478,7 +633,7 @@ check_ssh() {
     done
 }
 
-# --- 6. single-user venv ---------------------------------------------------------
+# --- 7. single-user venv ---------------------------------------------------------
 
 # venv_has DIST [VERSION]: true if DIST (at VERSION, when given) is in the venv.
 venv_has() {
@@ -556,7 +711,7 @@ setup_venv() {
         die "alice cannot import jupyterhub/jupyterlab from $BSX_VENV"
 }
 
-# --- 7. cluster.env ----------------------------------------------------------------
+# --- 8. cluster.env ----------------------------------------------------------------
 
 write_cluster_env() {
     local chp
@@ -587,7 +742,9 @@ EOF
 install_packages
 setup_users
 setup_munge
-setup_slurm
+setup_mariadb
+setup_slurm # starts slurmdbd first
+setup_accounts
 check_slurm_job
 setup_sshd
 check_ssh
@@ -600,9 +757,10 @@ cat <<EOF
 == batchspawner_x test cluster is up ($((SECONDS - START_TIME)) s) ==
   slurm   : $(sinfo --version), cluster bsx, node localhost $(node_state), partitions debug (default), interactive
             slurmctld pid $(pid_from_file "$SLURMCTLD_PIDFILE" /usr/sbin/slurmctld || echo '?'), slurmd pid $(pid_from_file "$SLURMD_PIDFILE" /usr/sbin/slurmd || echo '?'), munged pid $(pid_from_file "$MUNGED_PIDFILE" /usr/sbin/munged || echo '?')
+  accounts: slurmdbd pid $(pid_from_file "$SLURMDBD_PIDFILE" /usr/sbin/slurmdbd || echo '?') on 127.0.0.1:$SLURMDBD_PORT, MariaDB on $MARIADB_SOCKET; accounts ${BSX_ACCOUNTS[*]}, QOS high, operator slurmop
   ssh     : $BSX_SSH_HOST:$BSX_SSH_PORT (sshd pid $(pid_from_file "$BSX_SSHD_PIDFILE" /usr/sbin/sshd || echo '?')), $BSX_SSH_HOST:$BSX_SSH_PORT2 (second login node, sshd pid $(pid_from_file "$BSX_SSHD2_PIDFILE" /usr/sbin/sshd || echo '?')), known_hosts $BSX_KNOWN_HOSTS
   users   : ${BSX_TEST_USERS[*]} (private keys in $BSX_KEYS_DIR)
   venv    : $BSX_VENV (jupyterhub $JUPYTERHUB_VERSION$PROJECT_NOTE)
   env     : $BSX_CLUSTER_ENV
-  logs    : $SLURMCTLD_LOG $SLURMD_LOG $MUNGED_LOG $BSX_SSHD_LOG $BSX_SSHD2_LOG
+  logs    : $SLURMCTLD_LOG $SLURMD_LOG $MUNGED_LOG $SLURMDBD_LOG $MARIADB_LOG $BSX_SSHD_LOG $BSX_SSHD2_LOG
 EOF

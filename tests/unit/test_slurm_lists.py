@@ -1,8 +1,11 @@
 """Slurm's lists for profile fields: reservations a user may use, the user's accounts and
 QOS, node features and GPU types, from output in the formats Slurm 22.05 prints
-(scontrol(1), sacctmgr(1), sinfo(1)). Real-stack recordings come with the integration tests."""
+(scontrol(1), sacctmgr(1), sinfo(1)), and as the test cluster printed them (``recorded/``,
+see ``recorded/README.md``)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -21,11 +24,15 @@ from batchspawner_x.schedulers.slurm import (
 )
 from batchspawner_x.states import StatusUnavailable
 
-#: `scontrol --oneliner show reservation` with three reservations, as 22.05 prints them.
+RECORDED = Path(__file__).parent / "recorded"
+
+#: `scontrol --oneliner show reservation` with three reservations, as 22.05 prints them (a
+#: reservation of cores on named nodes lists them after its flags, three spaces before).
 RESERVATIONS = (
     "ReservationName=intro-class StartTime=2026-12-04T09:00:00 EndTime=2026-12-04T17:00:00 "
     "Duration=08:00:00 Nodes=node1 NodeCnt=1 CoreCnt=2 Features=(null) PartitionName=debug "
-    "Flags=SPEC_NODES TRES=cpu=2 Users=alice,carol Groups=(null) Accounts=(null) "
+    "Flags=SPEC_NODES   NodeName=node1 CoreIDs=0-1 TRES=cpu=2 Users=alice,carol Groups=(null) "
+    "Accounts=(null) "
     "Licenses=(null) State=ACTIVE BurstBuffer=(null) Watts=n/a MaxStartDelay=(null)\n"
     "ReservationName=physics_gpu StartTime=2026-12-05T09:00:00 EndTime=2026-12-06T09:00:00 "
     "Duration=1-00:00:00 Nodes=gpu[1-2] NodeCnt=2 CoreCnt=64 Features=(null) PartitionName=gpu "
@@ -56,10 +63,39 @@ def test_reservations_a_user_may_use(user: str, accounts: tuple[str, ...], expec
     assert SlurmScheduler().parse_reservations(ok(RESERVATIONS), user, accounts) == expected
 
 
+@pytest.mark.parametrize(
+    ("user", "accounts", "expected"),
+    [
+        (
+            "ivan",
+            ("physics", "chemistry"),
+            ("bsx-rec-ivan", "bsx-rec-chem", "bsx-rec-notbob", "bsx-rec-noflags"),
+        ),
+        ("ivan", ("physics",), ("bsx-rec-ivan", "bsx-rec-notbob", "bsx-rec-noflags")),
+        ("carol", ("physics",), ("bsx-rec-notbob", "bsx-rec-noflags")),
+        ("bob", ("physics",), ()),
+    ],
+)
+def test_reservations_as_the_test_cluster_printed_them(
+    user: str, accounts: tuple[str, ...], expected: tuple[str, ...]
+) -> None:
+    # Users=ivan with cores on a named node; Accounts=chemistry, not yet started; Users=-bob
+    # (all but bob); Flags= empty, Users=ivan,carol. Both forms of the same listing.
+    oneliner = (RECORDED / "slurm-show-reservation-oneliner.txt").read_text()
+    assert SlurmScheduler().parse_reservations(ok(oneliner), user, accounts) == expected
+    multi = (RECORDED / "slurm-show-reservation.txt").read_text()
+    three = tuple(n for n in expected if n != "bsx-rec-noflags")  # recorded before it was made
+    assert SlurmScheduler().parse_reservations(ok(multi), user, accounts) == three
+    found = {r.name: r for r in parse_scontrol_reservations(oneliner)}
+    assert (found["bsx-rec-chem"].state, found["bsx-rec-chem"].accounts) == ("INACTIVE", ("chemistry",))
+    assert found["bsx-rec-noflags"].users == ("ivan", "carol")
+
+
 def test_reservations_in_the_multi_line_form_and_none() -> None:
     multi = (
         "ReservationName=intro-class StartTime=2026-12-04T09:00:00 EndTime=2026-12-04T17:00:00\n"
-        "   Nodes=node1 NodeCnt=1 CoreCnt=2 Features=(null) PartitionName=debug\n"
+        "   Nodes=node1 NodeCnt=1 CoreCnt=2 Features=(null) PartitionName=debug Flags=SPEC_NODES\n"
+        "     NodeName=node1 CoreIDs=0-1\n"
         "   Users=alice Groups=(null) Accounts=(null) Licenses=(null) State=ACTIVE\n"
         "\n"
         "ReservationName=other StartTime=2026-12-04T09:00:00\n   Users=bob State=ACTIVE\n"
@@ -110,6 +146,15 @@ def test_associations_from_sacctmgr() -> None:
         SlurmScheduler().parse_associations(
             CommandResult(1, "", "sacctmgr: error: Slurm accounting storage is disabled")
         )
+
+
+def test_associations_as_the_test_cluster_printed_them() -> None:
+    # slurmdbd lists an association's QOS sorted by name, joined by commas
+    text = (RECORDED / "slurm-sacctmgr-associations-ivan.txt").read_text()
+    assert text == "chemistry|high,normal\nphysics|normal\n"
+    assert parse_sacctmgr_associations(text) == {"chemistry": ("high", "normal"), "physics": ("normal",)}
+    # a user without associations: nothing, exit 0
+    assert SlurmScheduler().parse_associations(ok("")) == {}
 
 
 def test_features_and_gpu_types_come_with_the_partitions() -> None:
