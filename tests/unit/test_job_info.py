@@ -142,3 +142,23 @@ def test_a_users_jobs_name_their_server_and_url() -> None:
     jobs = user_jobs_json(user)
     assert len(jobs) == 1
     assert jobs[0]["server_name"] == "" and jobs[0]["url"] == "/user/erin/" and jobs[0]["job_id"] == "41"
+
+
+async def test_the_spawners_job_comes_from_its_state_and_the_pollers_answer() -> None:
+    from .fakes import make_spawner
+    from .test_spawner import squeue_says
+
+    line = "5673|RUNNING|localhost|None|2026-12-04T16:28:24|3:00|2026-12-04T16:31:24"  # recorded
+    spawner, transport = make_spawner(squeue_says(line), walltime="00:03:00", walltime_warnings=[60, 120])
+    assert spawner.job_info() is None, "no job, no information"
+    spawner.load_state({"job_id": "5673", "token_sha256": "ab", "host": "localhost", "port": 8888})
+    assert await spawner.poll() is None
+    now = dt.datetime(2026, 12, 4, 16, 29, 24).astimezone()  # a minute in, in the hub's zone
+    asked = len(transport.commands)
+    info = spawner.job_info(now)
+    assert len(transport.commands) == asked, "the job information runs no command"
+    assert info is not None
+    body = info.to_json()
+    assert (body["job_id"], body["state"], body["node"]) == ("5673", "running", "localhost")
+    assert (body["time_limit_seconds"], body["seconds_left"], body["elapsed_seconds"]) == (180, 120, 60)
+    assert body["warnings_seconds"] == [120, 60] and info.warning_seconds == 120
