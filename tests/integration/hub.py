@@ -336,6 +336,18 @@ class Hub:
         state: dict[str, Any] = model.get("state") or {}
         return state
 
+    def login(self, name: str) -> requests.Session:
+        """A browser's session of user ``name``: logged in through the hub's login form (the
+        test hub's dummy authenticator takes any password), holding the hub's cookies."""
+        session = requests.Session()
+        r = session.get(f"{self.url}/hub/login", timeout=30)
+        r.raise_for_status()
+        form = {"username": name, "password": "any", "_xsrf": session.cookies.get("_xsrf", "")}
+        # next: the home page, not the server (which a hub would start for a user without one)
+        r = session.post(f"{self.url}/hub/login?next=%2Fhub%2Fhome", data=form, timeout=30)
+        assert r.status_code == 200 and "jupyterhub-session-id" in session.cookies, (r.status_code, r.url)
+        return session
+
     def get_through_proxy(self, path: str, token: str | None = None) -> requests.Response:
         return requests.get(
             f"{self.url}{path}", headers={"Authorization": f"token {token or self.token}"}, timeout=30
