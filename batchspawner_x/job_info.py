@@ -24,22 +24,39 @@ from .states import JobState, JobStatus
 _STARTED = frozenset({JobState.RUNNING, JobState.SUSPENDED, JobState.FINISHING, JobState.FINISHED})
 
 
+#: PBS's time form (``Tue Nov 25 21:00:00 2025``), read with one space or two before the day.
+_CTIME = "%a %b %d %H:%M:%S %Y"
+
+
 def parse_time(text: str | None, tz: dt.tzinfo | None = None) -> dt.datetime | None:
-    """A scheduler's time as an aware datetime; None for no time or one not in ISO 8601.
+    """A scheduler's time as an aware datetime: ISO 8601 (Slurm, Grid Engine), PBS's
+    ``Tue Nov 25 21:00:00 2025``, or seconds since the epoch (Torque, Moab, HTCondor);
+    None for no time or another form.
 
     A time without a zone is read in ``tz`` (default: the hub's local time zone).
 
     >>> parse_time("2026-12-04T16:30:00", dt.timezone.utc).isoformat()
     '2026-12-04T16:30:00+00:00'
+    >>> parse_time("Fri Dec  4 16:30:00 2026", dt.timezone.utc).isoformat()
+    '2026-12-04T16:30:00+00:00'
+    >>> parse_time("1796401800").isoformat()
+    '2026-12-04T16:30:00+00:00'
     >>> parse_time("N/A") is None
     True
     """
+    text = (text or "").strip()
     if not text:
         return None
+    if text.isdigit():
+        seconds = int(text)
+        return dt.datetime.fromtimestamp(seconds, dt.timezone.utc) if 0 < seconds < 2**33 else None
     try:
-        when = dt.datetime.fromisoformat(text.strip())
+        when = dt.datetime.fromisoformat(text)
     except ValueError:
-        return None
+        try:
+            when = dt.datetime.strptime(" ".join(text.split()), _CTIME)
+        except ValueError:
+            return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=tz) if tz is not None else when.astimezone()
     return when

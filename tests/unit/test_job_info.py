@@ -162,3 +162,11 @@ async def test_the_spawners_job_comes_from_its_state_and_the_pollers_answer() ->
     assert (body["job_id"], body["state"], body["node"]) == ("5673", "running", "localhost")
     assert (body["time_limit_seconds"], body["seconds_left"], body["elapsed_seconds"]) == (180, 120, 60)
     assert body["warnings_seconds"] == [120, 60] and info.warning_seconds == 120
+
+
+def test_times_in_pbs_and_epoch_forms_give_the_time_left() -> None:
+    # PBS Pro's stime, Torque/Moab/HTCondor's seconds since the epoch (both 16:30:00 UTC)
+    for started in ("Fri Dec  4 16:30:00 2026", "1796401800"):
+        status = JobStatus("7", JobState.RUNNING, "R", start_time=started, time_limit_seconds=180)
+        info = build_job_info("7", status, now=NOW, tz=UTC)
+        assert (info.seconds_left, info.elapsed_seconds) == (119, 60), started
