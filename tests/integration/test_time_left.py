@@ -4,10 +4,8 @@ hub's home and jobs pages a logged-in user sees (issue 17)."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from collections.abc import Callable
-from pathlib import Path
 
 import requests
 
@@ -49,17 +47,13 @@ def test_the_server_learns_its_time_left_and_the_user_sees_it(make_hub: Callable
     job_id = str(hub.state(USER)["job_id"])
     assert cluster.job_info(job_id)["TimeLimit"] == "00:03:00"
     # the token the server itself holds (the file the node side reads it from)
-    job_dir = Path(hub.state(USER)["job_dir"])
-    token = json.loads((job_dir / "env.json").read_text())["env"]["JUPYTERHUB_API_TOKEN"]
+    token = hub.server_token(USER)
 
     # the server's own token: its job, with the scheduler's start and limit
-    def running() -> bool:
-        r = ask_job(hub, token)
-        return r.status_code == 200 and r.json()["state"] == "running" and r.json()["start"] is not None
-
-    hub.wait_for(running, 30, "the job API to show the running job")
+    hub.started_job(USER)
     r = ask_job(hub, token)
     body = r.json()
+    assert body["state"] == "running", body
     assert set(body) == {
         "job_id",
         "cluster",
