@@ -48,7 +48,16 @@ CONDOR_JOB_STATUS: dict[str, tuple[str, JobState]] = {
 IDENTITY_ATTRIBUTE = "BsxSubmission"
 
 #: The attributes asked of condor_q; HoldReason is free text with spaces, so it comes last.
-CONDOR_Q_ATTRIBUTES = ("JobStatus", "RemoteHost", "ExitCode", "HoldReason")
+#: JobCurrentStartDate (seconds since the epoch) is when the job's current run started;
+#: MaxRuntime (seconds) is the walltime the job description sets (``condor_max_runtime``).
+CONDOR_Q_ATTRIBUTES = (
+    "JobStatus",
+    "RemoteHost",
+    "ExitCode",
+    "JobCurrentStartDate",
+    "MaxRuntime",
+    "HoldReason",
+)
 
 _SUBMITTED = re.compile(r"(\d+) job\(s\) submitted to cluster (\d+)\.")
 _ERROR_PREFIX = re.compile(r"^ERROR: ", re.MULTILINE)
@@ -191,15 +200,15 @@ def split_job_id(text: str) -> tuple[str, str]:
 
 
 def parse_condor_q_line(line: str) -> JobStatus:
-    """Parse one line of ``condor_q IDS -af:j JobStatus RemoteHost ExitCode HoldReason``.
+    """Parse one line of ``condor_q IDS -af:j`` with :data:`CONDOR_Q_ATTRIBUTES`.
 
-    >>> parse_condor_q_line("19.0 2 slot1@node01.example.org undefined undefined").host
+    >>> parse_condor_q_line("19.0 2 slot1@node01.example.org undefined 1796401800 180 undefined").host
     'node01.example.org'
     """
     parts = line.strip().split(None, len(CONDOR_Q_ATTRIBUTES))
     if len(parts) != len(CONDOR_Q_ATTRIBUTES) + 1:
         raise StatusUnavailable(f"unexpected condor_q line: {line!r}")
-    job, code, remote_host, exit_code, hold_reason = parts
+    job, code, remote_host, exit_code, started, max_runtime, hold_reason = parts
     cluster, _proc = split_job_id(job)
     if not cluster.isdigit():
         raise StatusUnavailable(f"unexpected condor_q line: {line!r}")
@@ -211,6 +220,8 @@ def parse_condor_q_line(line: str) -> JobStatus:
         host=condor_host(remote_host),
         reason=None if hold_reason in _UNDEFINED or state is not JobState.HELD else hold_reason,
         exit_code=int(exit_code) if exit_code.isdigit() and state is JobState.FINISHED else None,
+        start_time=started if started.isdigit() and int(started) > 0 and not state.queued else None,
+        time_limit_seconds=int(max_runtime) if max_runtime.isdigit() and int(max_runtime) > 0 else None,
     )
 
 

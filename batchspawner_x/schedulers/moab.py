@@ -201,8 +201,22 @@ def parse_moab_job(job: ET.Element) -> JobStatus:
         host=host or None,
         reason=reason,
         exit_code=exit_code,
+        start_time=_started(job.get("StartTime"), state),
+        time_limit_seconds=_seconds(job.get("ReqAWDuration")),
         extra={key: str(job.get(key)) for key in ("Class", "Hold", "CompletionCode") if job.get(key)},
     )
+
+
+def _started(value: str | None, state: JobState) -> str | None:
+    """``StartTime`` (seconds since the epoch; ``0`` before the job starts), once it has."""
+    text = (value or "").strip()
+    return text if text.isdigit() and int(text) > 0 and not state.queued else None
+
+
+def _seconds(value: str | None) -> int | None:
+    """``ReqAWDuration``, the requested walltime in seconds; None if absent or zero."""
+    text = (value or "").strip()
+    return int(text) if text.isdigit() and int(text) > 0 else None
 
 
 __all__ = ["MOAB_REASONS", "MOAB_STATES", "MoabScheduler", "parse_moab_job"]

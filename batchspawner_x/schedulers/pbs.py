@@ -26,9 +26,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from ..errors import SubmitError
+from ..errors import ConfigError, SubmitError
 from ..states import JobState, JobStatus, StatusUnavailable
-from ..units import format_clock
+from ..units import format_clock, walltime_seconds
 from .base import CommandResult, Scheduler
 from .spec import JobSpec
 
@@ -322,8 +322,11 @@ def parse_pbspro_job(job_id: str, attrs: Mapping[str, Any]) -> JobStatus:
         estimated = attrs.get("estimated")
         if isinstance(estimated, dict) and estimated.get("start_time"):
             start_time = str(estimated["start_time"])
+    elif attrs.get("stime"):
+        start_time = str(attrs["stime"])  # when it started: "Tue Nov 25 20:14:03 2025"
     exit_code = exit_code_from_pbs(attrs["Exit_status"]) if "Exit_status" in attrs else None
     extra = {key: str(attrs[key]) for key in ("queue", "substate", "Exit_status") if key in attrs}
+    resources = attrs.get("Resource_List")
     return JobStatus(
         job_id=job_id,
         state=state,
@@ -332,8 +335,26 @@ def parse_pbspro_job(job_id: str, attrs: Mapping[str, Any]) -> JobStatus:
         reason=reason,
         exit_code=exit_code,
         start_time=start_time,
+        time_limit_seconds=pbs_walltime_seconds(
+            resources.get("walltime") if isinstance(resources, dict) else None
+        ),
         extra=extra,
     )
+
+
+def pbs_walltime_seconds(value: object) -> int | None:
+    """``Resource_List.walltime`` (``08:00:00``, hours past 24 allowed) in seconds; None if
+    the job has none or it is not a walltime.
+
+    >>> pbs_walltime_seconds("36:00:00"), pbs_walltime_seconds(None)
+    (129600, None)
+    """
+    if value is None or not str(value).strip():
+        return None
+    try:
+        return walltime_seconds("Resource_List.walltime", str(value))
+    except ConfigError:
+        return None
 
 
 _XML_JOB = re.compile(r"<Job>.*?</Job>", re.DOTALL)
@@ -391,6 +412,7 @@ def parse_torque_job(job: ET.Element) -> JobStatus:
     state = TORQUE_STATES.get(raw_state, JobState.UNKNOWN)
     exit_text = text("exit_status")
     comment = text("comment")
+    started = text("start_time")  # seconds since the epoch, once it has started
     return JobStatus(
         job_id=text("Job_Id"),
         state=state,
@@ -398,6 +420,8 @@ def parse_torque_job(job: ET.Element) -> JobStatus:
         host=first_exec_host(text("exec_host")),
         reason=comment if comment and state.queued else None,
         exit_code=exit_code_from_pbs(exit_text) if exit_text else None,
+        start_time=started if started.isdigit() and not state.queued else None,
+        time_limit_seconds=pbs_walltime_seconds(text("Resource_List/walltime")),
         extra={key: text(key) for key in ("queue", "exit_status") if text(key)},
     )
 
@@ -413,6 +437,7 @@ __all__ = [
     "format_pbs_walltime",
     "parse_pbspro_job",
     "parse_torque_job",
+    "pbs_walltime_seconds",
     "per_process_mb",
     "same_job",
 ]

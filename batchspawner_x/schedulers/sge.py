@@ -27,7 +27,7 @@ from typing import Any
 
 from ..errors import ConfigError, SubmitError
 from ..states import JobState, JobStatus, StatusUnavailable
-from ..units import format_clock
+from ..units import format_clock, walltime_seconds
 from .base import CommandResult, PartitionInfo, Scheduler
 from .sge_queues import parse_queues
 from .spec import JobSpec
@@ -209,7 +209,8 @@ class GridengineScheduler(Scheduler):
         # user's jobs answers for all of them. "$user" is qstat's own placeholder.
         # A status identity owns none of the jobs: it lists every user's, or each
         # job would look gone.
-        return [self.command("status"), "-xml", "-s", "prsz", "-u", "*" if self.all_users else "$user"]
+        # -r: each job's hard requests too, among them its time limit (h_rt).
+        return [self.command("status"), "-xml", "-r", "-s", "prsz", "-u", "*" if self.all_users else "$user"]
 
     def parse_status(self, job_ids: Sequence[str], result: CommandResult) -> dict[str, JobStatus]:
         wanted = set(job_ids)
@@ -354,9 +355,25 @@ def parse_qstat_xml(text: str) -> list[JobStatus]:
                 raw_state=raw,
                 host=host if state in (JobState.RUNNING, JobState.SUSPENDED, JobState.FINISHING) else None,
                 reason=state_reason(raw) if state.queued else None,
+                start_time=(job.findtext("JAT_start_time") or "").strip() or None,
+                time_limit_seconds=_hard_runtime(job),
             )
         )
     return statuses
+
+
+def _hard_runtime(job: ET.Element) -> int | None:
+    """The job's ``h_rt`` from ``qstat -r``'s ``<hard_request name="h_rt">`` (seconds, or
+    ``H:M:S``); None if it asked for none."""
+    for request in job.iter("hard_request"):
+        if request.get("name") != "h_rt":
+            continue
+        text = (request.text or "").strip()
+        try:
+            return int(text) if text.isdigit() else walltime_seconds("h_rt", text)
+        except ConfigError:
+            return None
+    return None
 
 
 _QACCT_FIELD = re.compile(r"^(failed|exit_status)\s+(\d+)", re.MULTILINE)

@@ -336,6 +336,47 @@ class Hub:
         state: dict[str, Any] = model.get("state") or {}
         return state
 
+    def server_job(self, token: str) -> requests.Response:
+        """The job API (``GET /hub/api/batchspawner_x/job``) asked with ``token``, as a
+        server asks it."""
+        headers = {"Authorization": f"token {token}"}
+        return requests.get(f"{self.api}/batchspawner_x/job", headers=headers, timeout=30)
+
+    def server_token(self, name: str, server: str = "") -> str:
+        """The API token the server of ``name`` holds: read from the job's private env
+        file, where the node side reads it."""
+        job_dir = Path(self.state(name, server)["job_dir"])
+        return str(json.loads((job_dir / "env.json").read_text())["env"]["JUPYTERHUB_API_TOKEN"])
+
+    def started_job(self, name: str, server: str = "", timeout: float = 30) -> dict[str, Any]:
+        """The job API's answer for the server of ``name``, once it shows the job started
+        (the poller's next round after the server came up)."""
+        token = self.server_token(name, server)
+        answers: list[dict[str, Any]] = []
+
+        def started() -> bool:
+            r = self.server_job(token)
+            answers.append({"status": r.status_code, **(r.json() if r.status_code == 200 else {})})
+            return r.status_code == 200 and r.json()["start"] is not None
+
+        try:
+            self.wait_for(started, timeout, f"the job API to show when {name}'s job started")
+        except AssertionError as e:
+            raise AssertionError(f"{e}; its last answer: {answers[-1:]}") from None
+        return answers[-1]
+
+    def login(self, name: str) -> requests.Session:
+        """A browser's session of user ``name``: logged in through the hub's login form (the
+        test hub's dummy authenticator takes any password), holding the hub's cookies."""
+        session = requests.Session()
+        r = session.get(f"{self.url}/hub/login", timeout=30)
+        r.raise_for_status()
+        form = {"username": name, "password": "any", "_xsrf": session.cookies.get("_xsrf", "")}
+        # next: the home page, not the server (which a hub would start for a user without one)
+        r = session.post(f"{self.url}/hub/login?next=%2Fhub%2Fhome", data=form, timeout=30)
+        assert r.status_code == 200 and "jupyterhub-session-id" in session.cookies, (r.status_code, r.url)
+        return session
+
     def get_through_proxy(self, path: str, token: str | None = None) -> requests.Response:
         return requests.get(
             f"{self.url}{path}", headers={"Authorization": f"token {token or self.token}"}, timeout=30

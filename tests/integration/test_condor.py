@@ -173,6 +173,9 @@ def test_spawn_queue_run_proxy_stop(make_hub: Callable[..., Hub]) -> None:
     assert condor_q(job_id) == f"{job_id}.0 2 slot1@{host} undefined undefined\n"
     token = json.loads(Path(job_dir, "env.json").read_text())["env"]["JUPYTERHUB_API_TOKEN"]
     assert token not in json.dumps(rec)
+    # condor_q's JobCurrentStartDate and MaxRuntime: its server learns its time left
+    job = hub.started_job(USER)
+    assert job["time_limit_seconds"] == 3600 and 3500 < job["seconds_left"] <= 3600, job
 
     hub.stop(USER)
     # the job left the queue for the history, as removed, and its processes are gone

@@ -133,6 +133,9 @@ def test_spawn_serves_through_proxy_with_limits_in_qstat(
     assert details["parallel environment"] == "smp range: 2", details
     resources = set(details["hard resource_list"].split(","))
     assert resources == {"h_vmem=512M", "h_rt=3600", "gpu=1"}, details["hard resource_list"]
+    # the same qstat gives the hub the job's start and h_rt: its server learns its time left
+    job = hub.started_job(USER)
+    assert job["time_limit_seconds"] == 3600 and 3500 < job["seconds_left"] <= 3600, job
 
     # the token reaches the job in a private file, never in the spooled job script
     token_file = Path(hub.state(USER)["job_dir"]) / "env.json"

@@ -240,6 +240,9 @@ def test_spawn_queue_run_stop(make_hub: Callable[..., Hub], flavour: Flavour) ->
     assert job["stdout_path"] == f"{hub.state(USER)['job_dir']}/job.out"
     assert process_alive(job, "session_id", "session_start")
     assert uid_of(int(job["session_id"])) == Path(f"/home/{USER}").stat().st_uid
+    # the same status answer gives the job's start and walltime: its server learns its time left
+    info = hub.started_job(USER)
+    assert info["time_limit_seconds"] == 3600 and 3500 < info["seconds_left"] <= 3600, info
 
     hub.stop(USER)
     job = spool_job(flavour, job_id)

@@ -27,6 +27,8 @@ def test_wheel_installs_into_a_fresh_venv_and_renders(tmp_path: Path) -> None:
         assert "batchspawner_x/templates/slurm.sh.j2" in names
         assert "batchspawner_x/templates/base.sh.j2" in names  # what slurm.sh.j2 extends
         assert "batchspawner_x/templates/node_side.sh.j2" in names  # what base.sh.j2 includes
+        assert "batchspawner_x/templates_hub/home.html" in names  # the hub pages (hub_templates)
+        assert "batchspawner_x/templates_hub/batchspawner_x/jobs.html" in names
         assert "batchspawner_x/py.typed" in names
         (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
         text = zf.read(entry_points).decode()

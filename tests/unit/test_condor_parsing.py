@@ -6,7 +6,7 @@ submitted to cluster C.", the JobStatus codes 0 to 7, RemoteHost
 (condor_submit.V6/submit.cpp: "\\nERROR: I don't know about the '%s'
 universe.", ""%s" doesn't contain any "queue" commands"; condor_tools/tool.cpp:
 "Couldn't find/remove all jobs in cluster %d."). The status command is
-``condor_q IDS -af:j JobStatus RemoteHost ExitCode HoldReason``: the same facts
+``condor_q IDS -af:j JobStatus RemoteHost ExitCode JobCurrentStartDate MaxRuntime HoldReason``: the same facts
 as the ``-format "%s, " JobStatus -format "%s" RemoteHost`` lines of the shared
 formats, in a form whose free-text field (HoldReason) comes last.
 """
@@ -128,7 +128,7 @@ def test_parse_submit_rc0_without_cluster_is_an_error(condor: CondorScheduler, s
 
 
 # ---------------------------------------------------------------------------
-# condor_q IDS -af:j JobStatus RemoteHost ExitCode HoldReason
+# condor_q IDS -af:j JobStatus RemoteHost ExitCode JobCurrentStartDate MaxRuntime HoldReason
 
 
 def test_status_argv_asks_for_every_job_at_once(condor: CondorScheduler) -> None:
@@ -140,6 +140,8 @@ def test_status_argv_asks_for_every_job_at_once(condor: CondorScheduler) -> None
         "JobStatus",
         "RemoteHost",
         "ExitCode",
+        "JobCurrentStartDate",
+        "MaxRuntime",
         "HoldReason",
     ]
 
@@ -147,28 +149,40 @@ def test_status_argv_asks_for_every_job_at_once(condor: CondorScheduler) -> None
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
-        ("19.0 0 undefined undefined undefined", JobStatus("19", JobState.PENDING, "Unexpanded")),
-        ("19.0 1 undefined undefined undefined", JobStatus("19", JobState.PENDING, "Idle")),
         (
-            "19.0 2 slot1@node01.example.org undefined undefined",
+            "19.0 0 undefined undefined undefined undefined undefined",
+            JobStatus("19", JobState.PENDING, "Unexpanded"),
+        ),
+        (
+            "19.0 1 undefined undefined undefined undefined undefined",
+            JobStatus("19", JobState.PENDING, "Idle"),
+        ),
+        (
+            "19.0 2 slot1@node01.example.org undefined undefined undefined undefined",
             JobStatus("19", JobState.RUNNING, "Running", host="node01.example.org"),
         ),
         (
-            "19.0 2 slot1_3@node01.example.org undefined undefined",
+            "19.0 2 slot1_3@node01.example.org undefined undefined undefined undefined",
             JobStatus("19", JobState.RUNNING, "Running", host="node01.example.org"),
         ),
         (
-            "19.0 3 slot1@node01.example.org undefined undefined",
+            "19.0 3 slot1@node01.example.org undefined undefined undefined undefined",
             JobStatus("19", JobState.FINISHING, "Removed", host="node01.example.org"),
         ),
-        ("19.0 4 undefined 0 undefined", JobStatus("19", JobState.FINISHED, "Completed", exit_code=0)),
-        ("19.0 4 undefined 3 undefined", JobStatus("19", JobState.FINISHED, "Completed", exit_code=3)),
         (
-            "19.0 5 undefined undefined via condor_hold (by user dave)",
+            "19.0 4 undefined 0 undefined undefined undefined",
+            JobStatus("19", JobState.FINISHED, "Completed", exit_code=0),
+        ),
+        (
+            "19.0 4 undefined 3 undefined undefined undefined",
+            JobStatus("19", JobState.FINISHED, "Completed", exit_code=3),
+        ),
+        (
+            "19.0 5 undefined undefined undefined undefined via condor_hold (by user dave)",
             JobStatus("19", JobState.HELD, "Held", reason="via condor_hold (by user dave)"),
         ),
         (
-            "19.0 5 undefined undefined "
+            "19.0 5 undefined undefined undefined undefined "
             "Error from slot1@node01: Failed to execute '/x': (errno=2: 'No such file')",
             JobStatus(
                 "19",
@@ -178,20 +192,32 @@ def test_status_argv_asks_for_every_job_at_once(condor: CondorScheduler) -> None
             ),
         ),
         (
-            "19.0 6 slot1@node01.example.org undefined undefined",
+            "19.0 6 slot1@node01.example.org undefined undefined undefined undefined",
             JobStatus("19", JobState.FINISHING, "Transferring Output", host="node01.example.org"),
         ),
         (
-            "19.0 7 slot1@node01.example.org undefined undefined",
+            "19.0 7 slot1@node01.example.org undefined undefined undefined undefined",
             JobStatus("19", JobState.SUSPENDED, "Suspended", host="node01.example.org"),
         ),
-        ("19.0 9 undefined undefined undefined", JobStatus("19", JobState.UNKNOWN, "9")),
+        ("19.0 9 undefined undefined undefined undefined undefined", JobStatus("19", JobState.UNKNOWN, "9")),
         # a hold reason kept from before a release does not make an idle job held
-        ("19.0 1 undefined undefined via condor_hold", JobStatus("19", JobState.PENDING, "Idle")),
+        (
+            "19.0 1 undefined undefined undefined undefined via condor_hold",
+            JobStatus("19", JobState.PENDING, "Idle"),
+        ),
     ],
 )
 def test_parse_condor_q_line(line: str, expected: JobStatus) -> None:
     assert parse_condor_q_line(line) == expected
+
+
+def test_a_running_jobs_start_and_max_runtime() -> None:
+    # JobCurrentStartDate in seconds since the epoch; MaxRuntime as the description sets it
+    status = parse_condor_q_line("19.0 2 slot1@node01 undefined 1796401800 180 undefined")
+    assert (status.start_time, status.time_limit_seconds) == ("1796401800", 180)
+    # an idle job has no start, and a job without MaxRuntime no limit
+    status = parse_condor_q_line("19.0 1 undefined undefined undefined undefined undefined")
+    assert (status.start_time, status.time_limit_seconds) == (None, None)
 
 
 def test_every_job_status_code_is_mapped() -> None:
@@ -217,8 +243,10 @@ def test_unexpected_condor_q_line_is_unavailable(line: str) -> None:
 def test_parse_status_many_jobs_and_jobs_that_left_the_queue(condor: CondorScheduler) -> None:
     result = CommandResult(
         0,
-        "19.0 2 slot1@node01 undefined undefined\n20.0 1 undefined undefined undefined\n"
-        "20.1 2 slot2@node01 undefined undefined\n99.0 2 slot3@node01 undefined undefined\n",
+        "19.0 2 slot1@node01 undefined undefined undefined undefined\n"
+        "20.0 1 undefined undefined undefined undefined undefined\n"
+        "20.1 2 slot2@node01 undefined undefined undefined undefined\n"
+        "99.0 2 slot3@node01 undefined undefined undefined undefined\n",
     )
     statuses = condor.parse_status(["19", "20", "21"], result)
     assert statuses == {

@@ -52,8 +52,8 @@ BACKENDS = {
     "condor": (
         CondorScheduler,
         "19",
-        "19.0 2 slot1@node01.example.org undefined undefined\n",
-        "19.0 4 slot1@node01.example.org 3 undefined\n",
+        "19.0 2 slot1@node01.example.org undefined undefined undefined undefined\n",
+        "19.0 4 slot1@node01.example.org 3 undefined undefined undefined\n",
         "",
     ),
     "sge": (

@@ -108,8 +108,22 @@ def test_idle_running_completed(moab: MoabScheduler) -> None:
     )
     statuses = moab.parse_status(["12", "13", "14"], CommandResult(0, out, ""))
     assert statuses["12"] == JobStatus("12", JobState.PENDING, "Idle", reason="NoResources")
-    assert statuses["13"] == JobStatus("13", JobState.RUNNING, "Running", host="node01")
+    assert statuses["13"] == JobStatus(
+        "13", JobState.RUNNING, "Running", host="node01", start_time="1764100100"
+    )
     assert statuses["14"] == JobStatus("14", JobState.FINISHED, "Completed", host="node02", exit_code=3)
+
+
+def test_start_and_requested_walltime(moab: MoabScheduler) -> None:
+    # StartTime (seconds since the epoch, 0 before the start) and ReqAWDuration (seconds), as
+    # Moab's mdiag -j --xml prints them (Moab's reference; the tests' emulator prints the same)
+    out = data(
+        job("12", "Idle", StartTime="0", ReqAWDuration="3600"),
+        job("13", "Running", ' AllocNodeList="node01"', StartTime="1796401800", ReqAWDuration="180"),
+    )
+    statuses = moab.parse_status(["12", "13"], CommandResult(0, out, ""))
+    assert (statuses["12"].start_time, statuses["12"].time_limit_seconds) == (None, 3600)
+    assert (statuses["13"].start_time, statuses["13"].time_limit_seconds) == ("1796401800", 180)
 
 
 @pytest.mark.parametrize(

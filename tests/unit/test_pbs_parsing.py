@@ -179,6 +179,7 @@ def test_pbspro_queued_running_finished(pbs: PBSProScheduler) -> None:
         "Q",
         reason="Not Running: Insufficient amount of resource: ncpus (R: 2 A: 0 T: 64)",
         start_time="Tue Nov 25 21:00:00 2025",
+        time_limit_seconds=28800,
     )
     assert statuses["13.pbs-server"] == JobStatus("13.pbs-server", JobState.RUNNING, "R", host="node01")
     assert statuses["14.pbs-server"] == JobStatus(
@@ -309,6 +310,21 @@ def test_pbspro_control_characters_in_variables_do_not_break_parsing(pbs: PBSPro
     assert pbs.parse_status(["13.srv"], CommandResult(0, out, ""))["13.srv"].state is JobState.RUNNING
 
 
+def test_pbspro_running_job_has_its_start_and_time_limit(pbs: PBSProScheduler) -> None:
+    # stime and Resource_List.walltime, as PBS Pro's qstat -f -F json prints them
+    # (PBS Pro reference guide; the tests' emulator prints the same)
+    running = {**RUNNING, "stime": "Fri Dec  4 16:28:24 2026", "Resource_List": {"walltime": "36:00:00"}}
+    status = pbs.parse_status(["13.srv"], CommandResult(0, pbs_json({"13.srv": running}), ""))["13.srv"]
+    assert (status.start_time, status.time_limit_seconds, status.end_time) == (
+        "Fri Dec  4 16:28:24 2026",
+        129600,
+        None,
+    )
+    no_limit = {**RUNNING, "stime": "Fri Dec  4 16:28:24 2026", "Resource_List": {"ncpus": 4}}
+    status = pbs.parse_status(["13.srv"], CommandResult(0, pbs_json({"13.srv": no_limit}), ""))["13.srv"]
+    assert status.time_limit_seconds is None
+
+
 # ---------------------------------------------------------------------------
 # Torque: qstat -x
 
@@ -336,6 +352,23 @@ def test_torque_queued_running_completed(torque: TorqueScheduler) -> None:
     assert statuses["14.torque-server"] == JobStatus(
         "14.torque-server", JobState.FINISHED, "C", host="node02", exit_code=0
     )
+
+
+def test_torque_running_job_has_its_start_and_time_limit(torque: TorqueScheduler) -> None:
+    # start_time in seconds since the epoch and Resource_List/walltime, as Torque's qstat -x
+    # prints them (Torque's manual; the tests' emulator prints the same)
+    job = torque_job(
+        "13.srv",
+        "R",
+        exec_host="node01/0",
+        Resource_List="<nodes>1</nodes><walltime>00:03:00</walltime>",
+        start_time="1796401800",
+    )
+    status = torque.parse_status(["13.srv"], CommandResult(0, f"<Data>{job}</Data>", ""))["13.srv"]
+    assert (status.start_time, status.time_limit_seconds) == ("1796401800", 180)
+    queued = torque_job("12.srv", "Q", Resource_List="<walltime>01:00:00</walltime>")
+    status = torque.parse_status(["12.srv"], CommandResult(0, f"<Data>{queued}</Data>", ""))["12.srv"]
+    assert (status.start_time, status.time_limit_seconds) == (None, 3600)
 
 
 @pytest.mark.parametrize(

@@ -292,21 +292,86 @@ def test_submit_without_a_job_id_is_an_error(sge: GridengineScheduler) -> None:
 
 def test_status_is_one_qstat_for_all_jobs_of_the_user(sge: GridengineScheduler) -> None:
     # $user is qstat's own placeholder (qstat(1)), passed literally, not by a shell
-    assert sge.status_argv(["6", "7", "12"]) == ["qstat", "-xml", "-s", "prsz", "-u", "$user"]
+    assert sge.status_argv(["6", "7", "12"]) == ["qstat", "-xml", "-r", "-s", "prsz", "-u", "$user"]
 
 
 def test_a_status_identity_lists_every_users_jobs() -> None:
     # the account asking owns none of the jobs: "$user" would list none of them
     sge = GridengineScheduler(all_users=True)
-    assert sge.status_argv(["6"]) == ["qstat", "-xml", "-s", "prsz", "-u", "*"]
+    assert sge.status_argv(["6"]) == ["qstat", "-xml", "-r", "-s", "prsz", "-u", "*"]
+
+
+STARTED = "2026-11-25T20:53:06"
+
+# qstat -xml -r -s prsz -u erin, printed by Son of Grid Engine 8.1.9 on the test cluster (as
+# erin, 2026-12-04): a job with h_rt=00:03:00 running, one with h_rt=1:00:00 held, and a
+# zombie that asked for none.
+RECORDED_WITH_REQUESTS = """<?xml version='1.0'?>
+<job_info  xmlns:xsd="http://arc.liv.ac.uk/repos/darcs/sge/source/dist/util/resources/schemas/qstat/qstat.xsd">
+  <queue_info>
+    <job_list state="running">
+      <JB_job_number>2196</JB_job_number>
+      <JAT_prio>0.50000</JAT_prio>
+      <JB_name>sleep</JB_name>
+      <JB_owner>erin</JB_owner>
+      <state>r</state>
+      <JAT_start_time>2026-12-04T16:36:42</JAT_start_time>
+      <queue_name>all.q@localhost</queue_name>
+      <slots>1</slots>
+      <full_job_name>sleep</full_job_name>
+      <hard_request name="h_rt" resource_contribution="0.000000">180</hard_request>
+      <binding>NONE</binding>
+    </job_list>
+  </queue_info>
+  <job_info>
+    <job_list state="pending">
+      <JB_job_number>2197</JB_job_number>
+      <JAT_prio>0.00000</JAT_prio>
+      <JB_name>sleep</JB_name>
+      <JB_owner>erin</JB_owner>
+      <state>hqw</state>
+      <JB_submission_time>2026-12-04T16:36:41</JB_submission_time>
+      <queue_name></queue_name>
+      <slots>1</slots>
+      <full_job_name>sleep</full_job_name>
+      <hard_request name="h_rt" resource_contribution="0.000000">3600</hard_request>
+      <binding>NONE</binding>
+    </job_list>
+    <job_list state="zombie">
+      <JB_job_number>2195</JB_job_number>
+      <JAT_prio>0.00000</JAT_prio>
+      <JB_name>bsx-sge-up-check</JB_name>
+      <JB_owner>erin</JB_owner>
+      <state>z</state>
+      <JB_submission_time>2026-12-04T16:20:53</JB_submission_time>
+      <queue_name></queue_name>
+      <slots>1</slots>
+      <full_job_name>bsx-sge-up-check</full_job_name>
+      <binding>NONE</binding>
+    </job_list>
+  </job_info>
+</job_info>
+"""
+
+
+def test_recorded_start_and_time_limit(sge: GridengineScheduler) -> None:
+    found = sge.parse_status(["2195", "2196", "2197"], CommandResult(0, RECORDED_WITH_REQUESTS, ""))
+    times = {jid: (s.start_time, s.time_limit_seconds) for jid, s in found.items()}
+    assert times == {"2196": ("2026-12-04T16:36:42", 180), "2197": (None, 3600), "2195": (None, None)}
+    assert found["2196"].host == "localhost" and found["2197"].state is JobState.HELD
+
+
+def test_a_time_limit_written_as_a_clock_is_read_too(sge: GridengineScheduler) -> None:
+    text = RECORDED_WITH_REQUESTS.replace(">180</hard_request>", ">0:03:00</hard_request>")
+    assert sge.parse_status(["2196"], CommandResult(0, text, ""))["2196"].time_limit_seconds == 180
 
 
 def test_recorded_suspended_queue_document(sge: GridengineScheduler) -> None:
     ids = ["6", "7", "10", "11", "8", "9", "1"]
     found = sge.parse_status(ids, CommandResult(0, RECORDED_SUSPENDED_QUEUE, ""))
     assert found == {
-        "6": JobStatus("6", JobState.SUSPENDED, raw_state="S", host="localhost"),
-        "7": JobStatus("7", JobState.SUSPENDED, raw_state="Ss", host="localhost"),
+        "6": JobStatus("6", JobState.SUSPENDED, raw_state="S", host="localhost", start_time=STARTED),
+        "7": JobStatus("7", JobState.SUSPENDED, raw_state="Ss", host="localhost", start_time=STARTED),
         "10": JobStatus("10", JobState.HELD, raw_state="Eqw", reason="error"),
         "11": JobStatus("11", JobState.PENDING, raw_state="Rq"),
         "8": JobStatus("8", JobState.HELD, raw_state="hqw", reason="hold"),
@@ -317,15 +382,21 @@ def test_recorded_suspended_queue_document(sge: GridengineScheduler) -> None:
 
 def test_recorded_deleting_document(sge: GridengineScheduler) -> None:
     found = sge.parse_status(["7", "13"], CommandResult(0, RECORDED_DELETING, ""))
-    assert found["13"] == JobStatus("13", JobState.FINISHING, raw_state="dr", host="localhost")
+    assert found["13"] == JobStatus(
+        "13", JobState.FINISHING, raw_state="dr", host="localhost", start_time="2026-11-25T20:53:34"
+    )
     assert found["13"].alive
-    assert found["7"] == JobStatus("7", JobState.SUSPENDED, raw_state="s", host="localhost")
+    assert found["7"] == JobStatus(
+        "7", JobState.SUSPENDED, raw_state="s", host="localhost", start_time=STARTED
+    )
 
 
 def test_running_job_and_its_host(sge: GridengineScheduler) -> None:
     text = document(running=job("25", "r", "all.q@node017.cluster.example", "running"))
     (status,) = parse_qstat_xml(text)
-    assert status == JobStatus("25", JobState.RUNNING, raw_state="r", host="node017.cluster.example")
+    assert status == JobStatus(
+        "25", JobState.RUNNING, raw_state="r", host="node017.cluster.example", start_time=STARTED
+    )
 
 
 def test_ids_not_listed_are_gone(sge: GridengineScheduler) -> None:

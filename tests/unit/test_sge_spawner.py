@@ -215,7 +215,7 @@ async def test_qmaster_down_is_not_a_death() -> None:
     spawner, transport = make_spawner(answering("", 1, commlib))
     spawner.load_state({"job_id": "21"})
     assert await spawner.poll() is None
-    assert transport.commands == [["qstat", "-xml", "-s", "prsz", "-u", "$user"]]
+    assert transport.commands == [["qstat", "-xml", "-r", "-s", "prsz", "-u", "$user"]]
 
 
 async def test_stop_deletes_the_job() -> None:

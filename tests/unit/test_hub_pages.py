@@ -1,0 +1,96 @@
+"""The hub pages' templates, rendered with JupyterHub's own templates as the hub loads them
+(``c.JupyterHub.template_paths = [batchspawner_x.hub_templates]``); no hub runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader
+from jupyterhub._data import DATA_FILES_PATH
+
+import batchspawner_x
+from batchspawner_x.job_info import build_job_info
+from batchspawner_x.states import JobState, JobStatus
+
+UTC = dt.timezone.utc
+
+
+@pytest.fixture
+def env() -> Environment:
+    """The loaders and options JupyterHub's app builds from ``template_paths``."""
+    base = os.path.join(DATA_FILES_PATH, "templates")
+    loader = ChoiceLoader(
+        [
+            FileSystemLoader([batchspawner_x.hub_templates]),
+            PrefixLoader({"templates": FileSystemLoader([base])}, "/"),
+            FileSystemLoader([base]),
+        ]
+    )
+    return Environment(loader=loader, autoescape=True)
+
+
+class Ours:
+    def __init__(self, name: str, info: Any) -> None:
+        self.name = name
+        self._info = info
+
+    def job_info(self) -> Any:
+        return self._info
+
+
+def hostile_info() -> Any:
+    status = JobStatus(
+        "41",
+        JobState.RUNNING,
+        "RUNNING",
+        host="c1<b>",
+        start_time="2026-12-04T16:30:00",
+        time_limit_seconds=180,
+    )
+    now = dt.datetime(2026, 12, 4, 16, 32, 30, tzinfo=UTC)
+    return build_job_info("41", status, now=now, profile="<script>x</script>", warnings=[60], tz=UTC)
+
+
+def namespace(spawners: list[Any]) -> dict[str, Any]:
+    user = SimpleNamespace(
+        name="erin",
+        json_escaped_name="erin",
+        all_spawners=lambda include_default=True: iter(spawners),
+        server_url=lambda name="": "/user/erin/",
+        spawner=None,
+    )
+    return dict(
+        user=user,
+        base_url="/hub/",
+        static_url=lambda *a, **k: "/static/",
+        default_server=SimpleNamespace(active=True),
+        url="/user/erin/",
+        xsrf_token="x",
+        allow_named_servers=False,
+    )
+
+
+def test_home_page_shows_each_servers_job_time_left_and_warning_escaped(env: Environment) -> None:
+    wrapped = SimpleNamespace(name="gpu", child_spawner=Ours("gpu", hostile_info()))
+    stopped = SimpleNamespace(name="old")  # JupyterHub's database row of a stopped server
+    html = env.get_template("home.html").render(**namespace([Ours("", hostile_info()), wrapped, stopped]))
+    assert 'id="start"' in html, "the hub's own home page is kept"
+    assert html.count('<tr class="bsx-job"') == 2
+    assert '<span class="bsx-left" data-bsx-seconds-left="30">30 s left</span>' in html
+    assert "Job 41 ends in 30 s, when its time limit runs out: save your work now." in html
+    assert "<script>x</script>" not in html and "&lt;script&gt;x&lt;/script&gt;" in html
+    assert "c1&lt;b&gt;" in html
+    assert 'href="/hub/batchspawner_x/jobs"' in html, "every page links to the jobs page"
+
+
+def test_jobs_page_lists_the_jobs_or_says_there_are_none(env: Environment) -> None:
+    info = hostile_info()
+    html = env.get_template("batchspawner_x/jobs.html").render(jobs=[(Ours("", info), info)], **namespace([]))
+    for cell in ("41", "running", "2 min", "30 s left"):
+        assert f">{cell}<" in html
+    html = env.get_template("batchspawner_x/jobs.html").render(jobs=[], **namespace([]))
+    assert "You have no batch jobs now." in html
