@@ -27,7 +27,7 @@ HUB_TIMEOUT = 10.0
 MAX_EVENTS = 100
 
 #: The hub answer's keys and the JSON types each may have (``None`` where null is allowed).
-JOB_FIELDS: dict[str, tuple[type | None, ...]] = {
+JOB_FIELDS: dict[str, tuple[type, ...]] = {
     "job_id": (str,),
     "cluster": (str, type(None)),
     "node": (str, type(None)),
@@ -117,7 +117,9 @@ def read_events(path: str | None) -> list[dict[str, Any]]:
         if not isinstance(event, dict) or event.get("event") != "warning":
             continue
         seconds_left, when = event.get("seconds_left"), event.get("time")
-        if not _number(seconds_left) or not _number(when):
+        if not isinstance(seconds_left, (int, float)) or not isinstance(when, (int, float)):
+            continue
+        if isinstance(seconds_left, bool) or isinstance(when, bool):
             continue
         source = event.get("source")
         events.append(
@@ -131,10 +133,6 @@ def read_events(path: str | None) -> list[dict[str, Any]]:
     return events
 
 
-def _number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def unavailable(reason: str, events: list[dict[str, Any]]) -> dict[str, Any]:
     """The answer when the hub gives no job: why, in words, and the events file's warnings."""
     return {"available": False, "reason": reason, "events": events}
@@ -144,8 +142,7 @@ def reason_for_status(code: int) -> str:
     """Why a hub answer with HTTP status ``code`` gives no job, in words."""
     if code == 404:
         return (
-            "the hub has no job for this server (not spawned by batchspawner_x, "
-            "or a hub without its job API)"
+            "the hub has no job for this server (not spawned by batchspawner_x, or a hub without its job API)"
         )
     if code in (401, 403):
         return f"the hub refused this server's token (HTTP {code})"
