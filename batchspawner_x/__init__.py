@@ -6,9 +6,14 @@ The spawner classes are imported lazily, so that the node-side command
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+#: The hub page templates (the home page's time left, the jobs page): a site enables them
+#: with ``c.JupyterHub.template_paths = [batchspawner_x.hub_templates]``.
+hub_templates = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates_hub")
 
 _LAZY = {
     "BatchSpawnerBase": "batchspawner_x.spawner",
@@ -53,4 +58,5 @@ __all__ = [
     "SlurmSpawner",
     "TorqueSpawner",
     "__version__",
+    "hub_templates",
 ]

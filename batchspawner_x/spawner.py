@@ -15,6 +15,7 @@ the wait for the server).
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import hashlib
 import posixpath
@@ -26,7 +27,7 @@ from sqlalchemy import inspect as sa_inspect
 from tornado import web
 from traitlets import default
 
-from . import api, cancel, handshake, node_side, profile_form, submission
+from . import api, cancel, handshake, job_api, node_side, profile_form, submission
 from . import profiles as profile_model
 from .accounts import AccountRefused
 from .claim import claim_dir
@@ -40,14 +41,17 @@ from .errors import (
     TransportError,
 )
 from .handshake import CERT_DIR, CERT_FILES, ENV_FILE, SERVER_FILE
+from .job_info import JobInfo, build_job_info
 from .reach import ServerUnreachable
 from .script import render
 from .server_wait import ServerWait
 from .states import StatusUnavailable
 from .submission import SubmissionUnknown, Submitted, new_identity
 from .transport import Transport
+from .units import walltime_seconds
 
 api.register()
+job_api.register()
 
 #: Seconds between two looks, while a submission's answer was lost, for other jobs it made.
 EXTRA_JOB_CHECK = 10.0
@@ -158,6 +162,29 @@ class BatchSpawnerBase(ServerWait, Spawner):
         self.submission_uncertain = False
         self._reported = None
         self._choice = None
+
+    def job_info(self, now: dt.datetime | None = None) -> JobInfo | None:
+        """This server's job for its user (:mod:`batchspawner_x.job_info`): start, time
+        limit, end and time left, from the saved state and the shared poller's last answer;
+        no command runs. None while there is no job."""
+        if not self.job_id:
+            return None
+        cached = self._poller.cached(self.job_id) if self._poller is not None else None
+        walltime = (self._choice.walltime if self._choice is not None else None) or self.walltime
+        try:
+            requested: int | None = walltime_seconds("walltime", walltime) if walltime else None
+        except ConfigError:
+            requested = None
+        return build_job_info(
+            self.job_id,
+            cached.status if cached is not None else None,
+            now=now or dt.datetime.now(dt.timezone.utc),
+            cluster=self.cluster_name,
+            node=self.server_host,
+            profile=self._choice.profile if self._choice is not None else None,
+            requested_seconds=requested,
+            warnings=self.walltime_warnings,
+        )
 
     def _save_state(self) -> None:
         """Persist state now, not only when start() returns: a hub killed while the job

@@ -70,7 +70,14 @@ class JobStatus:
     host: str | None = None
     reason: str | None = None
     exit_code: int | None = None
+    #: When the job started (or, while it waits, is expected to), as the scheduler prints
+    #: it: ISO 8601, with or without a zone.
     start_time: str | None = None
+    #: The job's time limit in seconds; None if the scheduler did not say or sets none.
+    time_limit_seconds: int | None = None
+    #: When the job's time limit runs out (or, while it waits, is expected to), as
+    #: :attr:`start_time`; None if unknown.
+    end_time: str | None = None
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property

@@ -132,7 +132,11 @@ _PURGED = "Invalid job id specified"
 
 #: Field separator for squeue output; no field we ask for can contain it.
 SEP = "|"
-SQUEUE_FORMAT = SEP.join(["%i", "%T", "%B", "%r", "%S"])
+#: Job id, state, batch host, reason, start (expected, while it waits), time limit, end
+#: (expected while it runs; ``NONE`` without a limit): every job's times in the one query.
+SQUEUE_FORMAT = SEP.join(["%i", "%T", "%B", "%r", "%S", "%l", "%e"])
+#: What squeue prints for a time it does not know or a limit that does not exist.
+_NO_TIME = frozenset({"", "N/A", "NONE", "None", "Unknown", "(null)", "UNLIMITED", "INVALID", "NOT_SET"})
 
 
 class SlurmScheduler(Scheduler):
@@ -298,13 +302,18 @@ class SlurmScheduler(Scheduler):
 def parse_squeue_line(line: str) -> JobStatus:
     """Parse one line of :data:`SQUEUE_FORMAT` output.
 
-    >>> parse_squeue_line("25|PENDING|n/a|Priority|2026-11-25T21:00:00").state
+    >>> parse_squeue_line("25|PENDING|n/a|Priority|2026-11-25T21:00:00|1:00:00|N/A").state
     <JobState.PENDING: 'pending'>
+    >>> parse_squeue_line("25|RUNNING|c1|None|2026-12-04T16:28:24|3:00|N/A").time_limit_seconds
+    180
+
+    A line of the five fields asked before the time limit and end were (a recorded answer,
+    a site's status wrapper written for it) is read too, without them.
     """
     parts = line.strip().split(SEP)
-    if len(parts) != 5 or not parts[0].strip()[:1].isdigit():
+    if len(parts) not in (5, 7) or not parts[0].strip()[:1].isdigit():
         raise StatusUnavailable(f"unexpected squeue line: {line!r}")
-    job_id, raw_state, host, reason, start = (p.strip() for p in parts)
+    job_id, raw_state, host, reason, start, limit, end = (p.strip() for p in [*parts, "", ""][:7])
     # A state may carry a suffix such as "CANCELLED by 1000".
     raw_state = raw_state.split()[0] if raw_state else ""
     state = SLURM_STATES.get(raw_state)
@@ -318,8 +327,20 @@ def parse_squeue_line(line: str) -> JobStatus:
         raw_state=raw_state,
         host=None if host in ("", "n/a", "(null)") else host,
         reason=None if reason in ("", "None", "(null)") else reason,
-        start_time=None if start in ("", "N/A", "Unknown", "(null)") else start,
+        start_time=None if start in _NO_TIME else start,
+        time_limit_seconds=_limit_seconds(limit),
+        end_time=None if end in _NO_TIME else end,
     )
+
+
+def _limit_seconds(text: str) -> int | None:
+    """squeue's ``%l`` (``3:00``, ``1-02:00:00``) in seconds; None for none or unknown."""
+    if text in _NO_TIME:
+        return None
+    try:
+        return walltime_seconds("TimeLimit", text)
+    except ConfigError:
+        return None
 
 
 _EXIT_CODE = re.compile(r"(?:^|\s)ExitCode=(\d+):(\d+)(?:\s|$)")

@@ -18,7 +18,7 @@ from batchspawner_x.states import JobState, JobStatus
 
 from .fakes import FakeTransport
 
-SQUEUE_FORMAT = "--format=%i|%T|%B|%r|%S"
+SQUEUE_FORMAT = "--format=%i|%T|%B|%r|%S|%l|%e"
 TIMED_OUT = CommandResult(1, "", "slurm_load_jobs error: Socket timed out on send/recv operation\n")
 PURGED = CommandResult(1, "", "slurm_load_jobs error: Invalid job id specified\n")
 

@@ -193,6 +193,53 @@ def test_parse_status_recorded_lines(slurm: SlurmScheduler, line: str, expected:
     )
 
 
+# squeue --format=%i|%T|%B|%r|%S|%l|%e, printed by Slurm 22.05 on the test cluster (as erin,
+# 2026-12-04): a 3-minute job running, a 30-second one finished (squeue rounds the limit up
+# to the minute), a held 26-hour one, both cancelled, and one without a limit.
+RECORDED_TIMES = """\
+5675|COMPLETED|localhost|None|2026-12-04T16:28:24|1:00|2026-12-04T16:28:25
+5674|PENDING|n/a|JobHeldUser|N/A|1-02:00:00|N/A
+5673|RUNNING|localhost|None|2026-12-04T16:28:24|3:00|2026-12-04T16:31:24
+5676|RUNNING|localhost|None|2026-12-04T16:28:30|UNLIMITED|NONE
+"""
+RECORDED_TIMES_CANCELLED = """\
+5673|CANCELLED|localhost|None|2026-12-04T16:28:24|3:00|2026-12-04T16:28:33
+5674|CANCELLED|n/a|JobHeldUser|2026-12-04T16:28:33|1-02:00:00|2026-12-04T16:28:33
+5676|CANCELLED|localhost|None|2026-12-04T16:28:30|UNLIMITED|2026-12-04T16:28:34
+"""
+
+
+def test_parse_status_reads_start_time_limit_and_end(slurm: SlurmScheduler) -> None:
+    got = slurm.parse_status(["5673", "5674", "5675", "5676"], squeue(RECORDED_TIMES))
+    times = {jid: (s.start_time, s.time_limit_seconds, s.end_time) for jid, s in got.items()}
+    assert times == {
+        "5673": ("2026-12-04T16:28:24", 180, "2026-12-04T16:31:24"),
+        "5674": (None, 93600, None),
+        "5675": ("2026-12-04T16:28:24", 60, "2026-12-04T16:28:25"),
+        "5676": ("2026-12-04T16:28:30", None, None),  # UNLIMITED, NONE
+    }
+    assert got["5674"].state is JobState.HELD and got["5673"].host == "localhost"
+
+
+def test_parse_status_of_cancelled_jobs_keeps_their_times(slurm: SlurmScheduler) -> None:
+    got = slurm.parse_status(["5673", "5674", "5676"], squeue(RECORDED_TIMES_CANCELLED))
+    assert got["5673"].end_time == "2026-12-04T16:28:33" and got["5673"].time_limit_seconds == 180
+    assert got["5676"].time_limit_seconds is None and got["5676"].end_time == "2026-12-04T16:28:34"
+    assert all(s.state is JobState.FINISHED for s in got.values())
+
+
+@pytest.mark.parametrize("limit", ["UNLIMITED", "INVALID", "NOT_SET", "N/A", "", "soon"])
+def test_a_limit_squeue_cannot_give_is_none(slurm: SlurmScheduler, limit: str) -> None:
+    line = f"25|RUNNING|c1|None|2026-12-04T16:28:24|{limit}|N/A\n"
+    got = slurm.parse_status(["25"], squeue(line))["25"]
+    assert got.state is JobState.RUNNING and got.time_limit_seconds is None and got.end_time is None
+
+
+def test_a_line_of_six_fields_is_not_a_status(slurm: SlurmScheduler) -> None:
+    with pytest.raises(StatusUnavailable):
+        slurm.parse_status(["25"], squeue("25|RUNNING|c1|None|2026-12-04T16:28:24|3:00\n"))
+
+
 # What each Slurm state means for the spawner: alive (poll() returns None) or finished.
 EXPECTED_LONG = {
     "PENDING": "alive",
@@ -452,7 +499,7 @@ def test_argv_builders(slurm: SlurmScheduler) -> None:
         "--noheader",
         "--states=all",
         "--jobs=25,26,27",
-        "--format=%i|%T|%B|%r|%S",
+        "--format=%i|%T|%B|%r|%S|%l|%e",
     ]
     assert slurm.cancel_argv("25") == ["scancel", "25"]
     assert slurm.exit_code_argv("25") == ["scontrol", "--oneliner", "show", "job", "25"]
@@ -466,7 +513,7 @@ def test_command_overrides() -> None:
         "--noheader",
         "--states=all",
         "--jobs=25",
-        "--format=%i|%T|%B|%r|%S",
+        "--format=%i|%T|%B|%r|%S|%l|%e",
     ]
     assert custom.submit_argv() == ["sbatch", "--parsable"]
     assert custom.cancel_argv("25") == ["scancel", "25"]
