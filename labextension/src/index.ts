@@ -55,18 +55,22 @@ export interface IAnswer {
   events: IJobEvent[];
 }
 
-/** "1 h 12 min", "5 min", "40 s": the time left, in the largest units that matter. */
+/**
+ * "1 h 12 min", "5 min", "40 s": the time left, in the largest units that matter.
+ * Minutes are rounded up, as a countdown reads: 119 s is "2 min", 60 s "1 min", 59 s "59 s".
+ */
 export function formatLeft(seconds: number): string {
   const s = Math.max(0, Math.floor(seconds));
-  if (s >= 3600) {
-    const h = Math.floor(s / 3600);
-    const m = Math.floor((s % 3600) / 60);
-    return m ? `${h} h ${m} min` : `${h} h`;
+  if (s < 60) {
+    return `${s} s`;
   }
-  if (s >= 60) {
-    return `${Math.floor(s / 60)} min`;
+  const minutes = Math.ceil(s / 60);
+  if (minutes < 60) {
+    return `${minutes} min`;
   }
-  return `${s} s`;
+  const h = Math.floor(minutes / 60);
+  const m = minutes % 60;
+  return m ? `${h} h ${m} min` : `${h} h`;
 }
 
 /** The status bar's words: "Job 1234 · 1 h 12 min left". */

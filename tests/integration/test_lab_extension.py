@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from .hub import Hub, cluster_env
 from .test_browser import CHROMIUM, CHROMIUM_ARGS, _browser_or_skip
@@ -35,11 +36,7 @@ def _extension_or_fail() -> None:
 
 def lab_hub(make_hub: Callable[..., Hub], extra: str = "") -> Hub:
     return make_hub(
-        """
-        c.JupyterHub.allow_named_servers = True
-        c.BatchSpawnerBase.walltime = "00:30:00"
-        """
-        + extra
+        'c.JupyterHub.allow_named_servers = True\nc.BatchSpawnerBase.walltime = "00:30:00"\n' + extra
     )
 
 
@@ -109,3 +106,87 @@ def test_the_status_bar_shows_the_jobs_time_left_from_the_hubs_job_api(
     if target:
         for shot in shots.iterdir():
             shutil.copy(shot, Path(target) / shot.name)
+
+
+NOTEBOOK = "unsaved.ipynb"
+
+
+def put_notebook(hub: Hub, name: str) -> None:
+    """An empty one-cell notebook in the user's home, through the server's contents API."""
+    cell = {"cell_type": "code", "source": "", "metadata": {}, "outputs": [], "execution_count": None}
+    kernel = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    model = {"cells": [cell], "metadata": {"kernelspec": kernel}, "nbformat": 4, "nbformat_minor": 5}
+    r = requests.put(
+        f"{hub.url}{PREFIX}/api/contents/{name}",
+        headers={"Authorization": f"token {hub.token}"},
+        json={"type": "notebook", "content": model},
+        timeout=30,
+    )
+    assert r.status_code in (200, 201), (r.status_code, r.text[:300])
+
+
+def saved_source(hub: Hub, name: str) -> str:
+    r = hub.get_through_proxy(f"{PREFIX}/api/contents/{name}")
+    assert r.status_code == 200, (r.status_code, r.text[:300])
+    return "".join(str(cell["source"]) for cell in r.json()["content"]["cells"])
+
+
+def test_each_warning_is_a_notification_and_the_last_saves_the_open_notebook(
+    make_hub: Callable[..., Hub], tmp_path: Path
+) -> None:
+    """A 3-minute job warned 2 and 1 minutes before its end: two notifications, and an
+    edit never saved by the user is on disk after the last one."""
+    _extension_or_fail()
+    _browser_or_skip()
+    from playwright.sync_api import expect, sync_playwright
+
+    hub = lab_hub(
+        make_hub,
+        'c.BatchSpawnerBase.walltime = "00:03:00"\nc.BatchSpawnerBase.walltime_warnings = [60, 120]\n',
+    )
+    result = hub.spawn(USER, SERVER)
+    assert result.ready, (result, hub.log_tail())
+    job_id = str(hub.state(USER, SERVER)["job_id"])
+    put_notebook(hub, NOTEBOOK)
+
+    with sync_playwright() as p, tempfile.TemporaryDirectory() as profile_dir:
+        context = p.chromium.launch_persistent_context(
+            profile_dir,
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1100, "height": 700},
+        )
+        try:
+            page = context.new_page()
+            page.goto(f"{hub.url}/hub/login")
+            page.fill("#username_input", USER)
+            page.fill("#password_input", "anything")
+            page.click("#login_submit")
+            page.goto(f"{hub.url}{PREFIX}/lab/tree/{NOTEBOOK}")
+            item = page.locator(".bsx-job-status")
+            expect(item).to_have_text(re.compile(rf"^Job {job_id} · (3|2) min left$"), timeout=120_000)
+
+            # an edit the user does not save
+            page.locator(".jp-Notebook .jp-Cell .cm-content").first.click()
+            page.keyboard.type("answer = 42")
+            expect(page.locator(".jp-mod-dirty")).not_to_have_count(0)
+            assert "answer = 42" not in saved_source(hub, NOTEBOOK)
+
+            # 2 minutes before the end: a warning; 1 minute before: the last, and a save
+            first = page.get_by_text(f"Job {job_id} ends in 2 min. Save your work.")
+            expect(first).to_be_visible(timeout=90_000)
+            expect(item).to_have_text(f"Job {job_id} · 2 min left")
+            last = page.get_by_text(re.compile(rf"Job {job_id} ends in .*Every open notebook was saved\."))
+            expect(last.first).to_be_visible(timeout=90_000)
+            expect(last.first).to_be_in_viewport(ratio=1)  # the toast has slid in
+            page.screenshot(path=tmp_path / "lab-last-warning.png")
+            Hub.wait_for(lambda: "answer = 42" in saved_source(hub, NOTEBOOK), 30, "the edit to be saved")
+            expect(item).to_have_text(re.compile(rf"^Job {job_id} · \d+ s left$"), timeout=30_000)
+        finally:
+            context.close()
+    hub.stop(USER, SERVER)
+
+    target = os.environ.get("BSX_SCREENSHOT_DIR")
+    if target:
+        shutil.copy(tmp_path / "lab-last-warning.png", Path(target) / "lab-last-warning.png")
