@@ -6,6 +6,8 @@
 import subprocess
 from pathlib import Path
 
+import batchspawner_x
+
 
 def facts(path):
     return dict(line.split("=", 1) for line in Path(path).read_text().splitlines() if "=" in line)
@@ -21,6 +23,8 @@ c.JupyterHub.authenticator_class = "shared-password"
 c.SharedPasswordAuthenticator.user_password = __import__("os").environ["BSX_DEMO_PASSWORD"]
 c.Authenticator.allowed_users = {"alice", "bob"}
 c.JupyterHub.allow_named_servers = True
+# The hub's home page and its Jobs page show each job's time left.
+c.JupyterHub.template_paths = [batchspawner_x.hub_templates]
 # HPC sites keep jobs running when the hub restarts; the demo cancels them on exit.
 c.JupyterHub.cleanup_servers = True
 

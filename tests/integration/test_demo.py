@@ -11,6 +11,7 @@ README's come from ``BSX_SCREENSHOT_DIR=docs/_static``).
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -83,11 +84,22 @@ def test_the_demo_shows_the_form_the_queue_and_jupyterlab(demo_hub: tuple[Hub, s
 
             # the filler ends within a minute; then JupyterLab, inside the Slurm job
             page.wait_for_selector("#jp-main-dock-panel", timeout=150_000)
-            info = cluster.job_info(job_id_of(hub, USER))
+            job_id = job_id_of(hub, USER)
+            info = cluster.job_info(job_id)
             assert info["JobState"] == "RUNNING" and info["MinMemoryNode"] == "4G", info
+            # the time left: in JupyterLab's status bar (the extension in the node's venv),
+            # and on the hub's home page
+            status = page.locator(".bsx-job-status")
+            left = re.compile(rf"^Job {job_id} · (1 h 5\d min|2 h) left$")
+            expect(status).to_have_text(left, timeout=90_000)
+            page.screenshot(path=tmp_path / "demo-lab.png")
+            page.goto(f"{hub.url}/hub/home")
+            expect(page.get_by_text(job_id, exact=True).first).to_be_visible()
+            expect(page.locator("body")).to_contain_text(re.compile(r"1 h 5\d min|2 h"))
+            page.screenshot(path=tmp_path / "demo-home.png", full_page=True)
         finally:
             context.close()
     target = os.environ.get("BSX_SCREENSHOT_DIR")
     if target:
-        for shot in ("demo-form.png", "demo-queue.png"):
+        for shot in ("demo-form.png", "demo-queue.png", "demo-lab.png", "demo-home.png"):
             shutil.copy(tmp_path / shot, Path(target) / shot)
