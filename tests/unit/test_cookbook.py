@@ -28,6 +28,7 @@ HEAD = (
     "#SBATCH --ntasks=1\n"
     "#SBATCH --partition=gpu\n"
     "#SBATCH --time=08:00:00\n"
+    "#SBATCH --signal=B:USR1@900\n"
     "#SBATCH --mem=4096M\n"
 )
 
