@@ -291,7 +291,7 @@ def test_site_template_adds_to_setup_with_super(tmp_path: Path) -> None:
         "{% endblock %}\n"
     )
     paths = (write(tmp_path, "slurm.sh.j2", site),)
-    expected = golden("slurm_full.sh").replace("set -eu\n", "set -eu\nmodule purge\n")
+    expected = golden("slurm_full.sh").replace("trap '' USR1\n", "trap '' USR1\nmodule purge\n")
     assert render(TEMPLATE, full_context(), paths) == expected
 
 

@@ -14,6 +14,9 @@
 #SBATCH --gpus=1
 
 set -eu
+# The scheduler's early signal (USR1) may come any time, even before the node side,
+# which turns it into a warning, has started: until then it is ignored, not fatal.
+trap '' USR1
 module load python/3.11
 source /opt/venvs/jupyter/bin/activate
 # The server runs as a child so that the epilogue runs after it: the scheduler's early
