@@ -21,6 +21,9 @@ import pytest
 import batchspawner_x
 from batchspawner_x import job_events
 from batchspawner_x.job_events import JobEvent, validate_event
+from batchspawner_x.script import render
+
+from .test_script import TEMPLATE, job_context
 
 ROOT = str(Path(batchspawner_x.__file__).resolve().parent.parent)
 
@@ -40,11 +43,11 @@ sys.exit(Supervisor(sys.argv[2:], env, post=post).run())
 
 #: A server stand-in: says it is up, notes each signal it gets, exits with argv[1] on TERM.
 SERVER = """
-import signal, sys, time
+import os, signal, sys, time
 def note(signum, frame):
-    print("server got", signal.Signals(signum).name, flush=True)
+    os.write(1, ("server got " + signal.Signals(signum).name + "\\n").encode())  # (reentrant)
     if signum == signal.SIGTERM:
-        sys.exit(int(sys.argv[1]))
+        os._exit(int(sys.argv[1]))
 signal.signal(signal.SIGTERM, note)
 print("server up", flush=True)
 while True:
@@ -95,9 +98,10 @@ def test_the_early_signal_becomes_a_warning_line_and_a_post_and_the_server_lives
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert out == "server got SIGTERM\n"
-    assert posts(tmp_path) == [
-        JobEvent("77", "warning", seconds_left=40),
+    # (each post goes out from its own thread, so in either order)
+    assert sorted(posts(tmp_path), key=lambda e: e.event) == [
         JobEvent("77", "term", exit_code=None),
+        JobEvent("77", "warning", seconds_left=40),
     ]
 
 
@@ -158,3 +162,31 @@ def test_the_bodies_the_node_side_sends_are_valid() -> None:
     assert validate_event(json.loads(job_events.end_body("12", "term", None))).is_end
     warning = validate_event(json.loads(job_events.warning_body("12", 300)))
     assert (warning.is_end, warning.seconds_left) == (False, 300)
+
+
+#: The node side's stand-in behind an epilogue (one line, as a job script's command is):
+#: notes USR1, then exits 5 on it.
+CHILD = (
+    "import signal, sys; "
+    "signal.signal(signal.SIGUSR1, lambda s, f: (print('node side got SIGUSR1', flush=True), sys.exit(5))); "
+    "print('node side up', flush=True); signal.pause()"
+)
+
+
+def test_a_batch_shell_with_an_epilogue_passes_the_early_signal_on_and_keeps_the_exit_code() -> None:
+    context = job_context(
+        user="bob",
+        home="/home/bob",
+        walltime="01:00:00",
+        epilogue='echo "epilogue saw $rc"',
+        node_command=(sys.executable, "-c", CHILD),
+        warning_seconds=(900, 300),
+    )
+    script = render(TEMPLATE, context)
+    assert "#SBATCH --signal=B:USR1@900\n" in script
+    shell = subprocess.Popen(["/bin/bash", "-c", script], stdout=subprocess.PIPE, text=True)
+    wait_for_line(shell, "node side up")  # type: ignore[arg-type]
+    shell.send_signal(signal.SIGUSR1)  # as Slurm's B: does: to the batch shell alone
+    out, _ = shell.communicate(timeout=30)
+    assert out == "node side got SIGUSR1\nepilogue saw 5\n"
+    assert shell.returncode == 5
