@@ -21,14 +21,21 @@ from .errors import BatchSpawnerError
 from .handshake import REPORT_PATH, report_job_id, validate_report
 
 
+def token_and_user(handler: APIHandler) -> tuple[str, Any]:
+    """The request's token and its user (who has spawners); a 403 for anything else (no
+    token, a service's). Which server the token is, each handler checks."""
+    token = handler.get_auth_token()
+    user = handler.current_user
+    if not token or user is None or not hasattr(user, "spawners"):
+        raise web.HTTPError(403, "a server's own API token is required")
+    return token, user
+
+
 class ServerReportHandler(APIHandler):
     """Accepts a server's host and port from the server's own token only."""
 
     async def post(self) -> None:
-        token = self.get_auth_token()
-        user = self.current_user
-        if not token or user is None or not hasattr(user, "spawners"):
-            raise web.HTTPError(403, "a server's own API token is required")
+        token, user = token_and_user(self)
         try:
             body = self.get_json_body()
             host, port = validate_report(body)

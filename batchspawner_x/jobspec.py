@@ -66,6 +66,8 @@ class JobSettings:
     scheduler_options: Mapping[str, Any] = field(default_factory=dict)
     node_files: tuple[NodeFile, ...] = field(default_factory=node_files)
     environment: Environment | None = None
+    #: Seconds before the end at which the user is warned (``walltime_warnings``).
+    warning_seconds: tuple[int, ...] = ()
 
 
 #: Older names of template variables, kept so that site templates written with them
@@ -106,6 +108,7 @@ def make_job_spec(settings: JobSettings, choice: Choice, place: JobPlace, schedu
     mem = settings.mem_limit or settings.mem_guarantee
     walltime = choice.walltime or settings.walltime
     cpus = settings.cpu_limit or settings.cpu_guarantee
+    walltime_seconds = optional_walltime_seconds("walltime", walltime)
     node_command, node_dir = settings.node_command, ""
     files: tuple[tuple[str, str], ...] = ()
     if not node_command:
@@ -132,7 +135,7 @@ def make_job_spec(settings: JobSettings, choice: Choice, place: JobPlace, schedu
         constraint=check_line("constraint", choice.constraint or ""),
         gpu_type=check_name("gpu_type", choice.gpu_type or ""),
         walltime=check_walltime("walltime", walltime),
-        walltime_seconds=optional_walltime_seconds("walltime", walltime),
+        walltime_seconds=walltime_seconds,
         gpus=choice.gpus if choice.gpus is not None else settings.gpus,
         memory_mb=choice.memory_mb or bytes_to_mib(mem),
         cpus=choice.cpus or cpu_count(cpus),
@@ -156,7 +159,23 @@ def make_job_spec(settings: JobSettings, choice: Choice, place: JobPlace, schedu
         node_files=files,
         environment=environment.name if environment is not None else "",
         environment_setup=environment.setup if environment is not None else "",
+        early_signal_seconds=(
+            early_signal_seconds(settings.warning_seconds, walltime_seconds)
+            if scheduler.supports_early_signal
+            else 0
+        ),
     )
+
+
+def early_signal_seconds(warnings: tuple[int, ...], walltime_seconds: int | None) -> int:
+    """The lead of the scheduler's early signal: the largest warning shorter than the
+    walltime (any warning when the walltime is the partition's default); 0 for none.
+
+    >>> early_signal_seconds((900, 300), 600)
+    300
+    """
+    fitting = [w for w in warnings if walltime_seconds is None or w < walltime_seconds]
+    return max(fitting, default=0)
 
 
 def _check_supported(choice: Choice, scheduler: Scheduler) -> None:
@@ -201,6 +220,7 @@ def base_context(spec: JobSpec) -> dict[str, Any]:
         "server_name": spec.server_name,
         "node_dir": spec.node_dir,
         "node_files": [{"path": path, "text": Trusted(text)} for path, text in spec.node_files],
+        "early_signal_seconds": spec.early_signal_seconds,
     }
 
 
@@ -221,4 +241,12 @@ def make_job_context(
     return context
 
 
-__all__ = ["ALIASES", "JobPlace", "JobSettings", "base_context", "make_job_context", "make_job_spec"]
+__all__ = [
+    "ALIASES",
+    "JobPlace",
+    "JobSettings",
+    "base_context",
+    "early_signal_seconds",
+    "make_job_context",
+    "make_job_spec",
+]

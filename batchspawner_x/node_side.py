@@ -33,7 +33,7 @@ from .errors import TemplateError
 #: The directory in the job directory that holds the node side.
 NODE_DIR = "node"
 #: The modules of this package that make the node side, in import order.
-NODE_MODULES = ("handshake", "singleuser")
+NODE_MODULES = ("handshake", "job_events", "supervise", "singleuser")
 #: The line that ends each file's here-document in the job script; no file may hold it.
 HEREDOC_END = "BATCHSPAWNER_X_EOF"
 #: The oldest Python the node side runs on (the syntax of its modules is checked against it).

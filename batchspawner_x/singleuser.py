@@ -11,8 +11,9 @@ Runs inside the batch job. It
    when ``BATCHSPAWNER_X_REPORT=ip``),
    and writes the same to ``server.json`` beside FILE (0600) so that a
    restarted hub can find the server too;
-4. execs CMD with that environment and ``JUPYTERHUB_SERVICE_URL`` pointing at
-   the chosen address.
+4. runs CMD with that environment and ``JUPYTERHUB_SERVICE_URL`` pointing at
+   the chosen address, as its child (:mod:`batchspawner_x.supervise`): it passes the
+   scheduler's early signal on as a warning and tells the hub when the job ends.
 
 What it writes, reads and sends is the protocol of :mod:`batchspawner_x.handshake`.
 Standard library only (this module and the handshake module import nothing else),
@@ -53,6 +54,7 @@ from .handshake import (
     report_url,
     server_file_text,
 )
+from .supervise import supervise
 
 
 class ReportRefused(RuntimeError):
@@ -213,12 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _log(f"{e}; starting anyway, the hub will read {SERVER_FILE}")
     env[SERVICE_URL_VAR] = service_url(env.get(SERVICE_URL_VAR, ""), bind_ip, port)
     _log(f"server will listen on {host}:{port}")
-    try:
-        os.execvpe(command[0], command, env)
-    except OSError as e:
-        _log(f"cannot run {command[0]}: {e}")
-        return 127
-    return 0  # not reached
+    return supervise(command, env, os.path.dirname(os.path.abspath(args.env_file)), _ssl_context(env))
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from sqlalchemy import inspect as sa_inspect
 from tornado import web
 from traitlets import default
 
-from . import api, cancel, handshake, job_api, node_side, profile_form, submission
+from . import api, cancel, handshake, job_api, job_events_api, node_side, profile_form, submission
 from . import profiles as profile_model
 from .accounts import AccountRefused
 from .claim import claim_dir
@@ -45,6 +45,7 @@ from .job_info import JobInfo, build_job_info
 from .reach import ServerUnreachable
 from .script import render
 from .server_wait import ServerWait
+from .spawner_end import SessionEnd
 from .states import StatusUnavailable
 from .submission import SubmissionUnknown, Submitted, new_identity
 from .transport import Transport
@@ -52,6 +53,7 @@ from .units import walltime_seconds
 
 api.register()
 job_api.register()
+job_events_api.register()
 
 #: Seconds between two looks, while a submission's answer was lost, for other jobs it made.
 EXTRA_JOB_CHECK = 10.0
@@ -69,7 +71,7 @@ def spawn_error(message: str, *, reason: str, status: int = 400) -> Exception:
     return exc
 
 
-class BatchSpawnerBase(ServerWait, Spawner):
+class BatchSpawnerBase(SessionEnd, ServerWait, Spawner):
     """Runs each notebook server as a job of a batch scheduler.
 
     Scheduler-independent settings live here, so a site may keep them under
@@ -78,7 +80,7 @@ class BatchSpawnerBase(ServerWait, Spawner):
 
     @default("options_form")
     def _default_options_form(self) -> Any:
-        return BatchSpawnerBase._render_options_form if self.profiles or self.clusters else ""
+        return BatchSpawnerBase._form_with_last_end if self.profiles or self.clusters else ""
 
     @default("options_from_form")
     def _default_options_from_form(self) -> Any:
@@ -126,6 +128,7 @@ class BatchSpawnerBase(ServerWait, Spawner):
         self.submission_uncertain = bool(state.get("submission_uncertain", False))
         self._choice = profile_model.Choice.from_state(state.get("resources", {}))
         self._load_cluster(state)
+        self._load_end(state)
 
     def get_state(self) -> dict[str, Any]:
         state: dict[str, Any] = super().get_state()
@@ -149,6 +152,7 @@ class BatchSpawnerBase(ServerWait, Spawner):
             state["resources"] = self._choice.to_state()
         if (self.job_id or self.submission_id) and self.cluster_name:
             state["cluster"] = self.cluster_name
+        state.update(self._end_state())  # kept after the job, until the next one ends
         return state
 
     def clear_state(self) -> None:
@@ -479,6 +483,7 @@ class BatchSpawnerBase(ServerWait, Spawner):
         self.log.info(
             "%s has ended (%s)", self._log_prefix(), cached.status.raw_state or cached.status.state.value
         )
+        await self.record_end(cached)
         # JupyterHub does not call stop() for a server that poll() reports gone
         await self.close_tunnel()
         code = cached.status.exit_code
@@ -511,6 +516,7 @@ class BatchSpawnerBase(ServerWait, Spawner):
         if not job_id:
             self.submission_id = ""
             return
+        self.note_stopped_from_the_hub()
         transport = await self.transport()
         poller = await self.poller()
         if await self._send_cancel(transport, job_id):

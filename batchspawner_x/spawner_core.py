@@ -21,12 +21,12 @@ from tornado import web
 from traitlets import TraitError, observe
 
 from . import clusters as cluster_model
-from . import handshake, profile_form
+from . import handshake, job_events, profile_form
 from . import profiles as profile_model
 from .cluster import Cluster, ClusterConfig, login_targets
 from .errors import ConfigError, OptionError
 from .handshake import ENV_FILE
-from .jobspec import JobPlace, JobSettings, make_job_context
+from .jobspec import JobPlace, JobSettings, early_signal_seconds, make_job_context
 from .messages import describe_status
 from .poller import StatusPoller
 from .pool import SSHTarget
@@ -37,6 +37,7 @@ from .spawner_clusters import CLUSTER_SETTINGS, ClusterChoice
 from .spawner_environments import EnvironmentChoice, lists_wanted
 from .states import JobStatus
 from .transport import Transport
+from .units import optional_walltime_seconds
 from .validation import check_path, check_username, slug
 
 
@@ -241,6 +242,7 @@ class SpawnerCore(ClusterChoice, EnvironmentChoice):
                 name: self.scheduler_setting(name) for name in self.scheduler_class.context_settings
             },
             environment=environment,
+            warning_seconds=tuple(self.walltime_warnings),
         )
 
     def job_context(self, job_dir: str, home: str) -> dict[str, Any]:
@@ -266,7 +268,20 @@ class SpawnerCore(ClusterChoice, EnvironmentChoice):
         env = {k: str(v) for k, v in self.get_env().items()}
         env[handshake.BIND_IP_VAR] = self.ip
         env.update(self.network_env())
+        lead = self.early_signal_seconds()
+        if lead:
+            env[job_events.SIGNAL_SECONDS_VAR] = str(lead)
         return env
+
+    def early_signal_seconds(self) -> int:
+        """The lead of the scheduler's early signal this job asks for (see
+        :func:`~batchspawner_x.jobspec.early_signal_seconds`); 0 for none."""
+        if not self.scheduler_class.supports_early_signal:
+            return 0
+        walltime = self.resource_choice().walltime or self.walltime
+        return early_signal_seconds(
+            tuple(self.walltime_warnings), optional_walltime_seconds("walltime", walltime)
+        )
 
     def _job_name(self) -> str:
         return "jupyter-" + self.server_key()

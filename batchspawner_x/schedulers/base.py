@@ -97,6 +97,9 @@ class Scheduler(abc.ABC):
     #: Whether :meth:`exit_code_argv` asks for the exit code of a job that has left the
     #: status listing without one.
     looks_up_exit_codes: ClassVar[bool] = False
+    #: Whether the packaged template asks the scheduler to signal the job (SIGUSR1 to the
+    #: batch shell) ``early_signal_seconds`` before its time limit (Slurm's ``--signal``).
+    supports_early_signal: ClassVar[bool] = False
 
     @classmethod
     def scheduling_supported(cls) -> tuple[str, ...]:

@@ -155,6 +155,7 @@ class SlurmScheduler(Scheduler):
     supports_gpu_type = True
     reports_expected_start = True
     looks_up_exit_codes = True
+    supports_early_signal = True
     default_commands = {
         "submit": "sbatch",
         "status": "squeue",

@@ -57,3 +57,6 @@ class JobSpec:
     #: The chosen environment's name and setup lines (the site's shell text), empty for none.
     environment: str = ""
     environment_setup: str = ""
+    #: Seconds before the time limit at which the scheduler is asked for its early signal
+    #: (the largest walltime warning shorter than the walltime); 0 for none.
+    early_signal_seconds: int = 0

@@ -64,10 +64,14 @@ def test_render_prints_the_script_and_the_submit_command(
         "#SBATCH --ntasks=1\n"
         "#SBATCH --partition=interactive\n"
         "#SBATCH --time=04:00:00\n"
+        "#SBATCH --signal=B:USR1@900\n"
         "#SBATCH --mem=4096M\n"
         "#SBATCH --cpus-per-task=2\n"
         "\n"
         "set -eu\n"
+        "# The scheduler's early signal (USR1) may come any time, even before the node side,\n"
+        "# which turns it into a warning, has started: until then it is ignored, not fatal.\n"
+        "trap '' USR1\n"
         "exec /opt/jupyter/bin/batchspawner-x-singleuser"
         " --env-file /home/alice/.batchspawner_x/alice/env.json"
         " -- /opt/jupyter/bin/jupyterhub-singleuser\n"
@@ -224,7 +228,10 @@ def test_render_applies_a_profile_offline(tmp_path: Path, capsys: pytest.Capture
     argv = ["render", "--config", config, "--user", "alice", "--script-only"]
     code, out, _ = run([*argv, "--options", '{"profile": "small", "cpus": "3"}'], capsys)
     assert code == 0
-    assert "#SBATCH --partition=debug\n#SBATCH --time=02:00:00\n#SBATCH --mem=2048M\n" in out
+    assert (
+        "#SBATCH --partition=debug\n#SBATCH --time=02:00:00\n#SBATCH --signal=B:USR1@900\n"
+        "#SBATCH --mem=2048M\n"
+    ) in out
     assert "#SBATCH --cpus-per-task=3\n" in out
     code, out, err = run([*argv, "--options", '{"profile": "small", "cpus": "5"}'], capsys)
     assert code != 0 and out == ""
@@ -291,7 +298,7 @@ async def test_every_check_passes_on_a_good_setup(tmp_path: Path) -> None:
         "OK   scheduler commands: submit=/usr/bin/sbatch, status=/usr/bin/squeue, cancel=/usr/bin/scancel, "
         "info=/usr/bin/scontrol, partitions=/usr/bin/sinfo",
         "OK   scheduler answers: partitions debug (64 CPUs, 20000M, 01:00:00), interactive (64 CPUs, 20000M)",
-        "OK   template renders: slurm.sh.j2 gives a 13-line script (home /home/alice)",
+        "OK   template renders: slurm.sh.j2 gives a 17-line script (home /home/alice)",
         "OK   job directory writable: wrote and removed a probe file in "
         "/home/alice/.batchspawner_x/alice/certs",
         "OK   hub reachable from the cluster: this host as the user connects to "

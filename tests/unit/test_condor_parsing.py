@@ -480,10 +480,17 @@ def test_golden_full_is_what_condor_submit_reads(emulator: ModuleType) -> None:
     assert argv[0] == "-c"
     assert argv[1] == (
         "eval $'exec 2>&1\\nset -eu\\nmodule load python/3.11\\n"
-        'export PATH="\\x24HOME/bin:\\x24PATH"\\nrc=0\\n'
+        'export PATH="\\x24HOME/bin:\\x24PATH"\\n'
+        "# The server runs as a child so that the epilogue runs after it: the scheduler\\'s early\\n"
+        "# signal (USR1) and its end signal (TERM), which reach only this shell, are passed on.\\n"
+        "rc=0\\n"
         "/opt/venvs/jupyter/bin/batchspawner-x-singleuser "
         "--env-file /home/bob/.batchspawner_x/bob-gpu/env.json "
-        "-- jupyterhub-singleuser --debug || rc=\\x24?\\n"
+        "-- jupyterhub-singleuser --debug &\\n"
+        "bsx_server=\\x24!\\n"
+        "trap \\'kill -USR1 \"\\x24bsx_server\" 2>/dev/null || :\\' USR1\\n"
+        "trap \\'kill -TERM \"\\x24bsx_server\" 2>/dev/null || :\\' TERM\\n"
+        'while wait "\\x24bsx_server" || rc=\\x24?; kill -0 "\\x24bsx_server" 2>/dev/null; do rc=0; done\\n'
         'echo "server exited with \\x24rc"\\nexit "\\x24rc"\\n\''
     )
 

@@ -28,7 +28,14 @@ HEAD = (
     "#SBATCH --ntasks=1\n"
     "#SBATCH --partition=gpu\n"
     "#SBATCH --time=08:00:00\n"
+    "#SBATCH --signal=B:USR1@900\n"
     "#SBATCH --mem=4096M\n"
+)
+#: What the packaged body starts with when the job asks for the early signal (the default).
+EARLY_SIGNAL = (
+    "# The scheduler's early signal (USR1) may come any time, even before the node side,\n"
+    "# which turns it into a warning, has started: until then it is ignored, not fatal.\n"
+    "trap '' USR1\n"
 )
 
 
@@ -56,14 +63,15 @@ def test_there_are_the_four_recipes_and_the_page_shows_each() -> None:
 @pytest.mark.parametrize("name", TEMPLATES)
 async def test_each_recipe_keeps_the_packaged_directives(name: str) -> None:
     script = await render(name, gpus=0)
-    assert script.startswith(HEAD + "\nset -eu\n")
+    assert script.startswith(HEAD + "\nset -eu\n" + EARLY_SIGNAL)
     assert "--gpus" not in script and "--gres" not in script
 
 
 async def test_modules() -> None:
     assert (await render("modules.sh.j2", 0)).endswith(
         "set -eu\n"
-        "# `module` is defined by login shells only; its scripts do not all survive `set -u`\n"
+        + EARLY_SIGNAL
+        + "# `module` is defined by login shells only; its scripts do not all survive `set -u`\n"
         "set +u\n"
         "if ! command -v module >/dev/null 2>&1; then\n"
         "    source /etc/profile.d/lmod.sh\n"
@@ -78,7 +86,8 @@ async def test_modules() -> None:
 async def test_conda() -> None:
     assert (await render("conda.sh.j2", 0)).endswith(
         "set -eu\n"
-        "# `conda activate` needs conda's shell functions; `set -u` trips over some activation scripts\n"
+        + EARLY_SIGNAL
+        + "# `conda activate` needs conda's shell functions; `set -u` trips over some activation scripts\n"
         "source /opt/conda/etc/profile.d/conda.sh\n"
         "set +u\n"
         "conda activate /opt/conda/envs/jupyter-2025.1\n"
@@ -91,7 +100,8 @@ async def test_conda() -> None:
 async def test_apptainer(gpus: int, nv: str) -> None:
     assert (await render("apptainer.sh.j2", gpus)).endswith(
         "set -eu\n"
-        f"exec apptainer exec --cleanenv {nv}--bind /home/alice/.batchspawner_x/alice "
+        + EARLY_SIGNAL
+        + f"exec apptainer exec --cleanenv {nv}--bind /home/alice/.batchspawner_x/alice "
         f"/opt/images/jupyter-2025.1.sif {COMMAND}\n"
     )
 
@@ -101,8 +111,7 @@ async def test_gpu() -> None:
         HEAD + "#SBATCH --gres=gpu:1\n"
         "#SBATCH --constraint=a100|h100\n"
         "\n"
-        "set -eu\n"
-        "module load cuda/12.4\n"
+        "set -eu\n" + EARLY_SIGNAL + "module load cuda/12.4\n"
         "nvidia-smi --query-gpu=name,memory.total --format=csv,noheader\n"
         f"exec {COMMAND}\n"
     )

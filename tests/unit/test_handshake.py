@@ -197,7 +197,8 @@ import sys
 sys.path.insert(0, {root!r})
 before = set(sys.modules)
 import batchspawner_x.handshake, batchspawner_x.singleuser
-ours = {{"batchspawner_x", "batchspawner_x.handshake", "batchspawner_x.singleuser"}}
+ours = {{"batchspawner_x", "batchspawner_x.handshake", "batchspawner_x.singleuser",
+         "batchspawner_x.supervise", "batchspawner_x.job_events"}}
 for name in sorted(set(sys.modules) - before):
     if name.split(".")[0] not in sys.stdlib_module_names and name not in ours:
         print(name)

@@ -92,6 +92,7 @@ def test_slurm_context_is_the_shared_values() -> None:
         "server_name": "",
         "node_dir": "",
         "node_files": [],
+        "early_signal_seconds": 0,
     }
     assert isinstance(got["prologue"], Trusted)
 

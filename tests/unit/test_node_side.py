@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import batchspawner_x
-from batchspawner_x import handshake, node_side
+from batchspawner_x import handshake, job_events, node_side
 from batchspawner_x.errors import TemplateError
 from batchspawner_x.jobspec import JobPlace, JobSettings, make_job_context
 from batchspawner_x.node_side import HEREDOC_END, PYTHON_FLOOR, START_SH, NodeFile, node_files
@@ -44,9 +44,11 @@ def test_the_embedded_modules_are_the_packages_own() -> None:
         "start.sh",
         "batchspawner_x/__init__.py",
         "batchspawner_x/handshake.py",
+        "batchspawner_x/job_events.py",
+        "batchspawner_x/supervise.py",
         "batchspawner_x/singleuser.py",
     ]
-    for name in ("handshake", "singleuser"):
+    for name in ("handshake", "job_events", "supervise", "singleuser"):
         assert files[f"batchspawner_x/{name}.py"] == (PACKAGE / f"{name}.py").read_text(encoding="utf-8")
     assert files["start.sh"] == START_SH
     assert node_files() is node_files()  # read once per process
@@ -297,8 +299,12 @@ def test_the_job_script_reports_and_starts_the_server(
     api_url, handler = hub
     run, python_path = run_job(tmp_path, api_url, python)
     assert run.returncode == 0, run.stderr
-    (path, headers, body), *more = handler.received
+    (path, headers, body), (end_path, end_headers, end), *more = handler.received
     assert not more
+    # the server exited by itself with 0: the node side told the hub so, once
+    assert end_path == "/hub/api" + job_events.EVENT_PATH
+    assert end_headers["Authorization"] == f"token {TOKEN}"
+    assert json.loads(end) == {"job_id": "4242", "event": "exit", "exit_code": 0}
     assert path == "/hub/api" + handshake.REPORT_PATH
     assert headers["Authorization"] == f"token {TOKEN}"
     report = json.loads(body)

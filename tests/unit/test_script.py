@@ -44,6 +44,7 @@ def job_context(
     scheduler: Scheduler | None = None,
     options: Mapping[str, Any] | None = None,
     node_files: tuple[NodeFile, ...] = STAND_INS,
+    warning_seconds: tuple[int, ...] = (),
 ) -> dict[str, Any]:
     """The context a spawner renders with (a SlurmSpawner's unless ``scheduler`` is
     given, with the settings of its spawner class in ``options``), from the pure job
@@ -66,6 +67,7 @@ def job_context(
         server_command=cmd,
         scheduler_options=options or {},
         node_files=node_files,
+        warning_seconds=warning_seconds,
     )
     return make_job_context(
         settings,
@@ -105,6 +107,7 @@ def full_context() -> dict[str, Any]:
         epilogue='echo "server exited with $rc"',
         node_command=("/opt/venvs/jupyter/bin/batchspawner-x-singleuser",),
         cmd=("jupyterhub-singleuser", "--debug"),
+        warning_seconds=(900, 300),
     )
 
 
@@ -288,7 +291,7 @@ def test_site_template_adds_to_setup_with_super(tmp_path: Path) -> None:
         "{% endblock %}\n"
     )
     paths = (write(tmp_path, "slurm.sh.j2", site),)
-    expected = golden("slurm_full.sh").replace("set -eu\n", "set -eu\nmodule purge\n")
+    expected = golden("slurm_full.sh").replace("trap '' USR1\n", "trap '' USR1\nmodule purge\n")
     assert render(TEMPLATE, full_context(), paths) == expected
 
 
@@ -371,8 +374,8 @@ def test_command_round_trips_through_shlex(with_epilogue: bool) -> None:
     context["command"] = [*context["command"], *NASTY]
     lines = render(TEMPLATE, context).splitlines()
     if with_epilogue:
-        (line,) = [ln for ln in lines if ln.endswith(" || rc=$?")]
-        assert shlex.split(line) == [*context["command"], "||", "rc=$?"]
+        (line,) = [ln for ln in lines if ln.endswith(" &")]
+        assert shlex.split(line) == [*context["command"], "&"]
     else:
         (line,) = [ln for ln in lines if ln.startswith("exec ") and "start.sh" in ln]
         assert shlex.split(line) == ["exec", *context["command"]]

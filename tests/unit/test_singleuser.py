@@ -213,11 +213,16 @@ def hub() -> Iterator[tuple[str, type[_Hub]]]:
 def run_node_side(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: dict[str, str]
 ) -> tuple[int, list[tuple[str, list[str], dict[str, str]]]]:
-    """Run ``batchspawner-x-singleuser`` up to the exec of the server, which is recorded."""
+    """Run ``batchspawner-x-singleuser`` up to the start of the server, which is recorded."""
     for name in JOB_ID_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     execs: list[tuple[str, list[str], dict[str, str]]] = []
-    monkeypatch.setattr(singleuser.os, "execvpe", lambda *a: execs.append(a))
+
+    def supervise(command: list[str], env: dict[str, str], job_dir: str, context: object) -> int:
+        execs.append((command[0], list(command), dict(env)))
+        return 0
+
+    monkeypatch.setattr(singleuser, "supervise", supervise)
     env_file = write_json(tmp_path, {"env": env})
     code = singleuser.main(["--env-file", env_file, "--", "jupyterhub-singleuser", "--debug"])
     return code, execs

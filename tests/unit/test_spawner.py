@@ -164,4 +164,5 @@ async def test_exit_code_is_read_also_when_the_round_was_someone_elses() -> None
     # a round run for another caller: the job's answer is fresh in the cache
     await poller.refresh()
     assert await spawner.poll() == 3
-    assert [c[0] for c in transport.commands].count("scontrol") == 1
+    # once for the exit code, once more for how the job ended (its run time, its reason)
+    assert [c[0] for c in transport.commands].count("scontrol") == 2

@@ -151,9 +151,17 @@ def test_render_refuses_a_key_the_wrapper_does_not_have(
 def test_render_profile_renders_the_chosen_child(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = render(["--config", wrapper_config(tmp_path), "--profile", "gpu"], capsys)
     assert code == 0
-    assert directives(out)[-2:] == ["#SBATCH --partition=gpu", "#SBATCH --time=02:00:00"]
+    assert directives(out)[-3:] == [
+        "#SBATCH --partition=gpu",
+        "#SBATCH --time=02:00:00",
+        "#SBATCH --signal=B:USR1@900",
+    ]
     code, out, _ = render(["--config", wrapper_config(tmp_path), "--profile", "cpu"], capsys)
-    assert directives(out)[-2:] == ["#SBATCH --partition=cpu", "#SBATCH --time=08:00:00"]
+    assert directives(out)[-3:] == [
+        "#SBATCH --partition=cpu",
+        "#SBATCH --time=08:00:00",
+        "#SBATCH --signal=B:USR1@900",
+    ]
 
 
 def test_old_memory_and_cores_survive_the_wrappers_link(

@@ -28,6 +28,12 @@ BATCHSPAWNER_X_EOF
 bsx_write batchspawner_x/handshake.py <<'BATCHSPAWNER_X_EOF'
 # batchspawner_x/handshake.py: this package's module, verbatim
 BATCHSPAWNER_X_EOF
+bsx_write batchspawner_x/job_events.py <<'BATCHSPAWNER_X_EOF'
+# batchspawner_x/job_events.py: this package's module, verbatim
+BATCHSPAWNER_X_EOF
+bsx_write batchspawner_x/supervise.py <<'BATCHSPAWNER_X_EOF'
+# batchspawner_x/supervise.py: this package's module, verbatim
+BATCHSPAWNER_X_EOF
 bsx_write batchspawner_x/singleuser.py <<'BATCHSPAWNER_X_EOF'
 # batchspawner_x/singleuser.py: this package's module, verbatim
 BATCHSPAWNER_X_EOF
