@@ -45,25 +45,26 @@ def test_wheel_installs_into_a_fresh_venv_and_renders(tmp_path: Path) -> None:
         python,
         "-c",
         "import sys\n"
-        "from batchspawner_x.script import Trusted, render, packaged_template_dir\n"
-        "from batchspawner_x.node_side import node_files\n"
+        "from batchspawner_x.jobspec import JobPlace, JobSettings, make_job_context\n"
+        "from batchspawner_x.profiles import Choice\n"
+        "from batchspawner_x.schedulers.slurm import SlurmScheduler\n"
+        "from batchspawner_x.script import render, packaged_template_dir\n"
         "where = str(packaged_template_dir())\n"
         "assert where.startswith(sys.prefix), where\n"
-        "ctx = dict(job_name='jupyter-alice', job_dir='/home/alice/.bsx',\n"
-        "  output='/home/alice/.bsx/job-%j.out',\n"
-        "  workdir='/home/alice', partition='interactive', account='', qos='', walltime='08:00:00',\n"
-        "  time_limit='08:00:00', walltime_seconds=28800, gpus=0, reservation='', constraint='',\n"
-        "  gpu_type='', environment='', environment_setup='',\n"
-        "  memory_mb=4096, cpus=2, extra_directives=[], prologue='', epilogue='',\n"
-        "  command=['batchspawner-x-singleuser', '--env-file', '/home/alice/.bsx/env.json', '--', 'x'],\n"
-        "  username='alice', server_name='', node_dir='/home/alice/.bsx/node',\n"
-        "  node_files=[dict(path=f.path, text=Trusted(f.text)) for f in node_files()])\n"
+        "# the context the spawner builds, from the installed package: every variable the\n"
+        "# packaged templates read, whatever the templates gain\n"
+        "settings = JobSettings(partition='interactive', walltime='08:00:00', mem_limit=4 * 2**30,\n"
+        "  cpu_limit=2, server_command=('jupyterhub-singleuser',), warning_seconds=(900, 300))\n"
+        "place = JobPlace(username='alice', server_name='', job_name='jupyter-alice',\n"
+        "  job_dir='/home/alice/.bsx', home='/home/alice', env_file='/home/alice/.bsx/env.json')\n"
+        "ctx = make_job_context(settings, Choice(profile=''), place, SlurmScheduler())\n"
         "print(render('slurm.sh.j2', ctx))\n",
         cwd=tmp_path,  # not the source tree, which python -c would import first
     )
     assert "#SBATCH --mem=4096M" in script
     assert "#SBATCH --time=08:00:00" in script
     assert "#SBATCH --cpus-per-task=2" in script
+    assert "#SBATCH --signal=B:USR1@900" in script  # the first warning, from the scheduler
     # the node side's modules, read from the installed wheel, travel in the script
     assert "bsx_write batchspawner_x/singleuser.py <<'BATCHSPAWNER_X_EOF'\n" in script
     assert "def send_report(" in script and "def validate_report(" in script
