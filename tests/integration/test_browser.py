@@ -9,10 +9,11 @@ documentation's images come from ``BSX_SCREENSHOT_DIR=docs/_static``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,13 +52,29 @@ def _browser_or_skip() -> None:
         pytest.skip(reason)
 
 
-def log_in(page: Any, hub_url: str, user: str, password: str = "anything") -> None:
-    """Log in on the hub's login page as a user types it, then open the spawn form."""
+def log_in(page: Any, hub_url: str, user: str, password: str = "anything", then: str = "/hub/spawn") -> None:
+    """Log in on the hub's login page as a user types it, then open ``then`` (a path)."""
     page.goto(f"{hub_url}/hub/login")
     page.fill("#username_input", user)
     page.fill("#password_input", password)
     page.click("#login_submit")
-    page.goto(f"{hub_url}/hub/spawn")
+    page.goto(f"{hub_url}{then}")
+
+
+@contextlib.contextmanager
+def chromium_page(**options: Any) -> Iterator[Any]:
+    """A page of a fresh headless chromium with its own profile; ``options`` go to
+    Playwright's ``launch_persistent_context`` (``viewport`` ...)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p, tempfile.TemporaryDirectory() as profile_dir:
+        context = p.chromium.launch_persistent_context(
+            profile_dir, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, **options
+        )
+        try:
+            yield context.new_page()
+        finally:
+            context.close()
 
 
 def test_choose_a_profile_wait_in_the_queue_and_land_in_jupyterlab(

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import pytest
 import requests
 
 from .hub import Hub, cluster_env
-from .test_browser import CHROMIUM, CHROMIUM_ARGS, _browser_or_skip
+from .test_browser import _browser_or_skip, chromium_page, log_in
 
 USER = "bob"
 #: A named server: its job directory is this test's own even when a neighbour spawns as bob.
@@ -53,7 +52,7 @@ def test_the_status_bar_shows_the_jobs_time_left_from_the_hubs_job_api(
 ) -> None:
     _extension_or_fail()
     _browser_or_skip()
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     hub = lab_hub(make_hub)
     result = hub.spawn(USER, SERVER)
@@ -78,28 +77,13 @@ def test_the_status_bar_shows_the_jobs_time_left_from_the_hubs_job_api(
 
     shots = tmp_path / "screenshots"
     shots.mkdir()
-    with sync_playwright() as p, tempfile.TemporaryDirectory() as profile_dir:
-        context = p.chromium.launch_persistent_context(
-            profile_dir,
-            executable_path=CHROMIUM,
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1100, "height": 700},
-        )
-        try:
-            page = context.new_page()
-            page.goto(f"{hub.url}/hub/login")
-            page.fill("#username_input", USER)
-            page.fill("#password_input", "anything")
-            page.click("#login_submit")
-            page.goto(f"{hub.url}{PREFIX}/lab")
-            page.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
-            item = page.locator(".bsx-job-status")
-            expect(item).to_have_text(re.compile(rf"^Job {job_id} · (2\d|30) min left$"), timeout=30_000)
-            expect(item).to_be_visible()
-            page.screenshot(path=shots / "lab-status-bar.png")
-        finally:
-            context.close()
+    with chromium_page(viewport={"width": 1100, "height": 700}) as page:
+        log_in(page, hub.url, USER, then=f"{PREFIX}/lab")
+        page.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
+        item = page.locator(".bsx-job-status")
+        expect(item).to_have_text(re.compile(rf"^Job {job_id} · (2\d|30) min left$"), timeout=30_000)
+        expect(item).to_be_visible()
+        page.screenshot(path=shots / "lab-status-bar.png")
     hub.stop(USER, SERVER)
 
     target = os.environ.get("BSX_SCREENSHOT_DIR")
@@ -138,7 +122,7 @@ def test_each_warning_is_a_notification_and_the_last_saves_the_open_notebook(
     edit never saved by the user is on disk after the last one."""
     _extension_or_fail()
     _browser_or_skip()
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     hub = lab_hub(
         make_hub,
@@ -149,42 +133,27 @@ def test_each_warning_is_a_notification_and_the_last_saves_the_open_notebook(
     job_id = str(hub.state(USER, SERVER)["job_id"])
     put_notebook(hub, NOTEBOOK)
 
-    with sync_playwright() as p, tempfile.TemporaryDirectory() as profile_dir:
-        context = p.chromium.launch_persistent_context(
-            profile_dir,
-            executable_path=CHROMIUM,
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1100, "height": 700},
-        )
-        try:
-            page = context.new_page()
-            page.goto(f"{hub.url}/hub/login")
-            page.fill("#username_input", USER)
-            page.fill("#password_input", "anything")
-            page.click("#login_submit")
-            page.goto(f"{hub.url}{PREFIX}/lab/tree/{NOTEBOOK}")
-            item = page.locator(".bsx-job-status")
-            expect(item).to_have_text(re.compile(rf"^Job {job_id} · (3|2) min left$"), timeout=120_000)
+    with chromium_page(viewport={"width": 1100, "height": 700}) as page:
+        log_in(page, hub.url, USER, then=f"{PREFIX}/lab/tree/{NOTEBOOK}")
+        item = page.locator(".bsx-job-status")
+        expect(item).to_have_text(re.compile(rf"^Job {job_id} · (3|2) min left$"), timeout=120_000)
 
-            # an edit the user does not save
-            page.locator(".jp-Notebook .jp-Cell .cm-content").first.click()
-            page.keyboard.type("answer = 42")
-            expect(page.locator(".jp-mod-dirty")).not_to_have_count(0)
-            assert "answer = 42" not in saved_source(hub, NOTEBOOK)
+        # an edit the user does not save
+        page.locator(".jp-Notebook .jp-Cell .cm-content").first.click()
+        page.keyboard.type("answer = 42")
+        expect(page.locator(".jp-mod-dirty")).not_to_have_count(0)
+        assert "answer = 42" not in saved_source(hub, NOTEBOOK)
 
-            # 2 minutes before the end: a warning; 1 minute before: the last, and a save
-            first = page.get_by_text(f"Job {job_id} ends in 2 min. Save your work.")
-            expect(first).to_be_visible(timeout=90_000)
-            expect(item).to_have_text(f"Job {job_id} · 2 min left")
-            last = page.get_by_text(re.compile(rf"Job {job_id} ends in .*Every open notebook was saved\."))
-            expect(last.first).to_be_visible(timeout=90_000)
-            expect(last.first).to_be_in_viewport(ratio=1)  # the toast has slid in
-            page.screenshot(path=tmp_path / "lab-last-warning.png")
-            Hub.wait_for(lambda: "answer = 42" in saved_source(hub, NOTEBOOK), 30, "the edit to be saved")
-            expect(item).to_have_text(re.compile(rf"^Job {job_id} · \d+ s left$"), timeout=30_000)
-        finally:
-            context.close()
+        # 2 minutes before the end: a warning; 1 minute before: the last, and a save
+        first = page.get_by_text(f"Job {job_id} ends in 2 min. Save your work.")
+        expect(first).to_be_visible(timeout=90_000)
+        expect(item).to_have_text(f"Job {job_id} · 2 min left")
+        last = page.get_by_text(re.compile(rf"Job {job_id} ends in .*Every open notebook was saved\."))
+        expect(last.first).to_be_visible(timeout=90_000)
+        expect(last.first).to_be_in_viewport(ratio=1)  # the toast has slid in
+        page.screenshot(path=tmp_path / "lab-last-warning.png")
+        Hub.wait_for(lambda: "answer = 42" in saved_source(hub, NOTEBOOK), 30, "the edit to be saved")
+        expect(item).to_have_text(re.compile(rf"^Job {job_id} · \d+ s left$"), timeout=30_000)
     hub.stop(USER, SERVER)
 
     target = os.environ.get("BSX_SCREENSHOT_DIR")
