@@ -15,6 +15,7 @@ the wait for the server).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import functools
 import hashlib
@@ -45,6 +46,7 @@ from .job_info import JobInfo, build_job_info
 from .reach import ServerUnreachable
 from .script import render
 from .server_wait import ServerWait
+from .spawner_extend import WalltimeExtension
 from .states import StatusUnavailable
 from .submission import SubmissionUnknown, Submitted, new_identity
 from .transport import Transport
@@ -69,7 +71,7 @@ def spawn_error(message: str, *, reason: str, status: int = 400) -> Exception:
     return exc
 
 
-class BatchSpawnerBase(ServerWait, Spawner):
+class BatchSpawnerBase(WalltimeExtension, ServerWait, Spawner):
     """Runs each notebook server as a job of a batch scheduler.
 
     Scheduler-independent settings live here, so a site may keep them under
@@ -175,7 +177,7 @@ class BatchSpawnerBase(ServerWait, Spawner):
             requested: int | None = walltime_seconds("walltime", walltime) if walltime else None
         except ConfigError:
             requested = None
-        return build_job_info(
+        info = build_job_info(
             self.job_id,
             cached.status if cached is not None else None,
             now=now or dt.datetime.now(dt.timezone.utc),
@@ -185,6 +187,7 @@ class BatchSpawnerBase(ServerWait, Spawner):
             requested_seconds=requested,
             warnings=self.walltime_warnings,
         )
+        return dataclasses.replace(info, extend=self.extend_offer(info.time_limit_seconds))
 
     def _save_state(self) -> None:
         """Persist state now, not only when start() returns: a hub killed while the job
