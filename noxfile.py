@@ -24,9 +24,11 @@ def lint(session: nox.Session) -> None:
     only the standard library, and no module imports another that imports it back.
     """
     session.install("-e", ".[lint]")
-    session.run("ruff", "check", "batchspawner_x", "tests", "benchmarks", "demo", "noxfile.py")
-    session.run("ruff", "format", "--check", "batchspawner_x", "tests", "benchmarks", "demo", "noxfile.py")
+    paths = ["batchspawner_x", "tests", "benchmarks", "demo", "labextension", "noxfile.py"]
+    session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)
     session.run("mypy")
+    session.run("mypy", "labextension/batchspawner_x_lab")  # the optional JupyterLab extension's server part
     session.run("lint-imports", "--no-cache")
     session.run("python", "ci/check-module-size")
 

@@ -8,6 +8,7 @@
 #   test users alice and bob with hub-side SSH keys,
 #   the single-user venv /opt/batchspawner-x/venv,
 #   bare node environments under /opt/bsx-node-env (node-envs.sh),
+#   the optional JupyterLab extension (labextension/) in the venv (labext.sh),
 #   /etc/batchspawner-x-test/cluster.env describing all of it.
 #
 # Usage: ci/cluster/up.sh [--repo DIR]      (as root)
@@ -750,6 +751,7 @@ setup_sshd
 check_ssh
 setup_venv
 "$HERE/node-envs.sh" # the bare node environments of tests/integration/test_node_side.py
+"$HERE/labext.sh"    # the optional JupyterLab extension (labextension/), into the venv
 write_cluster_env
 
 cat <<EOF
