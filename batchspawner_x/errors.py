@@ -310,6 +310,22 @@ class CancelFailed(BatchSpawnerError):
         self.job_id = job_id
 
 
+# -- extending a job's time limit ------------------------------------------------------------
+class ExtendRefused(BatchSpawnerError):
+    """A request to extend a job's time limit that was not carried out.
+
+    ``reason`` is a word for callers (``unavailable``: the site or scheduler does not offer
+    it; ``cap``: the cap is reached; ``state``: the job is not running or its limit cannot be
+    read now; ``scheduler``: the scheduler refused, its own words in ``scheduler_message``;
+    ``connection``: the cluster could not be reached). The message says it for the user.
+    """
+
+    def __init__(self, message: str, *, reason: str, scheduler_message: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.scheduler_message = scheduler_message
+
+
 # -- reaching the notebook server ------------------------------------------------------------
 class ServerUnreachable(BatchSpawnerError):
     """The hub cannot open a connection to a server that is (or may be) running at
@@ -364,6 +380,7 @@ __all__ = [
     "CommandTimeout",
     "ConfigError",
     "ConnectFailed",
+    "ExtendRefused",
     "FileOperationFailed",
     "HostKeyError",
     "JobEndedError",

@@ -7,11 +7,20 @@
 - ``GET /hub/api/batchspawner_x/users/NAME/jobs``: every server of a user that has a job,
   each with ``server_name`` and ``url`` added. It needs ``read:servers`` on that user: the
   user's own cookie or token, or an admin's.
+- ``POST /hub/api/batchspawner_x/job/extend`` with a server's own token: extend that
+  server's job by one step (see :mod:`batchspawner_x.extension`); the JupyterLab extension
+  asks this. ``POST /hub/api/batchspawner_x/users/NAME/server/extend`` (the default
+  server) or ``.../users/NAME/servers/SERVER/extend``: the same for a user's server; it
+  needs ``servers`` on that server (the user's own cookie or token, or an admin's). Either
+  answers 200 with the job's new information, or ``{"message": ...}`` in words: 501 when
+  the site or the scheduler does not offer extending, 409 when it was refused (cap reached,
+  job not running, the scheduler's own refusal), 503 when the cluster cannot be reached.
 - ``GET /hub/batchspawner_x/jobs``: the page that lists the user's jobs, rendered from the
   package's hub templates (:data:`batchspawner_x.hub_templates`, enabled with
   ``c.JupyterHub.template_paths``).
 
-Nothing here runs a command: every answer is built from the hub's own memory.
+Nothing here runs a command but an extension: every other answer is built from the hub's
+own memory.
 """
 
 from __future__ import annotations
@@ -28,10 +37,21 @@ from jupyterhub.scopes import needs_scope
 from tornado import web
 
 from . import hub_templates
+from .api import spawners_of
+from .errors import ExtendRefused
 from .job_info import JobInfo, job_info_json
 
 #: The server's own endpoint, below the hub's API URL.
 JOB_PATH = "/batchspawner_x/job"
+#: The server's own extension, below the hub's API URL.
+EXTEND_PATH = "/batchspawner_x/job/extend"
+#: A user's default server's extension, and a named server's, below the hub's API URL.
+USER_EXTEND_PATHS = (
+    r"/batchspawner_x/users/([^/]+)/server/extend",
+    r"/batchspawner_x/users/([^/]+)/servers/([^/]+)/extend",
+)
+#: The answer to each kind of refusal (:attr:`.ExtendRefused.reason`).
+REFUSAL_STATUS = {"unavailable": 501, "connection": 503}
 #: A user's jobs, below the hub's API URL.
 USER_JOBS_PATH = r"/batchspawner_x/users/([^/]+)/jobs"
 #: The jobs page, below the hub's URL.
@@ -84,22 +104,62 @@ class ServerJobHandler(APIHandler):
     """A server's own job, for the server's own token only."""
 
     async def get(self) -> None:
-        token = self.get_auth_token()
-        user = self.current_user
-        if not token or user is None or not hasattr(user, "spawners"):
-            raise web.HTTPError(403, "a server's own API token is required")
-        for spawner in list(user.spawners.values()):
-            ours = job_spawner(spawner)
-            if ours is None or not owns_token(ours, token):
-                continue
-            info = ours.job_info()
-            if info is None:
-                raise web.HTTPError(404, "this server has no batch job now")
-            self.set_header("Content-Type", "application/json")
-            self.set_header("Cache-Control", "no-store")
-            self.write(info.to_json())
-            return
-        raise web.HTTPError(403, "this token is not a running server's own token")
+        info = own_job_spawner(self).job_info()
+        if info is None:
+            raise web.HTTPError(404, "this server has no batch job now")
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        self.write(info.to_json())
+
+
+def own_job_spawner(handler: APIHandler) -> Any:
+    """The spawner of ours whose server's own API token ``handler``'s request carries
+    (through wrapspawner's child); 403 for any other token."""
+    token = handler.get_auth_token()
+    user = handler.current_user
+    if not token or user is None or not hasattr(user, "spawners"):
+        raise web.HTTPError(403, "a server's own API token is required")
+    for spawner in spawners_of(user):
+        ours = job_spawner(spawner)
+        if ours is not None and owns_token(ours, token):
+            return ours
+    raise web.HTTPError(403, "this token is not a running server's own token")
+
+
+async def extend_answer(handler: APIHandler, spawner: Any) -> None:
+    """Extend ``spawner``'s job by one step and write the answer: the job's new
+    information, or the refusal in words (see the module's docstring)."""
+    handler.set_header("Cache-Control", "no-store")
+    try:
+        info = await spawner.extend_walltime()
+    except ExtendRefused as e:
+        status = REFUSAL_STATUS.get(e.reason, 409)
+        handler.set_status(status)
+        handler.write({"status": status, "message": str(e), "reason": e.reason})
+        return
+    handler.write(info.to_json())
+
+
+class ServerJobExtendHandler(APIHandler):
+    """Extend a server's own job, for the server's own token only."""
+
+    async def post(self) -> None:
+        await extend_answer(self, own_job_spawner(self))
+
+
+class UserServerExtendHandler(APIHandler):
+    """Extend a user's server's job: the user's own, or anyone's for an admin (``servers``)."""
+
+    @needs_scope("servers")  # type: ignore[untyped-decorator]
+    async def post(self, user_name: str, server_name: str = "") -> None:
+        user = self.find_user(user_name)
+        if user is None:
+            raise web.HTTPError(404, f"no such user: {user_name}")
+        spawner = user.spawners[server_name] if server_name in user.orm_spawners else None
+        ours = job_spawner(spawner) if spawner is not None else None
+        if ours is None:
+            raise web.HTTPError(404, f"{user_name} has no batch server {server_name!r}")
+        await extend_answer(self, ours)
 
 
 class UserJobsHandler(APIHandler):
@@ -134,12 +194,28 @@ class JobsPageHandler(BaseHandler):
 def register() -> None:
     """Add the endpoints and the page to JupyterHub's handlers (once per process); as
     :func:`batchspawner_x.api.register`, importing the spawner is enough."""
-    api_routes = [(r"/api" + JOB_PATH, ServerJobHandler), (r"/api" + USER_JOBS_PATH, UserJobsHandler)]
+    api_routes = [
+        (r"/api" + JOB_PATH, ServerJobHandler),
+        (r"/api" + USER_JOBS_PATH, UserJobsHandler),
+        (r"/api" + EXTEND_PATH, ServerJobExtendHandler),
+        *((r"/api" + path, UserServerExtendHandler) for path in USER_EXTEND_PATHS),
+    ]
     for route in api_routes:
-        if not any(h[1] is route[1] for h in apihandlers.default_handlers):
+        if route not in apihandlers.default_handlers:
             apihandlers.default_handlers.append(route)
     if not any(h[1] is JobsPageHandler for h in handlers.default_handlers):
         handlers.default_handlers.append((JOBS_PAGE_PATH, JobsPageHandler))
 
 
-__all__ = ["HUB_TEMPLATES", "JOB_PATH", "ServerJobHandler", "UserJobsHandler", "register", "user_jobs"]
+__all__ = [
+    "EXTEND_PATH",
+    "HUB_TEMPLATES",
+    "JOB_PATH",
+    "USER_EXTEND_PATHS",
+    "ServerJobExtendHandler",
+    "ServerJobHandler",
+    "UserJobsHandler",
+    "UserServerExtendHandler",
+    "register",
+    "user_jobs",
+]

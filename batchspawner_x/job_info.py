@@ -90,6 +90,44 @@ def describe_duration(seconds: int) -> str:
 
 
 @dataclass(frozen=True)
+class ExtendOffer:
+    """Whether this server's job may be extended now (see :mod:`.extension`), by how much
+    and up to what.
+
+    ``reason`` says in words why not when ``available`` is false, else None. Seconds are
+    None when not set.
+    """
+
+    available: bool
+    step_seconds: int | None = None
+    max_seconds: int | None = None
+    reason: str | None = None
+
+    @property
+    def button_words(self) -> str:
+        """The hub page's button: ``"Extend by 1 h"``."""
+        return f"Extend by {describe_duration(self.step_seconds or 0)}"
+
+    @property
+    def note(self) -> str:
+        """Why not, where the site offers extending this job at all (a cap applies), else ``""``."""
+        return (self.reason or "") if not self.available and self.max_seconds is not None else ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``extend`` object of the job API (see docs/sessions.md)."""
+        return {
+            "available": self.available,
+            "step_seconds": self.step_seconds,
+            "max_seconds": self.max_seconds,
+            "reason": self.reason,
+        }
+
+
+#: The offer of a job whose spawner says nothing about extending.
+NOT_OFFERED = ExtendOffer(False, reason="Extending a session is not offered here.")
+
+
+@dataclass(frozen=True)
 class JobInfo:
     """One server's job, for the hub API, the hub's pages and the JupyterLab extension.
 
@@ -108,6 +146,8 @@ class JobInfo:
     end: dt.datetime | None = None
     #: The site's warning times, seconds before the end, largest first.
     warnings_seconds: tuple[int, ...] = ()
+    #: Whether the user may extend the job's time limit now.
+    extend: ExtendOffer = NOT_OFFERED
 
     @property
     def seconds_left(self) -> int | None:
@@ -175,6 +215,7 @@ class JobInfo:
             "elapsed_seconds": self.elapsed_seconds,
             "warnings_seconds": list(self.warnings_seconds),
             "now": iso_utc(self.now),
+            "extend": self.extend.to_json(),
         }
 
 
@@ -189,6 +230,7 @@ def build_job_info(
     requested_seconds: int | None = None,
     warnings: Iterable[int] = (),
     tz: dt.tzinfo | None = None,
+    extend: ExtendOffer = NOT_OFFERED,
 ) -> JobInfo:
     """The job information from the poller's cached ``status`` (None before the first
     answer) and the spawner's own values.
@@ -224,6 +266,7 @@ def build_job_info(
         time_limit_seconds=limit,
         end=end,
         warnings_seconds=tuple(sorted({int(w) for w in warnings}, reverse=True)),
+        extend=extend,
     )
 
 
@@ -234,4 +277,13 @@ def job_info_json(info: JobInfo, extra: Mapping[str, Any] | None = None) -> dict
     return body
 
 
-__all__ = ["JobInfo", "build_job_info", "describe_duration", "iso_utc", "job_info_json", "parse_time"]
+__all__ = [
+    "NOT_OFFERED",
+    "ExtendOffer",
+    "JobInfo",
+    "build_job_info",
+    "describe_duration",
+    "iso_utc",
+    "job_info_json",
+    "parse_time",
+]

@@ -49,6 +49,7 @@ _PROFILE_KEYS = {
     "fields",
     "environments",
     "extra_directives",
+    "max_walltime",
     *RESOURCES,
     *SCHEDULING,
 }
@@ -125,6 +126,9 @@ class Profile:
     #: Its own account, QOS, reservation, constraint, GPU type and directives, and the
     #: ones the user may choose (see :mod:`.profile_scheduling`).
     scheduling: Scheduling = field(default_factory=Scheduling)
+    #: The most walltime, in seconds, a job of this profile may reach by extending it (see
+    #: :mod:`.extension`); None for the spawner's ``max_walltime``.
+    max_walltime: int | None = None
 
     def allowed_for(self, groups: Iterable[str]) -> bool:
         """Whether a member of ``groups`` may choose this profile (empty ``groups``: everyone)."""
@@ -234,6 +238,13 @@ def parse_profiles(raw: Sequence[Mapping[str, Any]]) -> tuple[Profile, ...]:
         cluster = item.get("cluster", "")
         if not isinstance(cluster, str) or (cluster and not _PROFILE_NAME.fullmatch(cluster)):
             raise ConfigError(where + ".cluster", f"{cluster!r} is not the name of a cluster")
+        max_walltime = (
+            walltime_seconds(where + ".max_walltime", item["max_walltime"])
+            if "max_walltime" in item
+            else None
+        )
+        if max_walltime is not None and max_walltime < int(values.get("walltime", 0)):
+            raise ConfigError(where + ".max_walltime", "is below the profile's own walltime")
         profiles.append(
             Profile(
                 name=name,
@@ -250,6 +261,7 @@ def parse_profiles(raw: Sequence[Mapping[str, Any]]) -> tuple[Profile, ...]:
                     else ()
                 ),
                 scheduling=scheduling_model.parse_scheduling(where, item),
+                max_walltime=max_walltime,
             )
         )
     if sum(p.default for p in profiles) > 1:

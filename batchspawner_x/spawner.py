@@ -15,6 +15,7 @@ the wait for the server).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import functools
 import hashlib
@@ -46,6 +47,7 @@ from .reach import ServerUnreachable
 from .script import render
 from .server_wait import ServerWait
 from .spawner_end import SessionEnd
+from .spawner_extend import WalltimeExtension
 from .states import StatusUnavailable
 from .submission import SubmissionUnknown, Submitted, new_identity
 from .transport import Transport
@@ -71,7 +73,7 @@ def spawn_error(message: str, *, reason: str, status: int = 400) -> Exception:
     return exc
 
 
-class BatchSpawnerBase(SessionEnd, ServerWait, Spawner):
+class BatchSpawnerBase(SessionEnd, WalltimeExtension, ServerWait, Spawner):
     """Runs each notebook server as a job of a batch scheduler.
 
     Scheduler-independent settings live here, so a site may keep them under
@@ -179,7 +181,7 @@ class BatchSpawnerBase(SessionEnd, ServerWait, Spawner):
             requested: int | None = walltime_seconds("walltime", walltime) if walltime else None
         except ConfigError:
             requested = None
-        return build_job_info(
+        info = build_job_info(
             self.job_id,
             cached.status if cached is not None else None,
             now=now or dt.datetime.now(dt.timezone.utc),
@@ -189,6 +191,7 @@ class BatchSpawnerBase(SessionEnd, ServerWait, Spawner):
             requested_seconds=requested,
             warnings=self.walltime_warnings,
         )
+        return dataclasses.replace(info, extend=self.extend_offer(info.time_limit_seconds))
 
     def _save_state(self) -> None:
         """Persist state now, not only when start() returns: a hub killed while the job

@@ -71,6 +71,8 @@ REACH_SETTINGS = (
     "ssh_username",
     "template",
     "template_paths",
+    "walltime_operator_username",
+    "walltime_operator_keys",
 )
 
 #: Validated cluster lists, by their configuration's text and spawner class.

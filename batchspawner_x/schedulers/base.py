@@ -293,6 +293,31 @@ class Scheduler(abc.ABC):
         """Return an error message if a cancel command really failed, else None."""
         return None if result.returncode == 0 else result.message()
 
+    # -- extending a job's time limit --------------------------------------------
+    #: Whether this backend can raise a running job's time limit (:meth:`extend_argv`).
+    extends_time_limit: ClassVar[bool] = False
+
+    @classmethod
+    def extend_unavailable(cls) -> str | None:
+        """Why a running job's time limit cannot be raised from the hub, in words; None
+        where it can (:attr:`extends_time_limit`)."""
+        if cls.extends_time_limit:
+            return None
+        return (
+            f"Extending a session is not available on {cls.display_name}: its jobs' time limits "
+            "cannot be raised from the hub."
+        )
+
+    def extend_argv(self, job_id: str, time_limit_seconds: int) -> list[str] | None:
+        """The command that sets running job ``job_id``'s time limit to ``time_limit_seconds``
+        in all (run as the site's operator account); None where the backend cannot."""
+        return None
+
+    def extend_failed(self, result: CommandResult) -> str | None:
+        """Why :meth:`extend_argv`'s command did not change the limit, in words with the
+        scheduler's own; None if it did."""
+        return None if result.returncode == 0 else result.message()
+
     # -- partitions ----------------------------------------------------------
     def partitions_argv(self) -> list[str] | None:
         """The command that lists partitions and their limits; None if not supported."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ..errors import ConfigError, SubmitError
 from ..states import JobState, JobStatus, StatusUnavailable
-from ..units import walltime_seconds
+from ..units import format_walltime, walltime_seconds
 from ..validation import check_name
 from .base import CommandResult, PartitionInfo, Scheduler
 
@@ -129,6 +129,15 @@ _JOB_ID = re.compile(r"^\d+(?:_\d+)?$")
 _ERROR_PREFIX = re.compile(r"^sbatch: (?:error: )?", re.MULTILINE)
 #: Error lines that mean "I could not ask", never "the job is gone".
 _PURGED = "Invalid job id specified"
+#: ``scontrol update``'s refusals (what Slurm 22.05 printed on stderr, exit 1), in words.
+SCONTROL_UPDATE_REFUSALS: dict[str, str] = {
+    "Access/permission denied": "the operator account may not change this job's time limit"
+    " (it needs AdminLevel=Operator in Slurm's accounting)",
+    "Job has already finished": "the job has already ended",
+    "Invalid job id specified": "Slurm no longer knows the job",
+    "Invalid TimeLimit value": "Slurm did not accept the new time limit",
+}
+_SCONTROL_PREFIX = re.compile(r"^scontrol: (?:error: )?", re.MULTILINE)
 
 #: Field separator for squeue output; no field we ask for can contain it.
 SEP = "|"
@@ -156,6 +165,7 @@ class SlurmScheduler(Scheduler):
     reports_expected_start = True
     looks_up_exit_codes = True
     supports_early_signal = True
+    extends_time_limit = True
     default_commands = {
         "submit": "sbatch",
         "status": "squeue",
@@ -253,6 +263,24 @@ class SlurmScheduler(Scheduler):
 
     def parse_exit_code(self, text: str) -> int | None:
         return exit_code_from_scontrol(text)
+
+    def extend_argv(self, job_id: str, time_limit_seconds: int) -> list[str]:
+        """``scontrol update JobId=N TimeLimit=D-HH:MM:SS``. Slurm counts limits in whole
+        minutes: the seconds are dropped, so the limit never passes the one asked for."""
+        minutes = max(1, time_limit_seconds // 60)
+        return [
+            self.command("info"),
+            "update",
+            f"JobId={job_id}",
+            f"TimeLimit={format_walltime(minutes * 60)}",
+        ]
+
+    def extend_failed(self, result: CommandResult) -> str | None:
+        if result.returncode == 0:
+            return None
+        own = _SCONTROL_PREFIX.sub("", result.message()).strip()
+        words = next((w for key, w in SCONTROL_UPDATE_REFUSALS.items() if key in own), "")
+        return f"Slurm refused: {words} ({own})" if words else f"Slurm refused: {own}"
 
     def describe_reason(self, reason: str) -> str:
         return SLURM_REASONS.get(reason, reason)

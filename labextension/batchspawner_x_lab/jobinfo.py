@@ -5,7 +5,8 @@
 warnings the job wrote to its events file (``BATCHSPAWNER_X_EVENTS``, JSON lines). It
 never raises for a missing hub, a refused token or a bad answer: the answer then says
 ``{"available": false, "reason": "..."}`` in words, and still carries the events file's
-warnings, which arrive even when the hub cannot be reached.
+warnings, which arrive even when the hub cannot be reached. :func:`extend_answer` asks the
+hub to extend the job by one step (``POST .../batchspawner_x/job/extend``), same token.
 
 The token goes only into the request's ``Authorization`` header: it is never part of an
 answer, a log line or an error message.
@@ -43,12 +44,14 @@ JOB_FIELDS: dict[str, tuple[type, ...]] = {
 }
 
 
-def hub_job_request(env: Mapping[str, str]) -> HTTPRequest | None:
+def hub_job_request(env: Mapping[str, str], *, extend: bool = False) -> HTTPRequest | None:
     """The request for this server's job at the hub, or ``None`` when not under JupyterHub.
 
     ``env`` is the server's environment: ``JUPYTERHUB_API_URL`` (for example
     ``http://10.0.0.1:8081/hub/api``) and ``JUPYTERHUB_API_TOKEN`` come from the hub; with
     internal SSL the hub also sets ``JUPYTERHUB_SSL_KEYFILE``, ``_CERTFILE`` and ``_CLIENT_CA``.
+    ``extend``: the request that extends the job by one step
+    (``POST {JUPYTERHUB_API_URL}/batchspawner_x/job/extend``) instead.
     """
     api_url = env.get("JUPYTERHUB_API_URL", "").rstrip("/")
     token = env.get("JUPYTERHUB_API_TOKEN") or env.get("JPY_API_TOKEN", "")
@@ -62,7 +65,9 @@ def hub_job_request(env: Mapping[str, str]) -> HTTPRequest | None:
             "ca_certs": env.get("JUPYTERHUB_SSL_CLIENT_CA") or None,
         }
     return HTTPRequest(
-        f"{api_url}/batchspawner_x/job",
+        f"{api_url}/batchspawner_x/job" + ("/extend" if extend else ""),
+        method="POST" if extend else "GET",
+        body=b"" if extend else None,
         headers={"Authorization": f"token {token}", "Accept": "application/json"},
         request_timeout=HUB_TIMEOUT,
         connect_timeout=HUB_TIMEOUT,
@@ -92,7 +97,72 @@ def parse_job(body: bytes) -> dict[str, Any] | None:
     if not all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in warnings):
         return None
     job["warnings_seconds"] = sorted(warnings, reverse=True)
+    job["extend"] = parse_extend(data.get("extend"))
     return job
+
+
+#: The offer of a hub that says nothing about extending (one older than the feature).
+NO_EXTEND: dict[str, Any] = {
+    "available": False,
+    "step_seconds": None,
+    "max_seconds": None,
+    "reason": "the hub does not offer extending a session",
+}
+
+
+def parse_extend(value: Any) -> dict[str, Any]:
+    """The hub's ``extend`` offer, checked; :data:`NO_EXTEND` when absent or malformed."""
+    if not isinstance(value, dict) or not isinstance(value.get("available"), bool):
+        return dict(NO_EXTEND)
+    offer: dict[str, Any] = {"available": value["available"]}
+    for key in ("step_seconds", "max_seconds"):
+        number = value.get(key)
+        if number is not None and (not isinstance(number, int) or isinstance(number, bool)):
+            return dict(NO_EXTEND)
+        offer[key] = number
+    reason = value.get("reason")
+    offer["reason"] = reason if isinstance(reason, str) else None
+    if offer["available"] and not offer["step_seconds"]:
+        return dict(NO_EXTEND)
+    return offer
+
+
+def hub_message(body: bytes | None, code: int) -> str:
+    """The hub's refusal in its own words (``{"message": ...}``), else by its status."""
+    try:
+        data = json.loads(body or b"")
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and isinstance(data.get("message"), str) and data["message"]:
+        return str(data["message"])
+    return reason_for_status(code)
+
+
+async def extend_answer(
+    env: Mapping[str, str] | None = None, client: AsyncHTTPClient | None = None
+) -> dict[str, Any]:
+    """Ask the hub to extend this server's job by one step: ``{"extended": true, "job":
+    {...}}`` with the job's new information, or ``{"extended": false, "message": "..."}``
+    with the hub's refusal in its words (cap reached, the scheduler's message, not offered).
+    """
+    env = os.environ if env is None else env
+    request = hub_job_request(env, extend=True)
+    if request is None:
+        return {"extended": False, "message": "not running under JupyterHub (no hub API URL or token)"}
+    client = client or AsyncHTTPClient()
+    try:
+        response = await client.fetch(request)
+    except HTTPClientError as e:
+        if e.code == 599:
+            return {"extended": False, "message": f"the hub could not be reached ({e.message})"}
+        body = e.response.body if e.response is not None else None
+        return {"extended": False, "message": hub_message(body, e.code)}
+    except OSError as e:
+        return {"extended": False, "message": f"the hub could not be reached ({e.strerror or e})"}
+    job = parse_job(response.body)
+    if job is None:
+        return {"extended": False, "message": "the hub's answer is not a batchspawner_x job"}
+    return {"extended": True, "job": job}
 
 
 def read_events(path: str | None) -> list[dict[str, Any]]:

@@ -6,6 +6,11 @@
  * the hub with the server's own token (the token never reaches the browser). When it
  * answers `available: false` the item stays hidden and nothing else happens, except that
  * a warning the job itself wrote (the scheduler's early signal) is still shown.
+ *
+ * Where the site lets users extend a session, the warnings carry an "Extend by 1 h"
+ * button, and the command "Extend the batch job's time limit" does the same: both
+ * `POST {baseUrl}batchspawner-x/job/extend`, which asks the hub with the server's token,
+ * and show the new end or the refusal in the hub's (or the scheduler's) words.
  */
 import {
   JupyterFrontEnd,
@@ -23,6 +28,15 @@ const REFRESH_MS = 60_000;
 /** Milliseconds between two redraws of the local countdown. */
 const TICK_MS = 1_000;
 const SAVE_ALL = 'docmanager:save-all';
+const EXTEND = 'batchspawner-x-lab:extend';
+
+/** Whether the job may be extended now, by how much and up to what (the hub's offer). */
+export interface IExtendOffer {
+  available: boolean;
+  step_seconds: number | null;
+  max_seconds: number | null;
+  reason: string | null;
+}
 
 /** The hub's job answer, as the server part passes it on. */
 export interface IJob {
@@ -38,6 +52,14 @@ export interface IJob {
   elapsed_seconds: number | null;
   warnings_seconds: number[];
   now: string;
+  extend?: IExtendOffer;
+}
+
+/** The server part's answer to an extension. */
+export interface IExtendAnswer {
+  extended: boolean;
+  job?: IJob;
+  message?: string;
 }
 
 /** A warning the job wrote to its events file. */
@@ -119,6 +141,49 @@ class JobTimer {
     return this._job !== null;
   }
 
+  /** The hub's offer to extend the job, when it may be extended now. */
+  get offer(): IExtendOffer | null {
+    const offer = this._job?.extend;
+    return offer && offer.available && offer.step_seconds ? offer : null;
+  }
+
+  /** "Extend by 1 h", or "" when the job may not be extended. */
+  get extendLabel(): string {
+    const offer = this.offer;
+    return offer ? `Extend by ${formatLeft(offer.step_seconds!)}` : '';
+  }
+
+  /** Extend the job by one step; the new end, or the refusal in words. */
+  async extend(): Promise<void> {
+    let answer: IExtendAnswer;
+    try {
+      answer = await postExtend();
+    } catch (reason) {
+      answer = { extended: false, message: String(reason) };
+    }
+    if (answer.extended && answer.job) {
+      const left = answer.job.seconds_left;
+      Notification.success(
+        left === null
+          ? `Job ${answer.job.job_id} was extended.`
+          : `Job ${answer.job.job_id} was extended: it now ends in ${formatLeft(left)}.`,
+        { autoClose: 8000 }
+      );
+      await this.refresh();
+    } else {
+      Notification.error(
+        `The job was not extended: ${answer.message || 'no reason given'}`,
+        { autoClose: false }
+      );
+    }
+  }
+
+  /** The warnings' button, while the job may be extended. */
+  private _actions(): { label: string; callback: () => void }[] {
+    const label = this.extendLabel;
+    return label ? [{ label, callback: () => void this.extend() }] : [];
+  }
+
   start(): void {
     void this.refresh();
     window.setInterval(() => void this.refresh(), REFRESH_MS);
@@ -191,7 +256,10 @@ class JobTimer {
     if (last) {
       this.saveAll(`${message} Every open notebook was saved.`);
     } else {
-      Notification.warning(`${message} Save your work.`, { autoClose: false });
+      Notification.warning(`${message} Save your work.`, {
+        autoClose: false,
+        actions: this._actions()
+      });
     }
   }
 
@@ -214,7 +282,7 @@ class JobTimer {
   }
 
   saveAll(message: string): void {
-    Notification.warning(message, { autoClose: false });
+    Notification.warning(message, { autoClose: false, actions: this._actions() });
     if (this._app.commands.hasCommand(SAVE_ALL)) {
       void this._app.commands.execute(SAVE_ALL);
     }
@@ -244,6 +312,23 @@ async function fetchJob(): Promise<IAnswer> {
   return (await response.json()) as IAnswer;
 }
 
+async function postExtend(): Promise<IExtendAnswer> {
+  const settings = ServerConnection.makeSettings();
+  const url = URLExt.join(settings.baseUrl, 'batchspawner-x', 'job', 'extend');
+  const response = await ServerConnection.makeRequest(
+    url,
+    { method: 'POST' },
+    settings
+  );
+  if (!response.ok) {
+    return {
+      extended: false,
+      message: `the server part answered HTTP ${response.status}`
+    };
+  }
+  return (await response.json()) as IExtendAnswer;
+}
+
 const plugin: JupyterFrontEndPlugin<void> = {
   id: 'batchspawner-x-lab:job',
   description: "The batch job's time left in the status bar, and warnings before its end.",
@@ -254,6 +339,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
     item.addClass('bsx-job-status');
     item.node.classList.add('jp-StatusBar-TextItem');
     const timer = new JobTimer(app, item);
+    app.commands.addCommand(EXTEND, {
+      label: () => timer.extendLabel || "Extend the batch job's time limit",
+      caption:
+        "Raise this server's batch job's time limit by one step, as far as the site allows",
+      isEnabled: () => timer.offer !== null,
+      execute: () => timer.extend()
+    });
     if (statusBar) {
       statusBar.registerStatusItem(plugin.id, {
         item,

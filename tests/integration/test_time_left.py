@@ -67,6 +67,7 @@ def test_the_server_learns_its_time_left_and_the_user_sees_it(make_hub: Callable
         "elapsed_seconds",
         "warnings_seconds",
         "now",
+        "extend",
     }
     assert (body["job_id"], body["node"], body["time_limit_seconds"]) == (job_id, "localhost", 180)
     assert 0 < body["seconds_left"] <= 180 and 0 <= body["elapsed_seconds"] <= 180

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 from types import SimpleNamespace
@@ -13,7 +14,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader
 from jupyterhub._data import DATA_FILES_PATH
 
 import batchspawner_x
-from batchspawner_x.job_info import build_job_info
+from batchspawner_x.job_info import ExtendOffer, build_job_info
 from batchspawner_x.states import JobState, JobStatus
 
 UTC = dt.timezone.utc
@@ -94,3 +95,19 @@ def test_jobs_page_lists_the_jobs_or_says_there_are_none(env: Environment) -> No
         assert f">{cell}<" in html
     html = env.get_template("batchspawner_x/jobs.html").render(jobs=[], **namespace([]))
     assert "You have no batch jobs now." in html
+
+
+def test_the_extend_button_shows_only_when_offered_and_the_cap_says_why(env: Environment) -> None:
+    info = hostile_info()
+    offered = dataclasses.replace(info, extend=ExtendOffer(True, 3600, 14400))
+    capped = dataclasses.replace(info, extend=ExtendOffer(False, 3600, 180, "Cap reached: at most 3 min."))
+    pages = {
+        name: env.get_template("batchspawner_x/jobs.html").render(jobs=[(Ours("", i), i)], **namespace([]))
+        for name, i in (("off", info), ("offered", offered), ("capped", capped))
+    }
+    button = '<button type="button" class="btn btn-sm btn-outline-primary bsx-extend"'
+    assert f"{button}>Extend by 1 h</button>" in pages["offered"]
+    assert f"{button} hidden>" in pages["off"] and f"{button} hidden>" in pages["capped"]
+    assert 'role="status">Cap reached: at most 3 min.</div>' in pages["capped"]
+    assert 'role="status"></div>' in pages["off"], "a site without extending shows no note"
+    assert "/extend" in pages["offered"], "the script posts to the extend endpoint"

@@ -46,6 +46,12 @@ def test_a_running_job_has_its_start_limit_end_and_time_left() -> None:
         "elapsed_seconds": 60,
         "warnings_seconds": [120, 60],
         "now": "2026-12-04T16:31:00Z",
+        "extend": {
+            "available": False,
+            "step_seconds": None,
+            "max_seconds": None,
+            "reason": "Extending a session is not offered here.",
+        },
     }
     assert info.time_left_words == "1 min left"
     assert info.warning_seconds == 120

@@ -57,6 +57,32 @@ class FakeHubJob(RequestHandler):
         self.finish(self.hub["body"])
 
 
+class FakeHubExtend(RequestHandler):
+    """The hub's ``POST /hub/api/batchspawner_x/job/extend``: ``extend_status`` and
+    ``extend_body`` for this server's token, 403 for any other."""
+
+    def initialize(self, hub: dict[str, Any]) -> None:
+        self.hub = hub
+
+    def post(self) -> None:
+        self.hub["seen"].append({"method": self.request.method, **dict(self.request.headers)})
+        if self.request.headers.get("Authorization") != f"token {TOKEN}":
+            self.set_status(403)
+            self.finish({"status": 403, "message": "this token is not a running server's own token"})
+            return
+        self.set_status(self.hub["extend_status"])
+        self.set_header("Content-Type", "application/json")
+        self.finish(self.hub["extend_body"])
+
+
+def extended_job() -> bytes:
+    """The running job after one step: as the hub answers an extension (its shape)."""
+    job = json.loads(recorded("hub-job-running.json"))
+    job.update(time_limit_seconds=10800, end="2026-12-04T18:00:00Z", seconds_left=7920)
+    job["extend"] = {"available": True, "step_seconds": 3600, "max_seconds": 14400, "reason": None}
+    return json.dumps(job).encode()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -68,7 +94,13 @@ async def hub() -> AsyncIterator[dict[str, Any]]:
     """A real HTTP server on loopback answering as the hub's job API; change ``status`` and
     ``body`` to change its answer."""
     state: dict[str, Any] = {"status": 200, "body": recorded("hub-job-running.json"), "seen": []}
-    app = Application([(r"/hub/api/batchspawner_x/job", FakeHubJob, {"hub": state})])
+    state.update(extend_status=200, extend_body=extended_job())
+    app = Application(
+        [
+            (r"/hub/api/batchspawner_x/job", FakeHubJob, {"hub": state}),
+            (r"/hub/api/batchspawner_x/job/extend", FakeHubExtend, {"hub": state}),
+        ]
+    )
     port = free_port()
     server = HTTPServer(app)
     server.listen(port, "127.0.0.1")
@@ -99,11 +131,55 @@ async def test_the_hubs_job_passes_through_with_warnings_largest_first(hub: dict
             "elapsed_seconds": 2880,
             "warnings_seconds": [900, 300],
             "now": "2026-12-04T15:48:00Z",
+            "extend": jobinfo.NO_EXTEND,  # a hub older than extending says nothing of it
         },
         "events": [],
     }
     # the server's own token, in the header only
     assert hub["seen"][-1]["Authorization"] == f"token {TOKEN}"
+
+
+async def test_extending_posts_to_the_hub_with_the_servers_token_and_gives_the_new_limit(
+    hub: dict[str, Any],
+) -> None:
+    answer = await jobinfo.extend_answer(env_for(hub))
+    assert answer["extended"] is True, answer
+    assert answer["job"]["time_limit_seconds"] == 10800
+    assert answer["job"]["extend"] == {
+        "available": True,
+        "step_seconds": 3600,
+        "max_seconds": 14400,
+        "reason": None,
+    }
+    assert hub["seen"][-1]["method"] == "POST" and hub["seen"][-1]["Authorization"] == f"token {TOKEN}"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "message"),
+    [
+        (409, b'{"status": 409, "message": "Cap reached: this session may run at most 4 h in all."}',
+         "Cap reached: this session may run at most 4 h in all."),
+        (501, b'{"status": 501, "message": "Extending a session is not enabled on this hub."}',
+         "Extending a session is not enabled on this hub."),
+        (404, b"<html>no such page</html>", "the hub has no job for this server"),
+    ],
+)  # fmt: skip
+async def test_a_refused_extension_gives_the_hubs_own_words(
+    hub: dict[str, Any], status: int, body: bytes, message: str
+) -> None:
+    hub["extend_status"], hub["extend_body"] = status, body
+    answer = await jobinfo.extend_answer(env_for(hub))
+    assert answer["extended"] is False and answer["message"].startswith(message), answer
+    wrong = await jobinfo.extend_answer(env_for(hub, JUPYTERHUB_API_TOKEN="another-token-abcdef"))
+    assert wrong == {"extended": False, "message": "this token is not a running server's own token"}
+    assert "another-token-abcdef" not in json.dumps(wrong)
+
+
+def test_a_malformed_offer_is_no_offer() -> None:
+    assert jobinfo.parse_extend({"available": "yes"}) == jobinfo.NO_EXTEND
+    assert jobinfo.parse_extend({"available": True, "step_seconds": None}) == jobinfo.NO_EXTEND
+    assert jobinfo.parse_extend({"available": False, "step_seconds": 3600, "max_seconds": 7200,
+                                 "reason": "Cap reached"})["reason"] == "Cap reached"  # fmt: skip
 
 
 async def test_a_pending_job_has_no_time_left_yet(hub: dict[str, Any]) -> None:
@@ -271,6 +347,16 @@ async def get(url: str, **headers: str) -> tuple[int, bytes]:
     return response.code, response.body
 
 
+async def post(url: str, **headers: str) -> tuple[int, bytes]:
+    try:
+        response = await AsyncHTTPClient().fetch(
+            url, method="POST", body=b"", headers=headers, request_timeout=30
+        )
+    except HTTPClientError as e:
+        return e.code, e.response.body if e.response else b""
+    return response.code, response.body
+
+
 async def wait_until_up(server: dict[str, Any]) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -303,6 +389,26 @@ async def test_the_handler_answers_its_user_from_the_hub_and_never_shows_the_tok
     code, body = await get(url, Authorization="token browser-token")
     assert code == 200, body
     assert json.loads(body)["available"] is False
+
+    # the Extend action: a POST to the server part, which asks the hub with the server's token
+    extend = f"{url}/extend"
+    code, _ = await post(extend)
+    assert code == 403  # only the server's own user
+    code, body = await post(extend, Authorization="token browser-token")
+    assert code == 200, body
+    answer = json.loads(body)
+    assert answer["extended"] is True and answer["job"]["time_limit_seconds"] == 10800, answer
+    assert hub["seen"][-1]["method"] == "POST"
+    hub["extend_status"] = 409
+    hub["extend_body"] = (
+        b'{"status": 409, "message": "Cap reached: this session may run at most 4 h in all."}'
+    )
+    code, body = await post(extend, Authorization="token browser-token")
+    assert code == 200, body
+    assert json.loads(body) == {
+        "extended": False,
+        "message": "Cap reached: this session may run at most 4 h in all.",
+    }
 
     assert "batchspawner_x_lab: serving /batchspawner-x/job" in jupyter_server["log"].read_text()
     assert TOKEN not in jupyter_server["log"].read_text()

@@ -1,0 +1,119 @@
+"""Extending a session on the real stack (issue 17, point 3): the hub raises a running job's
+time limit as the Slurm operator ``slurmop`` (AdminLevel=Operator, made by ci/cluster/up.sh),
+one step at a time up to the profile's cap, and refuses past it in words.
+
+Only ivan spawns here (besides test_accounts.py): the cleanup cancels his jobs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import requests
+
+from . import cluster
+from .hub import Hub
+from .test_profiles import spawn_body
+
+USER = "ivan"
+OTHER = "heidi"  # created in the hub, never spawned
+
+PROFILE = """
+import batchspawner_x
+c.JupyterHub.template_paths = [batchspawner_x.hub_templates]
+c.BatchSpawnerBase.walltime_extension_step = "00:05:00"
+c.BatchSpawnerBase.profiles = [
+    {"name": "short", "display_name": "Short", "default": True, "partition": "debug",
+     "cpus": 1, "memory": "1G", "walltime": "00:10:00", "max_walltime": "00:15:00"},
+]
+"""
+OPERATOR = 'c.BatchSpawnerBase.walltime_operator_username = "slurmop"\n'
+
+
+def spawn(hub: Hub) -> str:
+    """ivan's server with the short profile, started; its job id."""
+    hub.create_user(USER)
+    hub._spawned.add(USER)
+    r = hub.request("POST", f"/users/{USER}/server", json=spawn_body(hub, {"profile": "short"}))
+    assert r.status_code in (201, 202), r.text
+    events = list(hub.progress(USER))
+    assert events and events[-1].get("ready"), events[-3:]
+    hub.started_job(USER)
+    return str(hub.state(USER)["job_id"])
+
+
+def extend(hub: Hub, token: str, path: str = "/batchspawner_x/job/extend") -> requests.Response:
+    return requests.post(f"{hub.api}{path}", headers={"Authorization": f"token {token}"}, timeout=60)
+
+
+def user_token(hub: Hub, name: str) -> str:
+    hub.create_user(name)
+    r = hub.request("POST", f"/users/{name}/tokens", json={"note": "extend test"})
+    assert r.status_code == 201, r.text
+    return str(r.json()["token"])
+
+
+def test_extend_once_as_the_operator_then_the_cap_refuses(make_hub: Callable[..., Hub]) -> None:
+    hub = make_hub(PROFILE + OPERATOR)
+    job_id = spawn(hub)
+    assert cluster.job_info(job_id)["TimeLimit"] == "00:10:00"
+    token = hub.server_token(USER)
+    body = hub.server_job(token).json()
+    assert body["extend"] == {"available": True, "step_seconds": 300, "max_seconds": 900, "reason": None}
+
+    browser = hub.login(USER)
+    html = browser.get(f"{hub.url}/hub/home", timeout=30).text
+    assert 'class="btn btn-sm btn-outline-primary bsx-extend">Extend by 5 min</button>' in html
+
+    # another token may not extend this server: a user's own, another user's, the hub's
+    for other in (user_token(hub, USER), user_token(hub, OTHER), hub.token):
+        r = extend(hub, other)
+        assert r.status_code == 403, (r.status_code, r.text[:200])
+    assert cluster.job_info(job_id)["TimeLimit"] == "00:10:00"
+
+    # the server's own token, as the JupyterLab extension asks: one step, as the operator
+    r = extend(hub, token)
+    assert r.status_code == 200, r.text
+    assert cluster.job_info(job_id)["TimeLimit"] == "00:15:00"
+    body = r.json()
+    assert body["job_id"] == job_id and body["time_limit_seconds"] == 900, body
+    assert body["extend"]["available"] is False and "Cap reached" in body["extend"]["reason"]
+    assert hub.server_job(token).json()["time_limit_seconds"] == 900, "the job API shows the new limit"
+
+    # past the cap: refused in words, the limit as it was
+    r = extend(hub, token)
+    assert r.status_code == 409, r.text
+    assert r.json()["message"] == "Cap reached: this session may run at most 15 min in all.", r.text
+    assert cluster.job_info(job_id)["TimeLimit"] == "00:15:00"
+
+    # the user's own endpoint: the user's token and the user's cookie reach the same answer;
+    # another user's token does not (JupyterHub's answer to a missing scope: 404)
+    path = f"/batchspawner_x/users/{USER}/server/extend"
+    r = extend(hub, user_token(hub, USER), path)
+    assert r.status_code == 409 and "Cap reached" in r.json()["message"], r.text
+    r = extend(hub, user_token(hub, OTHER), path)
+    assert r.status_code in (403, 404), (r.status_code, r.text[:200])
+    r = browser.post(
+        f"{hub.api}{path}",
+        headers={"X-XSRFToken": browser.cookies.get("_xsrf", ""), "Sec-Fetch-Mode": "cors"},
+        timeout=60,
+    )
+    assert r.status_code == 409 and "Cap reached" in r.json()["message"], r.text
+    # the hub page offers no button once the cap is reached, and says why
+    html = browser.get(f"{hub.url}/hub/home", timeout=30).text
+    assert "Cap reached: this session may run at most 15 min in all." in html
+    assert cluster.job_info(job_id)["TimeLimit"] == "00:15:00"
+
+
+@pytest.mark.newest_hub_only
+def test_without_an_operator_extending_is_not_available(make_hub: Callable[..., Hub]) -> None:
+    hub = make_hub(PROFILE)
+    job_id = spawn(hub)
+    token = hub.server_token(USER)
+    offer = hub.server_job(token).json()["extend"]
+    assert offer["available"] is False and "walltime_operator_username" in offer["reason"], offer
+    r = extend(hub, token)
+    assert r.status_code == 501, r.text
+    assert "not enabled on this hub" in r.json()["message"], r.text
+    assert cluster.job_info(job_id)["TimeLimit"] == "00:10:00"
