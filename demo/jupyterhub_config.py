@@ -36,6 +36,11 @@ c.BatchSpawnerBase.ssh_keys = [cluster["BSX_KEYS_DIR"] + "/{username}"]
 c.BatchSpawnerBase.ssh_known_hosts = cluster["BSX_KNOWN_HOSTS"]
 c.BatchSpawnerBase.partition = "interactive"
 c.BatchSpawnerBase.walltime = "08:00:00"
+# Users may extend a running job by an hour at a time, up to 4 h in all: the hub raises the
+# limit as slurmop, an account the test cluster makes a Slurm operator.
+c.BatchSpawnerBase.walltime_operator_username = "slurmop"
+c.BatchSpawnerBase.walltime_operator_keys = [cluster["BSX_KEYS_DIR"] + "/slurmop"]
+c.BatchSpawnerBase.max_walltime = "04:00:00"
 c.BatchSpawnerBase.node_command = [cluster["BSX_VENV"] + "/bin/batchspawner-x-singleuser"]
 c.Spawner.cmd = [cluster["BSX_VENV"] + "/bin/jupyterhub-singleuser"]
 c.Spawner.default_url = "/lab"
