@@ -186,9 +186,10 @@ c.BatchSpawnerBase.walltime_warnings = [40]
     warning = json.loads(line)
     assert (warning["event"], warning["seconds_left"], warning["source"]) == ("warning", 40, "scheduler")
     # Slurm sends the signal "up to 60 seconds earlier than specified" (sbatch(1), from the
-    # resolution of its event handling): with a one-minute walltime, anywhere from the start
-    # to 40 s before the end (seen: 42 s and 58 s before it)
-    assert start - 1 <= warning["time"] <= start + 60 - 40 + 5, (warning, start)
+    # resolution of its event handling), and its controller looks for due signals only every
+    # few tens of seconds, so it can come late too: seen 58, 42 and 30 s before the end of a
+    # one-minute job. What holds: it comes while the job runs, before its limit.
+    assert start - 1 <= warning["time"] < start + 60, (warning, start)
     assert f"job {job_id}] the scheduler warns: the job ends in about 40 s" in hub.log_text()
     # Slurm ends the job at its limit (checked every few tens of seconds): from the moment
     # it no longer runs, the hub knows within PUSHED seconds, and why
