@@ -110,6 +110,7 @@ def test_server_dying_right_after_its_report_fails_the_spawn_within_seconds(
 # -- the login node and its connection ------------------------------------------------
 
 
+@pytest.mark.newest_hub_only  # the transport under test; the hub's side is the one of the tests above
 def test_login_node_sshd_down_and_back_keeps_every_server(make_hub: Callable[..., Hub]) -> None:
     hub = make_hub("c.BatchSpawnerBase.status_timeout = 4\nc.BatchSpawnerBase.ssh_reconnect_max_delay = 2\n")
     assert hub.spawn("alice").ready
@@ -137,6 +138,7 @@ def test_login_node_sshd_down_and_back_keeps_every_server(make_hub: Callable[...
     hub.stop("bob")
 
 
+@pytest.mark.newest_hub_only  # the transport under test; the hub's side is the one of the tests above
 def test_stop_during_a_login_node_outage_cancels_the_job_when_it_returns(
     make_hub: Callable[..., Hub],
 ) -> None:
@@ -206,6 +208,7 @@ def world_tmp() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.mark.newest_hub_only  # the transport under test; the hub's side is the one of the tests above
 @pytest.mark.parametrize("cut", ["after", "before"])
 def test_connection_cut_during_submission_makes_exactly_one_job(
     make_hub: Callable[..., Hub], world_tmp: Path, cut: str
@@ -255,6 +258,7 @@ class JobCounter:
         self._thread.join(10)
 
 
+@pytest.mark.newest_hub_only  # the transport under test; the hub's side is the one of the tests above
 def test_connection_cut_while_the_submit_command_runs_on_makes_exactly_one_job(
     make_hub: Callable[..., Hub], world_tmp: Path
 ) -> None:
