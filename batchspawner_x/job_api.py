@@ -96,13 +96,18 @@ def user_jobs(user: Any) -> list[tuple[Any, JobInfo]]:
 
 def last_end_of(spawner: Any) -> EndReason | None:
     """Why the last session of a server that is not running now ended, or None (running,
-    or no end recorded). ``spawner`` is what ``user.all_spawners()`` yields: a live spawner
+    or no end recorded). A job whose end is recorded counts as ended at once, before
+    JupyterHub has stopped its server. ``spawner`` is what ``user.all_spawners()`` yields: a live spawner
     (or a wrapping spawner's), or JupyterHub's database row of a stopped server, whose
     saved state (wrapspawner's: its child's) holds the reason. The home page's template
     reads it the same way."""
     ours = job_spawner(spawner)
     if ours is not None:
-        return None if ours.job_info() is not None else getattr(ours, "last_end", None)
+        info = ours.job_info()
+        end: EndReason | None = getattr(ours, "last_end", None)
+        # the job JupyterHub has not stopped yet, whose end the hub has already recorded
+        ended = end is not None and info is not None and end.job_id == info.job_id
+        return end if info is None or ended else None
     state = getattr(getattr(spawner, "orm_spawner", spawner), "state", None)
     if not isinstance(state, dict):
         return None

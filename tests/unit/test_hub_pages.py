@@ -131,9 +131,13 @@ def test_the_home_page_says_why_each_stopped_servers_last_session_ended(env: Env
     )
     running = Ours("lab", hostile_info())
     running.last_end = ended("TIMEOUT", 0, 60, "39")  # type: ignore[attr-defined]
-    html = env.get_template("home.html").render(**namespace([live, row, wrapped, running]))
+    # job 41 has ended and its reason is recorded; JupyterHub has not stopped the server yet
+    ending = Ours("end", hostile_info())
+    ending.last_end = ended("TIMEOUT", 0, 180, "41")  # type: ignore[attr-defined]
+    html = env.get_template("home.html").render(**namespace([live, row, wrapped, running, ending]))
 
-    assert html.count('<tr class="bsx-ended"') == 3 and html.count('<tr class="bsx-job"') == 1
+    assert html.count('<tr class="bsx-ended"') == 4 and html.count('<tr class="bsx-job"') == 1
+    assert '<tr class="bsx-ended" data-bsx-server="end">' in html
     assert ">Your last session ended: time limit reached after 2 h.</span>" in html
     assert ">Your last session ended: the job ran out of memory after 5 min (exit code 137).</span>" in html
     assert ">Your last session ended: the server exited with code 3 after 1 min.</span>" in html
@@ -158,10 +162,14 @@ def test_the_users_job_list_carries_the_end_reasons_the_page_script_shows() -> N
     live.last_end = ended("TIMEOUT", 0, 180, "40")  # type: ignore[attr-defined]
     row = SimpleNamespace(name="old", state={"last_end": ended("FAILED", 3, 62, "43", "x").to_state()})
     broken = SimpleNamespace(name="broken", state={"last_end": "time limit"})
-    user = namespace(
-        [live, Ours("lab", hostile_info()), row, broken, SimpleNamespace(name="none", state=None)]
-    )
+    ending = Ours("end", hostile_info())
+    ending.last_end = ended("TIMEOUT", 0, 180, "41")  # type: ignore[attr-defined]
+    stale = Ours("lab", hostile_info())
+    stale.last_end = ended("TIMEOUT", 0, 180, "39")  # type: ignore[attr-defined]
+    user = namespace([live, stale, row, broken, SimpleNamespace(name="none", state=None), ending])
     body = job_api.user_ended_json(user["user"])
+    assert [e["server_name"] for e in body] == ["", "old", "end"], "not a running job's server"
+    assert body.pop()["job_id"] == "41"
     assert body == [
         {
             "server_name": "",
