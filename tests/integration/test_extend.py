@@ -130,7 +130,7 @@ def test_without_an_operator_extending_is_not_available(make_hub: Callable[..., 
 BROWSER_PROFILE = PROFILE.replace('"max_walltime": "00:15:00"', '"max_walltime": "00:20:00"')
 
 
-@pytest.mark.newest_hub_only  # (the hub page's POST with JupyterHub 5.5's XSRF: see the report)
+@pytest.mark.newest_hub_only  # (passed on JupyterHub 5.5.4 too: its XSRF check takes the page's POST)
 def test_extend_from_the_hub_page_then_from_jupyterlab_then_the_cap_refuses_on_the_page(
     make_hub: Callable[..., Hub], tmp_path: Path
 ) -> None:
