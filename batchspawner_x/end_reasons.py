@@ -103,11 +103,20 @@ class EndReason:
 
     @property
     def message(self) -> str:
-        """The spawn form's top line: ``Your last session ended: ...``."""
-        return f"Your last session ended: {self.summary}."
+        """The user's line on the home page and the spawn form: ``Your last session ended:
+        ...``; a failure's exit code where the summary does not already say it."""
+        code = (
+            f" (exit code {self.exit_code})"
+            if self.failure and self.exit_code and self.kind != "failed"
+            else ""
+        )
+        return f"Your last session ended: {self.summary}{code}."
 
     def to_state(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields, and ``message`` and ``failure`` as words for the hub's home page
+        (which reads a stopped server's state without a spawner; :meth:`from_state`
+        ignores them)."""
+        return {**asdict(self), "message": self.message, "failure": self.failure}
 
     @classmethod
     def from_state(cls, data: Any) -> EndReason | None:

@@ -5,7 +5,8 @@
   other token is refused (403); a server without a job is a 404. The JupyterLab extension
   asks this from inside the job.
 - ``GET /hub/api/batchspawner_x/users/NAME/jobs``: every server of a user that has a job,
-  each with ``server_name`` and ``url`` added. It needs ``read:servers`` on that user: the
+  each with ``server_name`` and ``url`` added (``jobs``), and why the last session of each
+  server that is not running ended (``ended``). It needs ``read:servers`` on that user: the
   user's own cookie or token, or an admin's.
 - ``POST /hub/api/batchspawner_x/job/extend`` with a server's own token: extend that
   server's job by one step (see :mod:`batchspawner_x.extension`); the JupyterLab extension
@@ -38,6 +39,7 @@ from tornado import web
 
 from . import hub_templates
 from .api import spawners_of
+from .end_reasons import EndReason
 from .errors import ExtendRefused
 from .job_info import JobInfo, job_info_json
 
@@ -90,6 +92,43 @@ def user_jobs(user: Any) -> list[tuple[Any, JobInfo]]:
         if info is not None:
             found.append((spawner, info))
     return found
+
+
+def last_end_of(spawner: Any) -> EndReason | None:
+    """Why the last session of a server that is not running now ended, or None (running,
+    or no end recorded). A job whose end is recorded counts as ended at once, before
+    JupyterHub has stopped its server. ``spawner`` is what ``user.all_spawners()`` yields: a live spawner
+    (or a wrapping spawner's), or JupyterHub's database row of a stopped server, whose
+    saved state (wrapspawner's: its child's) holds the reason. The home page's template
+    reads it the same way."""
+    ours = job_spawner(spawner)
+    if ours is not None:
+        info = ours.job_info()
+        end: EndReason | None = getattr(ours, "last_end", None)
+        # the job JupyterHub has not stopped yet, whose end the hub has already recorded
+        ended = end is not None and info is not None and end.job_id == info.job_id
+        return end if info is None or ended else None
+    state = getattr(getattr(spawner, "orm_spawner", spawner), "state", None)
+    if not isinstance(state, dict):
+        return None
+    child = state.get("child_state")
+    return EndReason.from_state(state.get("last_end")) or EndReason.from_state(
+        child.get("last_end") if isinstance(child, dict) else None
+    )
+
+
+def user_ended_json(user: Any) -> list[dict[str, Any]]:
+    """Each of ``user``'s servers that is not running and whose last session's end is
+    known: ``server_name`` with the reason's ``job_id``, ``kind``, ``message`` (the words
+    the home page shows), ``failure``, ``exit_code``, ``when`` and ``output_tail``."""
+    ended = []
+    for spawner in user.all_spawners(include_default=True):
+        end = last_end_of(spawner)
+        if end is not None:
+            keys = ("job_id", "kind", "message", "failure", "exit_code", "when", "output_tail")
+            state = end.to_state()
+            ended.append({"server_name": spawner.name, **{k: state[k] for k in keys}})
+    return ended
 
 
 def user_jobs_json(user: Any) -> list[dict[str, Any]]:
@@ -171,7 +210,7 @@ class UserJobsHandler(APIHandler):
         if user is None:
             raise web.HTTPError(404, f"no such user: {user_name}")
         self.set_header("Cache-Control", "no-store")
-        self.write({"jobs": user_jobs_json(user)})
+        self.write({"jobs": user_jobs_json(user), "ended": user_ended_json(user)})
 
 
 class JobsPageHandler(BaseHandler):
@@ -216,6 +255,8 @@ __all__ = [
     "ServerJobHandler",
     "UserJobsHandler",
     "UserServerExtendHandler",
+    "last_end_of",
     "register",
+    "user_ended_json",
     "user_jobs",
 ]

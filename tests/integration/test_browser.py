@@ -13,6 +13,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -53,12 +54,15 @@ def _browser_or_skip() -> None:
 
 
 def log_in(page: Any, hub_url: str, user: str, password: str = "anything", then: str = "/hub/spawn") -> None:
-    """Log in on the hub's login page as a user types it, then open ``then`` (a path)."""
-    page.goto(f"{hub_url}/hub/login")
+    """Log in on the hub's login page as a user types it, landing on ``then`` (a path).
+
+    The login page is opened with ``next=then``: without it the hub sends a user with no
+    running server on to /hub/spawn, which starts the default server (a second job)."""
+    page.goto(f"{hub_url}/hub/login?next={urllib.parse.quote(then)}")
     page.fill("#username_input", user)
     page.fill("#password_input", password)
     page.click("#login_submit")
-    page.goto(f"{hub_url}{then}")
+    page.wait_for_url(lambda url: "/hub/login" not in url)
 
 
 @contextlib.contextmanager

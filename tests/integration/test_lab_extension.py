@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 import requests
 
+from . import cluster
 from .hub import Hub, cluster_env
 from .test_browser import _browser_or_skip, chromium_page, log_in
 
@@ -31,6 +33,10 @@ def _extension_or_fail() -> None:
         if os.environ.get("BSX_REQUIRE_CLUSTER"):
             pytest.fail(reason + ": run ci/cluster/labext.sh")
         pytest.skip(reason)
+
+
+#: The package's hub pages (the home page with each server's job).
+HOME_PAGE = "import batchspawner_x\nc.JupyterHub.template_paths = [batchspawner_x.hub_templates]\n"
 
 
 def lab_hub(make_hub: Callable[..., Hub], extra: str = "") -> Hub:
@@ -115,18 +121,27 @@ def saved_source(hub: Hub, name: str) -> str:
     return "".join(str(cell["source"]) for cell in r.json()["content"]["cells"])
 
 
-def test_each_warning_is_a_notification_and_the_last_saves_the_open_notebook(
+#: How soon after Slurm ends a job its end reason must be on the open home page (issue 17).
+END_SHOWN = 5.0
+
+
+def test_warnings_notify_the_last_saves_the_notebook_and_the_home_page_says_why_it_ended(
     make_hub: Callable[..., Hub], tmp_path: Path
 ) -> None:
     """A 3-minute job warned 2 and 1 minutes before its end: two notifications, and an
-    edit never saved by the user is on disk after the last one."""
+    edit never saved by the user is on disk after the last one. The hub's home page, open
+    in a second tab, shows the time left and the warning; once Slurm ends the job at its
+    limit, it shows "time limit" as the reason within :data:`END_SHOWN` seconds (the node
+    side tells the hub: it runs from the job script, ``node_command = []``)."""
     _extension_or_fail()
     _browser_or_skip()
     from playwright.sync_api import expect
 
     hub = lab_hub(
         make_hub,
-        'c.BatchSpawnerBase.walltime = "00:03:00"\nc.BatchSpawnerBase.walltime_warnings = [60, 120]\n',
+        'c.BatchSpawnerBase.walltime = "00:03:00"\nc.BatchSpawnerBase.walltime_warnings = [60, 120]\n'
+        + HOME_PAGE
+        + "c.BatchSpawnerBase.node_command = []\n",
     )
     result = hub.spawn(USER, SERVER)
     assert result.ready, (result, hub.log_tail())
@@ -154,8 +169,37 @@ def test_each_warning_is_a_notification_and_the_last_saves_the_open_notebook(
         page.screenshot(path=tmp_path / "lab-last-warning.png")
         Hub.wait_for(lambda: "answer = 42" in saved_source(hub, NOTEBOOK), 30, "the edit to be saved")
         expect(item).to_have_text(re.compile(rf"^Job {job_id} · \d+ s left$"), timeout=30_000)
-    hub.stop(USER, SERVER)
+
+        # the hub's home page in a second tab: the time left and the warning
+        home = page.context.new_page()
+        home.set_viewport_size({"width": 1100, "height": 560})
+        home.goto(f"{hub.url}/hub/home")
+        row = home.locator(f'tr.bsx-job[data-bsx-server="{SERVER}"]')
+        expect(row.locator(".bsx-left")).to_have_text(re.compile(r"^\d+ s left$"), timeout=10_000)
+        expect(row.locator(".bsx-warning")).to_contain_text(
+            re.compile(rf"Job {job_id} ends in \d+ s, when its time limit runs out: save your work now\.")
+        )
+        home.screenshot(path=tmp_path / "home-time-left.png")
+
+        # Slurm ends the job at its limit (it checks every few tens of seconds); from the
+        # moment the job no longer runs, the open page says why within END_SHOWN seconds
+        Hub.wait_for(lambda: cluster.job_state(job_id) not in ("RUNNING", ""), 150, "Slurm to end the job")
+        since = time.monotonic()
+        reason = home.locator(f'tr.bsx-ended[data-bsx-server="{SERVER}"] .bsx-end-reason')
+        expect(reason).to_have_text(
+            re.compile(r"^Your last session ended: time limit reached after 3 min\.$"), timeout=30_000
+        )
+        took = time.monotonic() - since
+        info = cluster.job_info(job_id)
+        home.screenshot(path=tmp_path / "home-end-reason.png")
+        assert took < END_SHOWN, (took, info.get("JobState"), info.get("EndTime"), hub.log_tail())
+        assert info["JobState"] == "TIMEOUT", info
+        # and on the next visit, from the hub's own page
+        home.reload()
+        expect(reason).to_have_text(re.compile(r"time limit reached after 3 min"))
+    print(f"the end reason was on the home page {took:.1f} s after job {job_id} left RUNNING")
 
     target = os.environ.get("BSX_SCREENSHOT_DIR")
     if target:
-        shutil.copy(tmp_path / "lab-last-warning.png", Path(target) / "lab-last-warning.png")
+        for name in ("lab-last-warning.png", "home-time-left.png", "home-end-reason.png"):
+            shutil.copy(tmp_path / name, Path(target) / name)
