@@ -125,6 +125,7 @@ def saved_source(hub: Hub, name: str) -> str:
 END_SHOWN = 5.0
 
 
+@pytest.mark.newest_hub_only  # a 3-minute job to its end: the status-bar test covers both hubs
 def test_warnings_notify_the_last_saves_the_notebook_and_the_home_page_says_why_it_ended(
     make_hub: Callable[..., Hub], tmp_path: Path
 ) -> None:
